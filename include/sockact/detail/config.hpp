@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT
+#ifndef SOCKACT_DETAIL_CONFIG_HPP
+#define SOCKACT_DETAIL_CONFIG_HPP
+
+// Configuration macros a user may define before including any sockact header
+// (or through CMake: option SOCKACT_USE_LIBSYSTEMD).
+
+// SOCKACT_USE_LIBSYSTEMD=1: receive fds through the installed libsystemd
+// (sd_listen_fds_with_names) instead of sockact's own implementation; link
+// with -lsystemd. Off by default: sockact needs nothing but libc.
+#ifndef SOCKACT_USE_LIBSYSTEMD
+#define SOCKACT_USE_LIBSYSTEMD 0
+#endif
+
+// SOCKACT_NO_EXCEPTIONS: only the std::error_code overloads are declared.
+// Detected from -fno-exceptions; may also be defined by hand.
+#ifndef SOCKACT_NO_EXCEPTIONS
+#if !defined(__cpp_exceptions) && !defined(__EXCEPTIONS)
+#define SOCKACT_NO_EXCEPTIONS 1
+#endif
+#endif
+
+#if defined(SOCKACT_NO_EXCEPTIONS)
+#define SOCKACT_HAS_EXCEPTIONS 0
+#else
+#define SOCKACT_HAS_EXCEPTIONS 1
+#endif
+
+#endif  // SOCKACT_DETAIL_CONFIG_HPP

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+#ifndef SOCKACT_ERROR_HPP
+#define SOCKACT_ERROR_HPP
+
+#include <sockact/detail/config.hpp>
+
+#include <string>
+#include <system_error>
+#include <type_traits>
+
+namespace sockact {
+
+/// Errors of sockact's own; everything the kernel or libsystemd reports is
+/// an errno value in std::generic_category() instead.
+enum class errc {
+  name_not_found = 1,  ///< no received fd carries the requested name
+  not_a_socket,        ///< the fd is open but is not a socket
+  wrong_family,        ///< the socket's address family is not the one asked for
+  wrong_type,          ///< the socket's type (stream, datagram, ...) is not the one asked for
+  not_listening,       ///< a listening socket was asked for; this one is connected or unbound
+  not_connected,       ///< a connection socket was asked for; this one is listening
+  foreign_listen_pid,  ///< LISTEN_FDS is set but LISTEN_PID names another process
+};
+
+namespace detail {
+class error_category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sockact"; }
+  std::string message(int value) const override {
+    switch (static_cast<errc>(value)) {
+      case errc::name_not_found:
+        return "no socket-activation fd has that name";
+      case errc::not_a_socket:
+        return "fd is not a socket";
+      case errc::wrong_family:
+        return "socket has another address family";
+      case errc::wrong_type:
+        return "socket has another type";
+      case errc::not_listening:
+        return "socket is not listening";
+      case errc::not_connected:
+        return "socket is not a connection";
+      case errc::foreign_listen_pid:
+        return "LISTEN_PID names another process";
+    }
+    return "unknown sockact error";
+  }
+};
+}  // namespace detail
+
+/// The category of sockact::errc.
+inline const std::error_category& error_category() noexcept {
+  static const detail::error_category instance;
+  return instance;
+}
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+}  // namespace sockact
+
+template <>
+struct std::is_error_code_enum<sockact::errc> : std::true_type {};
+
+#if SOCKACT_HAS_EXCEPTIONS
+#include <system_error>
+namespace sockact::detail {
+[[noreturn]] inline void throw_error(const std::error_code& ec, const char* what) {
+  throw std::system_error(ec, what);
+}
+[[noreturn]] inline void throw_error(const std::error_code& ec, const std::string& what) {
+  throw std::system_error(ec, what);
+}
+}  // namespace sockact::detail
+#endif
+
+#endif  // SOCKACT_ERROR_HPP

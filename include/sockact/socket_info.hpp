@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: MIT
+#ifndef SOCKACT_SOCKET_INFO_HPP
+#define SOCKACT_SOCKET_INFO_HPP
+
+// What an fd is: the sd_is_* family with libsystemd's results, and a full
+// description of an fd for checks and messages.
+
+#include <sockact/detail/config.hpp>
+#include <sockact/detail/posix.hpp>
+#include <sockact/detail/text.hpp>
+#include <sockact/error.hpp>
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <netinet/in.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <system_error>
+#include <unistd.h>
+
+namespace sockact {
+
+/// libsystemd's "listening" argument: whether to require a listening socket.
+enum class listening : int { any = -1, no = 0, yes = 1 };
+
+namespace detail {
+
+// Each returns 1, 0 or -errno, as the libsystemd function it is named after.
+
+inline bool same_inode(const struct stat& a, const struct stat& b) noexcept {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+inline int is_fifo(int fd, const char* path) noexcept {
+  if (fd < 0) return -EBADF;
+  struct stat st {};
+  if (::fstat(fd, &st) < 0) return -errno;
+  if (!S_ISFIFO(st.st_mode)) return 0;
+  if (path == nullptr) return 1;
+  struct stat sp {};
+  if (::stat(path, &sp) < 0) return (errno == ENOENT || errno == ENOTDIR) ? 0 : -errno;
+  return same_inode(st, sp) ? 1 : 0;
+}
+
+inline int is_special(int fd, const char* path) noexcept {
+  if (fd < 0) return -EBADF;
+  struct stat st {};
+  if (::fstat(fd, &st) < 0) return -errno;
+  if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) return 0;
+  if (path == nullptr) return 1;
+  struct stat sp {};
+  if (::stat(path, &sp) < 0) return (errno == ENOENT || errno == ENOTDIR) ? 0 : -errno;
+  if (S_ISREG(st.st_mode) && S_ISREG(sp.st_mode)) return same_inode(st, sp) ? 1 : 0;
+  if (S_ISCHR(st.st_mode) && S_ISCHR(sp.st_mode)) return st.st_rdev == sp.st_rdev ? 1 : 0;
+  return 0;
+}
+
+inline int int_sockopt(int fd, int option, int& value) noexcept {
+  socklen_t len = sizeof value;
+  if (::getsockopt(fd, SOL_SOCKET, option, &value, &len) < 0) return -errno;
+  if (len != sizeof value) return -EINVAL;
+  return 0;
+}
+
+inline int is_socket_of(int fd, int type, int listen) noexcept {
+  if (fd < 0) return -EBADF;
+  if (type < 0) return -EINVAL;
+  struct stat st {};
+  if (::fstat(fd, &st) < 0) return -errno;
+  if (!S_ISSOCK(st.st_mode)) return 0;
+  if (type != 0) {
+    int actual = 0;
+    if (const int r = int_sockopt(fd, SO_TYPE, actual); r < 0) return r;
+    if (actual != type) return 0;
+  }
+  if (listen >= 0) {
+    int accepting = 0;
+    if (const int r = int_sockopt(fd, SO_ACCEPTCONN, accepting); r < 0) return r;
+    if ((accepting != 0) != (listen != 0)) return 0;
+  }
+  return 1;
+}
+
+inline int local_address(int fd, sockaddr_storage& sa, socklen_t& len) noexcept {
+  sa = sockaddr_storage{};
+  len = sizeof sa;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) < 0) return -errno;
+  if (len < sizeof(sa_family_t)) return -EINVAL;
+  return 0;
+}
+
+inline int is_socket(int fd, int family, int type, int listen) noexcept {
+  if (fd < 0) return -EBADF;
+  if (family < 0) return -EINVAL;
+  if (const int r = is_socket_of(fd, type, listen); r <= 0) return r;
+  if (family == 0) return 1;
+  sockaddr_storage sa;
+  socklen_t len = 0;
+  if (const int r = local_address(fd, sa, len); r < 0) return r;
+  return sa.ss_family == family ? 1 : 0;
+}
+
+inline std::uint16_t inet_port(const sockaddr_storage& sa) noexcept {
+  if (sa.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(sa).sin_port);
+  return ntohs(reinterpret_cast<const sockaddr_in6&>(sa).sin6_port);
+}
+
+inline int is_socket_inet(int fd, int family, int type, int listen, std::uint16_t port) noexcept {
+  if (fd < 0) return -EBADF;
+  if (family != 0 && family != AF_INET && family != AF_INET6) return -EINVAL;
+  if (const int r = is_socket_of(fd, type, listen); r <= 0) return r;
+  sockaddr_storage sa;
+  socklen_t len = 0;
+  if (const int r = local_address(fd, sa, len); r < 0) return r;
+  if (sa.ss_family != AF_INET && sa.ss_family != AF_INET6) return 0;
+  if (family != 0 && sa.ss_family != family) return 0;
+  if (port > 0) return inet_port(sa) == port ? 1 : 0;
+  return 1;
+}
+
+inline int is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t addr_len,
+                              int listen) noexcept {
+  if (fd < 0) return -EBADF;
+  if (addr == nullptr) return -EINVAL;
+  if (addr_len < sizeof(sa_family_t)) return -ENOBUFS;
+  if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) return -EPFNOSUPPORT;
+  if (const int r = is_socket_of(fd, type, listen); r <= 0) return r;
+  sockaddr_storage sa;
+  socklen_t len = 0;
+  if (const int r = local_address(fd, sa, len); r < 0) return r;
+  if (sa.ss_family != addr->sa_family) return 0;
+  if (sa.ss_family == AF_INET) {
+    if (len < sizeof(sockaddr_in) || addr_len < sizeof(sockaddr_in)) return -EINVAL;
+    sockaddr_in want{};
+    std::memcpy(&want, addr, sizeof want);
+    const auto& have = reinterpret_cast<const sockaddr_in&>(sa);
+    if (want.sin_port != 0 && have.sin_port != want.sin_port) return 0;
+    return have.sin_addr.s_addr == want.sin_addr.s_addr ? 1 : 0;
+  }
+  if (len < sizeof(sockaddr_in6) || addr_len < sizeof(sockaddr_in6)) return -EINVAL;
+  sockaddr_in6 want{};
+  std::memcpy(&want, addr, sizeof want);
+  const auto& have = reinterpret_cast<const sockaddr_in6&>(sa);
+  if (want.sin6_port != 0 && have.sin6_port != want.sin6_port) return 0;
+  if (want.sin6_flowinfo != 0 && have.sin6_flowinfo != want.sin6_flowinfo) return 0;
+  if (want.sin6_scope_id != 0 && have.sin6_scope_id != want.sin6_scope_id) return 0;
+  return std::memcmp(&have.sin6_addr, &want.sin6_addr, sizeof want.sin6_addr) == 0 ? 1 : 0;
+}
+
+inline int is_socket_unix(int fd, int type, int listen, const char* path,
+                          std::size_t length) noexcept {
+  if (fd < 0) return -EBADF;
+  if (const int r = is_socket_of(fd, type, listen); r <= 0) return r;
+  sockaddr_storage sa;
+  socklen_t len = 0;
+  if (const int r = local_address(fd, sa, len); r < 0) return r;
+  if (sa.ss_family != AF_UNIX) return 0;
+  if (path == nullptr) return 1;
+  const auto& un = reinterpret_cast<const sockaddr_un&>(sa);
+  const std::size_t base = offsetof(sockaddr_un, sun_path);
+  if (length == 0) length = std::strlen(path);
+  if (length == 0) return len == base ? 1 : 0;  // unnamed socket
+  if (path[0] != '\0')                          // path name, NUL included
+    return (len >= base + length + 1 && std::memcmp(path, un.sun_path, length + 1) == 0) ? 1 : 0;
+  // abstract name: exact length, no terminator
+  return (len == base + length && std::memcmp(path, un.sun_path, length) == 0) ? 1 : 0;
+}
+
+/// mq_getattr() as a plain syscall, so that no -lrt is needed on older glibc.
+inline int mq_attributes(int fd, struct mq_attr& attr) noexcept {
+  return static_cast<int>(::syscall(SYS_mq_getsetattr, fd, nullptr, &attr));
+}
+
+inline int is_mq(int fd, const char* path) noexcept {
+  if (fd < 0) return -EBADF;
+  if (::fcntl(fd, F_GETFD) < 0) return -errno;
+  struct mq_attr attr {};
+  if (mq_attributes(fd, attr) < 0) return errno == EBADF ? 0 : -errno;  // EBADF: open, not an mq
+  if (path == nullptr) return 1;
+  if (path[0] != '/') return -EINVAL;
+  struct stat a {};
+  if (::fstat(fd, &a) < 0) return -errno;
+  const std::string full = std::string("/dev/mqueue") + path;
+  struct stat b {};
+  if (::stat(full.c_str(), &b) < 0) return -errno;
+  return same_inode(a, b) ? 1 : 0;
+}
+
+inline bool to_bool(int r, std::error_code& ec) noexcept {
+  if (r < 0) {
+    ec.assign(-r, std::generic_category());
+    return false;
+  }
+  ec.clear();
+  return r > 0;
+}
+
+#if SOCKACT_HAS_EXCEPTIONS
+inline bool to_bool_or_throw(int r, const char* what) {
+  std::error_code ec;
+  const bool b = to_bool(r, ec);
+  if (ec) throw_error(ec, what);
+  return b;
+}
+#endif
+
+}  // namespace detail
+
+// The sd_is_* family. Each returns what libsystemd's function of the same name
+// returns as 1 (true) or 0 (false); where libsystemd returns -errno, the ec
+// overload sets ec to that errno (generic category) and returns false, and the
+// other overload throws std::system_error.
+
+/// sd_is_fifo(): fd is a FIFO, and (when path is given) the one at path.
+inline bool is_fifo(int fd, const char* path, std::error_code& ec) noexcept {
+  return detail::to_bool(detail::is_fifo(fd, path), ec);
+}
+
+/// sd_is_special(): fd is a regular file or character device (ListenSpecial=),
+/// and (when path is given) the one at path.
+inline bool is_special(int fd, const char* path, std::error_code& ec) noexcept {
+  return detail::to_bool(detail::is_special(fd, path), ec);
+}
+
+/// sd_is_socket(): fd is a socket of this family (0: any), type (0: any) and
+/// listening state.
+inline bool is_socket(int fd, int family, int type, listening l, std::error_code& ec) noexcept {
+  return detail::to_bool(detail::is_socket(fd, family, type, static_cast<int>(l)), ec);
+}
+
+/// sd_is_socket_inet(): an AF_INET or AF_INET6 socket (family 0: either), of
+/// this type and listening state, bound to port (0: any).
+inline bool is_socket_inet(int fd, int family, int type, listening l, std::uint16_t port,
+                           std::error_code& ec) noexcept {
+  return detail::to_bool(detail::is_socket_inet(fd, family, type, static_cast<int>(l), port), ec);
+}
+
+/// sd_is_socket_sockaddr(): an inet socket bound to addr (port 0 in addr: any).
+inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t addr_len,
+                               listening l, std::error_code& ec) noexcept {
+  return detail::to_bool(
+      detail::is_socket_sockaddr(fd, type, addr, addr_len, static_cast<int>(l)), ec);
+}
+
+/// sd_is_socket_unix(): an AF_UNIX socket, bound to path when given. An
+/// abstract name starts with '\0' and is compared at exactly `length` bytes;
+/// length 0 means strlen(path).
+inline bool is_socket_unix(int fd, int type, listening l, const char* path, std::size_t length,
+                           std::error_code& ec) noexcept {
+  return detail::to_bool(detail::is_socket_unix(fd, type, static_cast<int>(l), path, length), ec);
+}
+
+/// sd_is_mq(): a POSIX message queue, the one named path when given.
+inline bool is_mq(int fd, const char* path, std::error_code& ec) noexcept {
+  return detail::to_bool(detail::is_mq(fd, path), ec);
+}
+
+#if SOCKACT_HAS_EXCEPTIONS
+/// @throws std::system_error where libsystemd returns -errno.
+inline bool is_fifo(int fd, const char* path = nullptr) {
+  return detail::to_bool_or_throw(detail::is_fifo(fd, path), "sockact::is_fifo");
+}
+/// @throws std::system_error where libsystemd returns -errno.
+inline bool is_special(int fd, const char* path = nullptr) {
+  return detail::to_bool_or_throw(detail::is_special(fd, path), "sockact::is_special");
+}
+/// @throws std::system_error where libsystemd returns -errno.
+inline bool is_socket(int fd, int family = 0, int type = 0, listening l = listening::any) {
+  return detail::to_bool_or_throw(detail::is_socket(fd, family, type, static_cast<int>(l)),
+                                  "sockact::is_socket");
+}
+/// @throws std::system_error where libsystemd returns -errno.
+inline bool is_socket_inet(int fd, int family = 0, int type = 0, listening l = listening::any,
+                           std::uint16_t port = 0) {
+  return detail::to_bool_or_throw(
+      detail::is_socket_inet(fd, family, type, static_cast<int>(l), port),
+      "sockact::is_socket_inet");
+}
+/// @throws std::system_error where libsystemd returns -errno.
+inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t addr_len,
+                               listening l = listening::any) {
+  return detail::to_bool_or_throw(
+      detail::is_socket_sockaddr(fd, type, addr, addr_len, static_cast<int>(l)),
+      "sockact::is_socket_sockaddr");
+}
+/// @throws std::system_error where libsystemd returns -errno.
+inline bool is_socket_unix(int fd, int type = 0, listening l = listening::any,
+                           const char* path = nullptr, std::size_t length = 0) {
+  return detail::to_bool_or_throw(
+      detail::is_socket_unix(fd, type, static_cast<int>(l), path, length),
+      "sockact::is_socket_unix");
+}
+/// @throws std::system_error where libsystemd returns -errno.
+inline bool is_mq(int fd, const char* path = nullptr) {
+  return detail::to_bool_or_throw(detail::is_mq(fd, path), "sockact::is_mq");
+}
+#endif
+
+/// What kind of file an fd refers to.
+enum class fd_kind { socket, fifo, regular_file, character_device, block_device, directory, message_queue, other };
+
+/// A description of one open fd; the socket fields are set for sockets only.
+struct fd_info {
+  int fd = -1;
+  fd_kind kind = fd_kind::other;
+  bool cloexec = false;
+  bool nonblocking = false;  ///< O_NONBLOCK; shared with every copy of the open file (systemd's too)
+  int family = 0;            ///< AF_INET, AF_INET6, AF_UNIX, ...
+  int type = 0;              ///< SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, ...
+  int protocol = 0;          ///< IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, ... (0 for unix)
+  bool listening = false;    ///< SO_ACCEPTCONN: a listening stream/seqpacket socket
+  bool connected = false;    ///< has a peer (an Accept=yes connection, a connected datagram socket)
+  std::string local_address;  ///< "127.0.0.1:8080", "[::1]:8080", "/run/x.sock", "@name", "" (unnamed)
+  std::string peer_address;   ///< as local_address, when connected
+
+  bool is_socket() const noexcept { return kind == fd_kind::socket; }
+  /// One line, e.g. "fd 3: inet6 stream tcp listening [::]:8080 blocking".
+  std::string to_string() const;
+};
+
+/// "inet", "inet6", "unix", "netlink", "vsock", "packet" or "family N".
+inline std::string family_name(int family) {
+  switch (family) {
+    case AF_INET: return "inet";
+    case AF_INET6: return "inet6";
+    case AF_UNIX: return "unix";
+    case AF_NETLINK: return "netlink";
+    case AF_PACKET: return "packet";
+#ifdef AF_VSOCK
+    case AF_VSOCK: return "vsock";
+#endif
+    default: return "family " + std::to_string(family);
+  }
+}
+
+/// "stream", "datagram", "seqpacket", "raw" or "type N".
+inline std::string type_name(int type) {
+  switch (type) {
+    case SOCK_STREAM: return "stream";
+    case SOCK_DGRAM: return "datagram";
+    case SOCK_SEQPACKET: return "seqpacket";
+    case SOCK_RAW: return "raw";
+    default: return "type " + std::to_string(type);
+  }
+}
+
+/// "socket", "fifo", "regular file", ...
+inline const char* kind_name(fd_kind k) noexcept {
+  switch (k) {
+    case fd_kind::socket: return "socket";
+    case fd_kind::fifo: return "fifo";
+    case fd_kind::regular_file: return "regular file";
+    case fd_kind::character_device: return "character device";
+    case fd_kind::block_device: return "block device";
+    case fd_kind::directory: return "directory";
+    case fd_kind::message_queue: return "message queue";
+    case fd_kind::other: return "other";
+  }
+  return "other";
+}
+
+/// A socket address as text: "127.0.0.1:80", "[::1]:80", "[fe80::1%2]:80",
+/// "/path", "@abstract" (non-printable bytes as \xNN), "" for an unnamed unix
+/// socket, "vsock:CID:PORT", or "family N".
+inline std::string address_to_string(const sockaddr* sa, socklen_t len) {
+  if (len < sizeof(sa_family_t)) return "";
+  char buf[INET6_ADDRSTRLEN] = {};
+  switch (sa->sa_family) {
+    case AF_INET: {
+      sockaddr_in in{};
+      std::memcpy(&in, sa, len < sizeof in ? len : sizeof in);
+      ::inet_ntop(AF_INET, &in.sin_addr, buf, sizeof buf);
+      return std::string(buf) + ":" + std::to_string(ntohs(in.sin_port));
+    }
+    case AF_INET6: {
+      sockaddr_in6 in6{};
+      std::memcpy(&in6, sa, len < sizeof in6 ? len : sizeof in6);
+      ::inet_ntop(AF_INET6, &in6.sin6_addr, buf, sizeof buf);
+      std::string out = "[" + std::string(buf);
+      if (in6.sin6_scope_id != 0) out += "%" + std::to_string(in6.sin6_scope_id);
+      return out + "]:" + std::to_string(ntohs(in6.sin6_port));
+    }
+    case AF_UNIX: {
+      const std::size_t base = offsetof(sockaddr_un, sun_path);
+      if (len <= base) return "";
+      const char* p = reinterpret_cast<const sockaddr_un*>(sa)->sun_path;
+      std::size_t n = len - base;
+      if (p[0] == '\0') {
+        std::string q = detail::quote(std::string_view(p + 1, n - 1), 200);
+        return "@" + q.substr(1, q.size() - 2);
+      }
+      n = ::strnlen(p, n);
+      return std::string(p, n);
+    }
+#ifdef AF_VSOCK
+    case AF_VSOCK: {
+      struct vsock_like {
+        sa_family_t family;
+        unsigned short reserved;
+        unsigned int port;
+        unsigned int cid;
+      } v{};
+      std::memcpy(&v, sa, len < sizeof v ? len : sizeof v);
+      return "vsock:" + std::to_string(v.cid) + ":" + std::to_string(v.port);
+    }
+#endif
+    default:
+      return family_name(sa->sa_family);
+  }
+}
+
+/// Describes an open fd (what the inspect program prints).
+/// @param ec EBADF when fd is not open, or what fstat/getsockopt reported.
+inline fd_info describe_fd(int fd, std::error_code& ec) {
+  fd_info info;
+  info.fd = fd;
+  ec.clear();
+  const int fdflags = fd < 0 ? -1 : ::fcntl(fd, F_GETFD);
+  if (fdflags < 0) {
+    ec.assign(fd < 0 ? EBADF : errno, std::generic_category());
+    return info;
+  }
+  info.cloexec = (fdflags & FD_CLOEXEC) != 0;
+  const int flflags = ::fcntl(fd, F_GETFL);
+  info.nonblocking = flflags >= 0 && (flflags & O_NONBLOCK) != 0;
+  struct stat st {};
+  if (::fstat(fd, &st) < 0) {
+    ec.assign(errno, std::generic_category());
+    return info;
+  }
+  if (S_ISSOCK(st.st_mode)) info.kind = fd_kind::socket;
+  else if (S_ISFIFO(st.st_mode)) info.kind = fd_kind::fifo;
+  else if (S_ISCHR(st.st_mode)) info.kind = fd_kind::character_device;
+  else if (S_ISBLK(st.st_mode)) info.kind = fd_kind::block_device;
+  else if (S_ISDIR(st.st_mode)) info.kind = fd_kind::directory;
+  else if (detail::is_mq(fd, nullptr) > 0) info.kind = fd_kind::message_queue;
+  else if (S_ISREG(st.st_mode)) info.kind = fd_kind::regular_file;
+  if (info.kind != fd_kind::socket) return info;
+
+  int value = 0;
+  if (detail::int_sockopt(fd, SO_TYPE, value) == 0) info.type = value;
+  if (detail::int_sockopt(fd, SO_PROTOCOL, value) == 0) info.protocol = value;
+  if (detail::int_sockopt(fd, SO_ACCEPTCONN, value) == 0) info.listening = value != 0;
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
+    info.family = sa.ss_family;
+    info.local_address = address_to_string(reinterpret_cast<sockaddr*>(&sa), len);
+  } else if (detail::int_sockopt(fd, SO_DOMAIN, value) == 0) {
+    info.family = value;
+  }
+  sockaddr_storage peer{};
+  len = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    info.connected = true;
+    info.peer_address = address_to_string(reinterpret_cast<sockaddr*>(&peer), len);
+  }
+  return info;
+}
+
+#if SOCKACT_HAS_EXCEPTIONS
+/// @throws std::system_error when fd is not open.
+inline fd_info describe_fd(int fd) {
+  std::error_code ec;
+  fd_info info = describe_fd(fd, ec);
+  if (ec) detail::throw_error(ec, "sockact::describe_fd(" + std::to_string(fd) + ")");
+  return info;
+}
+#endif
+
+inline std::string fd_info::to_string() const {
+  std::string out = "fd " + std::to_string(fd) + ": ";
+  if (kind != fd_kind::socket) {
+    out += kind_name(kind);
+  } else {
+    out += family_name(family) + " " + type_name(type);
+    if (protocol == IPPROTO_TCP && (family == AF_INET || family == AF_INET6)) out += " tcp";
+    else if (protocol == IPPROTO_UDP && (family == AF_INET || family == AF_INET6)) out += " udp";
+    else if (protocol == IPPROTO_SCTP) out += " sctp";
+    if (listening) out += " listening";
+    else if (connected) out += " connected";
+    else if (type == SOCK_STREAM || type == SOCK_SEQPACKET) out += " not-listening";
+    out += " " + (local_address.empty() ? std::string("(unnamed)") : local_address);
+    if (connected) out += " peer " + (peer_address.empty() ? std::string("(unnamed)") : peer_address);
+  }
+  out += nonblocking ? " nonblocking" : " blocking";
+  return out;
+}
+
+}  // namespace sockact
+
+#endif  // SOCKACT_SOCKET_INFO_HPP
