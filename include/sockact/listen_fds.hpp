@@ -136,34 +136,52 @@ inline int count_listen_fds(listen_pid_check check) noexcept {
 }
 
 #if SOCKACT_USE_LIBSYSTEMD
-/// With the foreign-pid opt-in, libsystemd must be shown our own pid: the
-/// variables are rewritten for the call and put back when they are kept.
-class pid_rewrite {
+/// Wraps one call into libsystemd so that it behaves as the native code:
+/// LISTEN_PIDFDID is checked here (libsystemd < 259 ignores it, and does not
+/// unset it), and with the foreign-pid opt-in libsystemd is shown our own pid,
+/// the variables being put back afterwards when they are kept.
+class libsystemd_call {
  public:
-  pid_rewrite(listen_pid_check check, bool unset) : unset_(unset) {
-    if (check == listen_pid_check::strict) return;
+  explicit libsystemd_call(const listen_options& options) : unset_(options.unset_environment) {
     const char* e = std::getenv("LISTEN_PID");
     pid_t pid = 0;
-    if (e == nullptr || parse_pid(e, pid) < 0 || pid == ::getpid() || !pid_accepted(pid, check))
-      return;
+    if (e == nullptr || parse_pid(e, pid) < 0 || !pid_accepted(pid, options.pid_check)) return;
+    const char* names = std::getenv("LISTEN_FDNAMES");
+    std::vector<std::string> ignored;
+    if (names != nullptr && split_names(names, ignored) < 0) return;  // libsystemd fails on names first
     if (const char* id = std::getenv("LISTEN_PIDFDID")) {
-      if (pidfdid_mismatch(id, pid) != 0) return;  // let libsystemd judge the value as it is
-      saved_pidfdid_ = id;
-      ::unsetenv("LISTEN_PIDFDID");
+      const int r = pidfdid_mismatch(id, pid);
+      if (r != 0) {
+        early_ = r < 0 ? r : 0;
+        return;
+      }
+      if (pid != ::getpid()) {
+        saved_pidfdid_ = id;
+        ::unsetenv("LISTEN_PIDFDID");  // names the other process; libsystemd >= 259 would refuse
+      }
     }
-    saved_pid_ = e;
-    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    if (pid != ::getpid()) {
+      saved_pid_ = e;
+      ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    }
   }
-  ~pid_rewrite() {
-    if (unset_ || !saved_pid_) return;
-    ::setenv("LISTEN_PID", saved_pid_->c_str(), 1);
-    if (saved_pidfdid_) ::setenv("LISTEN_PIDFDID", saved_pidfdid_->c_str(), 1);
+  ~libsystemd_call() {
+    if (unset_) {
+      unset_listen_environment();
+    } else if (saved_pid_) {
+      ::setenv("LISTEN_PID", saved_pid_->c_str(), 1);
+      if (saved_pidfdid_) ::setenv("LISTEN_PIDFDID", saved_pidfdid_->c_str(), 1);
+    }
   }
-  pid_rewrite(const pid_rewrite&) = delete;
-  pid_rewrite& operator=(const pid_rewrite&) = delete;
+  libsystemd_call(const libsystemd_call&) = delete;
+  libsystemd_call& operator=(const libsystemd_call&) = delete;
+
+  /// Set when the result is known without libsystemd: 0 or -errno.
+  const std::optional<int>& early_result() const noexcept { return early_; }
 
  private:
   bool unset_;
+  std::optional<int> early_;
   std::optional<std::string> saved_pid_;
   std::optional<std::string> saved_pidfdid_;
 };
@@ -172,7 +190,8 @@ class pid_rewrite {
 /// sd_listen_fds(unset) with the pid policy: n, 0 or -errno.
 inline int receive_count(const listen_options& options) noexcept(!SOCKACT_USE_LIBSYSTEMD) {
 #if SOCKACT_USE_LIBSYSTEMD
-  const pid_rewrite rewrite(options.pid_check, options.unset_environment);
+  const libsystemd_call call(options);
+  if (call.early_result()) return *call.early_result();
   return ::sd_listen_fds(options.unset_environment ? 1 : 0);
 #else
   const int r = count_listen_fds(options.pid_check);
@@ -185,7 +204,8 @@ inline int receive_count(const listen_options& options) noexcept(!SOCKACT_USE_LI
 inline int receive(const listen_options& options, std::vector<listen_fd>& out) {
   out.clear();
 #if SOCKACT_USE_LIBSYSTEMD
-  const pid_rewrite rewrite(options.pid_check, options.unset_environment);
+  const libsystemd_call call(options);
+  if (call.early_result()) return *call.early_result();
   char** names = nullptr;
   const int n = ::sd_listen_fds_with_names(options.unset_environment ? 1 : 0, &names);
   if (n > 0) {
