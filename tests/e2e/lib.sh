@@ -1,0 +1,72 @@
+# Shared helpers for the e2e scripts (sourced). Each script starts its own
+# processes, remembers their PIDs, and ends only those.
+set -euo pipefail
+
+E2E_TMP=$(mktemp -d /tmp/sockact-e2e.XXXXXX)
+E2E_PIDS=()
+E2E_FAILS=0
+E2E_PASSES=0
+
+e2e_cleanup() {
+  local pid
+  for pid in "${E2E_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${E2E_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$E2E_TMP"
+}
+trap e2e_cleanup EXIT
+
+skip() { echo "SKIP: $*"; exit 77; }
+need() { command -v "$1" >/dev/null 2>&1 || skip "$1 not found (run scripts/setup.sh)"; }
+
+pass() { E2E_PASSES=$((E2E_PASSES + 1)); echo "PASS: $*"; }
+fail() { E2E_FAILS=$((E2E_FAILS + 1)); echo "FAIL: $*"; }
+
+# expect_contains NAME HAYSTACK NEEDLE...: every needle must occur.
+expect_contains() {
+  local name=$1 hay=$2; shift 2
+  local n
+  for n in "$@"; do
+    if [[ $hay != *"$n"* ]]; then
+      fail "$name: missing '$n' in:"; printf '%s\n' "$hay" | sed 's/^/    | /'
+      return 0
+    fi
+  done
+  pass "$name"
+}
+
+# free_port: a loopback TCP+UDP port nothing listens on now.
+free_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 30000))
+    if [ -z "$(ss -Hlntu "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
+  done
+  echo "no free port" >&2; return 1
+}
+
+# activate NAME ARGS...: runs systemd-socket-activate ARGS in the background,
+# waits until all its sockets listen; sets ACT_PID and ACT_LOG.
+activate() {
+  local name=$1; shift
+  ACT_LOG=$E2E_TMP/$name.log
+  systemd-socket-activate "$@" >"$ACT_LOG" 2>&1 </dev/null &
+  ACT_PID=$!
+  E2E_PIDS+=("$ACT_PID")
+  local want
+  want=$(printf '%s\n' "$@" | grep -c -- '^-l$\|^--listen' || true)
+  for _ in $(seq 100); do
+    [ "$(grep -c '^Listening on' "$ACT_LOG" || true)" -ge "${want:-1}" ] && return 0
+    sleep 0.05
+  done
+  echo "systemd-socket-activate did not start:"; cat "$ACT_LOG"; return 1
+}
+
+# finish: summary line and status.
+finish() {
+  echo "$E2E_PASSES passed, $E2E_FAILS failed"
+  [ "$E2E_FAILS" = 0 ]
+}
