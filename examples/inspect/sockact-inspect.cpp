@@ -19,14 +19,14 @@
 
 #include <sockact/sockact.hpp>
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <poll.h>
 #include <string>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -123,8 +123,7 @@ int respond(const std::vector<sockact::listen_fd>& fds, const std::string& body,
         std::perror("sockact-inspect: recvfrom");
         return 1;
       }
-      if (len > 0)
-        ::sendto(info.fd, body.data(), body.size(), 0, reinterpret_cast<sockaddr*>(&peer), len);
+      if (len > 0) ::sendto(info.fd, body.data(), body.size(), 0, reinterpret_cast<sockaddr*>(&peer), len);
     } else {
       answer_stream(info.fd, body);  // Accept=yes: fd 3 is the connection itself
     }

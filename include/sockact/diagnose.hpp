@@ -33,18 +33,30 @@ enum class activation_status {
 /// A short stable name for a status ("activated", "foreign_pid", ...).
 inline const char* status_name(activation_status s) noexcept {
   switch (s) {
-    case activation_status::activated: return "activated";
-    case activation_status::not_activated: return "not_activated";
-    case activation_status::listen_pid_missing: return "listen_pid_missing";
-    case activation_status::listen_fds_missing: return "listen_fds_missing";
-    case activation_status::foreign_pid: return "foreign_pid";
-    case activation_status::pidfdid_mismatch: return "pidfdid_mismatch";
-    case activation_status::invalid_listen_pid: return "invalid_listen_pid";
-    case activation_status::invalid_listen_pidfdid: return "invalid_listen_pidfdid";
-    case activation_status::invalid_listen_fds: return "invalid_listen_fds";
-    case activation_status::invalid_listen_fdnames: return "invalid_listen_fdnames";
-    case activation_status::names_mismatch: return "names_mismatch";
-    case activation_status::closed_fd: return "closed_fd";
+    case activation_status::activated:
+      return "activated";
+    case activation_status::not_activated:
+      return "not_activated";
+    case activation_status::listen_pid_missing:
+      return "listen_pid_missing";
+    case activation_status::listen_fds_missing:
+      return "listen_fds_missing";
+    case activation_status::foreign_pid:
+      return "foreign_pid";
+    case activation_status::pidfdid_mismatch:
+      return "pidfdid_mismatch";
+    case activation_status::invalid_listen_pid:
+      return "invalid_listen_pid";
+    case activation_status::invalid_listen_pidfdid:
+      return "invalid_listen_pidfdid";
+    case activation_status::invalid_listen_fds:
+      return "invalid_listen_fds";
+    case activation_status::invalid_listen_fdnames:
+      return "invalid_listen_fdnames";
+    case activation_status::names_mismatch:
+      return "names_mismatch";
+    case activation_status::closed_fd:
+      return "closed_fd";
   }
   return "unknown";
 }
@@ -52,9 +64,9 @@ inline const char* status_name(activation_status s) noexcept {
 /// One passed fd as found.
 struct fd_report {
   int fd = -1;
-  std::string name;          ///< from LISTEN_FDNAMES when it could be split, else "unknown"
-  fd_info info;              ///< valid when !error
-  std::error_code error;     ///< EBADF when the fd is not open
+  std::string name;                   ///< from LISTEN_FDNAMES when it could be split, else "unknown"
+  fd_info info;                       ///< valid when !error
+  std::error_code error;              ///< EBADF when the fd is not open
   std::vector<std::string> warnings;  ///< not a socket; blocking listening socket; ...
 };
 
@@ -64,8 +76,8 @@ struct diagnosis {
   /// What listen_fds() reports for this environment (errno, generic
   /// category); empty when it takes the fds or finds none for us.
   std::error_code error;
-  std::string summary;  ///< one line naming the variables and values at fault
-  std::string hint;     ///< what to do about it; may be empty
+  std::string summary;         ///< one line naming the variables and values at fault
+  std::string hint;            ///< what to do about it; may be empty
   std::vector<fd_report> fds;  ///< fds 3..3+n-1 when LISTEN_FDS could be read, else empty
 
   /// True when listen_fds() with the same options returns these fds.
@@ -158,8 +170,9 @@ inline diagnosis diagnose(const activation_environment& env, const listen_option
     }
     d.status = activation_status::listen_pid_missing;
     d.summary = var("LISTEN_FDS", *env.listen_fds) + " is set but LISTEN_PID is not: the fds are ignored";
-    d.hint = "the service manager sets both; something between it and this program removed LISTEN_PID "
-             "(pass it on, e.g. systemd-socket-activate -E or podman -e)";
+    d.hint =
+        "the service manager sets both; something between it and this program removed LISTEN_PID "
+        "(pass it on, e.g. systemd-socket-activate -E or podman -e)";
     return d;
   }
 
@@ -180,17 +193,20 @@ inline diagnosis diagnose(const activation_environment& env, const listen_option
                 " meant for " + detail::process_label(pid) + " (" + var("LISTEN_PID", *env.listen_pid) +
                 "), but this is process " + std::to_string(self) + ": the fds are not taken";
     if (pid == parent) {
-      d.hint = "the process the manager started is our parent: an init or shell wrapper (podman run --init, "
-               "tini, dumb-init, a shell script without exec) ran this program as a child. Use exec in "
-               "scripts, drop --init, or opt in with listen_pid_check::allow_parent";
+      d.hint =
+          "the process the manager started is our parent: an init or shell wrapper (podman run --init, "
+          "tini, dumb-init, a shell script without exec) ran this program as a child. Use exec in "
+          "scripts, drop --init, or opt in with listen_pid_check::allow_parent";
     } else if (pid == 1) {
-      d.hint = "LISTEN_PID=1 is what Podman passes into a container; this program is not PID 1 there, "
-               "probably because of podman run --init or a wrapper shell: run it as the container's "
-               "entry point, or opt in with listen_pid_check::allow_parent";
+      d.hint =
+          "LISTEN_PID=1 is what Podman passes into a container; this program is not PID 1 there, "
+          "probably because of podman run --init or a wrapper shell: run it as the container's "
+          "entry point, or opt in with listen_pid_check::allow_parent";
     } else {
-      d.hint = "the variables were probably inherited from an ancestor that did not unset them "
-               "(use listen_fds(true) there); opt in with listen_pid_check::allow_any only if this "
-               "program really is the one meant";
+      d.hint =
+          "the variables were probably inherited from an ancestor that did not unset them "
+          "(use listen_fds(true) there); opt in with listen_pid_check::allow_any only if this "
+          "program really is the one meant";
     }
     return d;
   }
@@ -237,8 +253,9 @@ inline diagnosis diagnose(const activation_environment& env, const listen_option
       d.error = f.error;
       d.summary = "fd " + std::to_string(f.fd) + " is not open, but " + var("LISTEN_FDS", *env.listen_fds) +
                   " says fds 3.." + std::to_string(listen_fds_start + n - 1) + " were passed";
-      d.hint = "something closed it before sockact looked (a wrapper that closes inherited fds, or "
-               "code that ran first), or LISTEN_* reached a process that did not inherit the fds";
+      d.hint =
+          "something closed it before sockact looked (a wrapper that closes inherited fds, or "
+          "code that ran first), or LISTEN_* reached a process that did not inherit the fds";
       return d;
     }
   }
@@ -253,8 +270,9 @@ inline diagnosis diagnose(const activation_environment& env, const listen_option
   }
 
   d.status = activation_status::activated;
-  d.summary = "socket-activated: " + std::to_string(n) + " fd(s) for " +
-              (pid == self ? "this process" : "this process by opt-in (LISTEN_PID=" + std::to_string(pid) + ")");
+  d.summary =
+      "socket-activated: " + std::to_string(n) + " fd(s) for " +
+      (pid == self ? "this process" : "this process by opt-in (LISTEN_PID=" + std::to_string(pid) + ")");
   if (d.has_warnings()) d.hint = "usable, with warnings below";
   return d;
 }

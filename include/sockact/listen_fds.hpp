@@ -11,6 +11,7 @@
 #include <sockact/detail/text.hpp>
 #include <sockact/error.hpp>
 
+#include <unistd.h>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
@@ -19,7 +20,6 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <unistd.h>
 #include <vector>
 
 #if SOCKACT_USE_LIBSYSTEMD
@@ -242,8 +242,8 @@ inline int receive(const listen_options& options, std::vector<listen_fd>& out) {
 
 /// Says which variable made a receive fail, naming it and its value. `env` is
 /// the environment as it was before the call (the call may have unset it).
-inline std::string explain_failure(const activation_environment& env, listen_pid_check check,
-                                   bool with_names, const std::error_code& ec) {
+inline std::string explain_failure(const activation_environment& env, listen_pid_check check, bool with_names,
+                                   const std::error_code& ec) {
   if (with_names && env.listen_fdnames) {
     std::vector<std::string> names;
     if (split_names(env.listen_fdnames->c_str(), names) < 0)
@@ -265,9 +265,8 @@ inline std::string explain_failure(const activation_environment& env, listen_pid
              std::to_string(INT_MAX - listen_fds_start);
     for (int fd = listen_fds_start; fd < listen_fds_start + n; ++fd)
       if (::fcntl(fd, F_GETFD) < 0)
-        return "fd " + std::to_string(fd) + " is not open, but LISTEN_FDS=" +
-               quote(*env.listen_fds) + " says fds 3.." + std::to_string(listen_fds_start + n - 1) +
-               " were passed";
+        return "fd " + std::to_string(fd) + " is not open, but LISTEN_FDS=" + quote(*env.listen_fds) +
+               " says fds 3.." + std::to_string(listen_fds_start + n - 1) + " were passed";
   }
   if (with_names && env.listen_fdnames && env.listen_fds) {
     std::vector<std::string> names;
@@ -334,8 +333,7 @@ inline int listen_fds_count(const listen_options& options,
 }
 
 /// @copydoc listen_fds_count(const listen_options&, std::error_code&)
-inline int listen_fds_count(bool unset_environment,
-                            std::error_code& ec) noexcept(!SOCKACT_USE_LIBSYSTEMD) {
+inline int listen_fds_count(bool unset_environment, std::error_code& ec) noexcept(!SOCKACT_USE_LIBSYSTEMD) {
   listen_options options;
   options.unset_environment = unset_environment;
   return listen_fds_count(options, ec);
@@ -350,8 +348,8 @@ inline std::vector<listen_fd> listen_fds(const listen_options& options) {
   std::error_code ec;
   std::vector<listen_fd> fds = listen_fds(options, ec);
   if (ec)
-    detail::throw_error(ec, "sockact::listen_fds: " +
-                                detail::explain_failure(before, options.pid_check, true, ec));
+    detail::throw_error(
+        ec, "sockact::listen_fds: " + detail::explain_failure(before, options.pid_check, true, ec));
   return fds;
 }
 
@@ -369,8 +367,8 @@ inline int listen_fds_count(const listen_options& options) {
   std::error_code ec;
   const int n = listen_fds_count(options, ec);
   if (ec)
-    detail::throw_error(ec, "sockact::listen_fds_count: " +
-                                detail::explain_failure(before, options.pid_check, false, ec));
+    detail::throw_error(
+        ec, "sockact::listen_fds_count: " + detail::explain_failure(before, options.pid_check, false, ec));
   return n;
 }
 

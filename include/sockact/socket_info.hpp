@@ -11,20 +11,20 @@
 #include <sockact/error.hpp>
 
 #include <arpa/inet.h>
-#include <cerrno>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
 #include <fcntl.h>
 #include <mqueue.h>
 #include <netinet/in.h>
-#include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <system_error>
 #include <unistd.h>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <system_error>
 
 namespace sockact {
 
@@ -155,8 +155,7 @@ inline int is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t 
   return std::memcmp(&have.sin6_addr, &want.sin6_addr, sizeof want.sin6_addr) == 0 ? 1 : 0;
 }
 
-inline int is_socket_unix(int fd, int type, int listen, const char* path,
-                          std::size_t length) noexcept {
+inline int is_socket_unix(int fd, int type, int listen, const char* path, std::size_t length) noexcept {
   if (fd < 0) return -EBADF;
   if (const int r = is_socket_of(fd, type, listen); r <= 0) return r;
   sockaddr_storage sa;
@@ -244,10 +243,9 @@ inline bool is_socket_inet(int fd, int family, int type, listening l, std::uint1
 }
 
 /// sd_is_socket_sockaddr(): an inet socket bound to addr (port 0 in addr: any).
-inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t addr_len,
-                               listening l, std::error_code& ec) noexcept {
-  return detail::to_bool(
-      detail::is_socket_sockaddr(fd, type, addr, addr_len, static_cast<int>(l)), ec);
+inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t addr_len, listening l,
+                               std::error_code& ec) noexcept {
+  return detail::to_bool(detail::is_socket_sockaddr(fd, type, addr, addr_len, static_cast<int>(l)), ec);
 }
 
 /// sd_is_socket_unix(): an AF_UNIX socket, bound to path when given. An
@@ -280,23 +278,20 @@ inline bool is_socket(int fd, int family = 0, int type = 0, listening l = listen
 /// @throws std::system_error where libsystemd returns -errno.
 inline bool is_socket_inet(int fd, int family = 0, int type = 0, listening l = listening::any,
                            std::uint16_t port = 0) {
-  return detail::to_bool_or_throw(
-      detail::is_socket_inet(fd, family, type, static_cast<int>(l), port),
-      "sockact::is_socket_inet");
+  return detail::to_bool_or_throw(detail::is_socket_inet(fd, family, type, static_cast<int>(l), port),
+                                  "sockact::is_socket_inet");
 }
 /// @throws std::system_error where libsystemd returns -errno.
 inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t addr_len,
                                listening l = listening::any) {
-  return detail::to_bool_or_throw(
-      detail::is_socket_sockaddr(fd, type, addr, addr_len, static_cast<int>(l)),
-      "sockact::is_socket_sockaddr");
+  return detail::to_bool_or_throw(detail::is_socket_sockaddr(fd, type, addr, addr_len, static_cast<int>(l)),
+                                  "sockact::is_socket_sockaddr");
 }
 /// @throws std::system_error where libsystemd returns -errno.
-inline bool is_socket_unix(int fd, int type = 0, listening l = listening::any,
-                           const char* path = nullptr, std::size_t length = 0) {
-  return detail::to_bool_or_throw(
-      detail::is_socket_unix(fd, type, static_cast<int>(l), path, length),
-      "sockact::is_socket_unix");
+inline bool is_socket_unix(int fd, int type = 0, listening l = listening::any, const char* path = nullptr,
+                           std::size_t length = 0) {
+  return detail::to_bool_or_throw(detail::is_socket_unix(fd, type, static_cast<int>(l), path, length),
+                                  "sockact::is_socket_unix");
 }
 /// @throws std::system_error where libsystemd returns -errno.
 inline bool is_mq(int fd, const char* path = nullptr) {
@@ -305,19 +300,28 @@ inline bool is_mq(int fd, const char* path = nullptr) {
 #endif
 
 /// What kind of file an fd refers to.
-enum class fd_kind { socket, fifo, regular_file, character_device, block_device, directory, message_queue, other };
+enum class fd_kind {
+  socket,
+  fifo,
+  regular_file,
+  character_device,
+  block_device,
+  directory,
+  message_queue,
+  other
+};
 
 /// A description of one open fd; the socket fields are set for sockets only.
 struct fd_info {
   int fd = -1;
   fd_kind kind = fd_kind::other;
   bool cloexec = false;
-  bool nonblocking = false;  ///< O_NONBLOCK; shared with every copy of the open file (systemd's too)
-  int family = 0;            ///< AF_INET, AF_INET6, AF_UNIX, ...
-  int type = 0;              ///< SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, ...
-  int protocol = 0;          ///< IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, ... (0 for unix)
-  bool listening = false;    ///< SO_ACCEPTCONN: a listening stream/seqpacket socket
-  bool connected = false;    ///< has a peer (an Accept=yes connection, a connected datagram socket)
+  bool nonblocking = false;   ///< O_NONBLOCK; shared with every copy of the open file (systemd's too)
+  int family = 0;             ///< AF_INET, AF_INET6, AF_UNIX, ...
+  int type = 0;               ///< SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, ...
+  int protocol = 0;           ///< IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, ... (0 for unix)
+  bool listening = false;     ///< SO_ACCEPTCONN: a listening stream/seqpacket socket
+  bool connected = false;     ///< has a peer (an Accept=yes connection, a connected datagram socket)
   std::string local_address;  ///< "127.0.0.1:8080", "[::1]:8080", "/run/x.sock", "@name", "" (unnamed)
   std::string peer_address;   ///< as local_address, when connected
 
@@ -329,40 +333,60 @@ struct fd_info {
 /// "inet", "inet6", "unix", "netlink", "vsock", "packet" or "family N".
 inline std::string family_name(int family) {
   switch (family) {
-    case AF_INET: return "inet";
-    case AF_INET6: return "inet6";
-    case AF_UNIX: return "unix";
-    case AF_NETLINK: return "netlink";
-    case AF_PACKET: return "packet";
+    case AF_INET:
+      return "inet";
+    case AF_INET6:
+      return "inet6";
+    case AF_UNIX:
+      return "unix";
+    case AF_NETLINK:
+      return "netlink";
+    case AF_PACKET:
+      return "packet";
 #ifdef AF_VSOCK
-    case AF_VSOCK: return "vsock";
+    case AF_VSOCK:
+      return "vsock";
 #endif
-    default: return "family " + std::to_string(family);
+    default:
+      return "family " + std::to_string(family);
   }
 }
 
 /// "stream", "datagram", "seqpacket", "raw" or "type N".
 inline std::string type_name(int type) {
   switch (type) {
-    case SOCK_STREAM: return "stream";
-    case SOCK_DGRAM: return "datagram";
-    case SOCK_SEQPACKET: return "seqpacket";
-    case SOCK_RAW: return "raw";
-    default: return "type " + std::to_string(type);
+    case SOCK_STREAM:
+      return "stream";
+    case SOCK_DGRAM:
+      return "datagram";
+    case SOCK_SEQPACKET:
+      return "seqpacket";
+    case SOCK_RAW:
+      return "raw";
+    default:
+      return "type " + std::to_string(type);
   }
 }
 
 /// "socket", "fifo", "regular file", ...
 inline const char* kind_name(fd_kind k) noexcept {
   switch (k) {
-    case fd_kind::socket: return "socket";
-    case fd_kind::fifo: return "fifo";
-    case fd_kind::regular_file: return "regular file";
-    case fd_kind::character_device: return "character device";
-    case fd_kind::block_device: return "block device";
-    case fd_kind::directory: return "directory";
-    case fd_kind::message_queue: return "message queue";
-    case fd_kind::other: return "other";
+    case fd_kind::socket:
+      return "socket";
+    case fd_kind::fifo:
+      return "fifo";
+    case fd_kind::regular_file:
+      return "regular file";
+    case fd_kind::character_device:
+      return "character device";
+    case fd_kind::block_device:
+      return "block device";
+    case fd_kind::directory:
+      return "directory";
+    case fd_kind::message_queue:
+      return "message queue";
+    case fd_kind::other:
+      return "other";
   }
   return "other";
 }
@@ -436,13 +460,20 @@ inline fd_info describe_fd(int fd, std::error_code& ec) {
     ec.assign(errno, std::generic_category());
     return info;
   }
-  if (S_ISSOCK(st.st_mode)) info.kind = fd_kind::socket;
-  else if (S_ISFIFO(st.st_mode)) info.kind = fd_kind::fifo;
-  else if (S_ISCHR(st.st_mode)) info.kind = fd_kind::character_device;
-  else if (S_ISBLK(st.st_mode)) info.kind = fd_kind::block_device;
-  else if (S_ISDIR(st.st_mode)) info.kind = fd_kind::directory;
-  else if (detail::is_mq(fd, nullptr) > 0) info.kind = fd_kind::message_queue;
-  else if (S_ISREG(st.st_mode)) info.kind = fd_kind::regular_file;
+  if (S_ISSOCK(st.st_mode))
+    info.kind = fd_kind::socket;
+  else if (S_ISFIFO(st.st_mode))
+    info.kind = fd_kind::fifo;
+  else if (S_ISCHR(st.st_mode))
+    info.kind = fd_kind::character_device;
+  else if (S_ISBLK(st.st_mode))
+    info.kind = fd_kind::block_device;
+  else if (S_ISDIR(st.st_mode))
+    info.kind = fd_kind::directory;
+  else if (detail::is_mq(fd, nullptr) > 0)
+    info.kind = fd_kind::message_queue;
+  else if (S_ISREG(st.st_mode))
+    info.kind = fd_kind::regular_file;
   if (info.kind != fd_kind::socket) return info;
 
   int value = 0;
@@ -482,12 +513,18 @@ inline std::string fd_info::to_string() const {
     out += kind_name(kind);
   } else {
     out += family_name(family) + " " + type_name(type);
-    if (protocol == IPPROTO_TCP && (family == AF_INET || family == AF_INET6)) out += " tcp";
-    else if (protocol == IPPROTO_UDP && (family == AF_INET || family == AF_INET6)) out += " udp";
-    else if (protocol == IPPROTO_SCTP) out += " sctp";
-    if (listening) out += " listening";
-    else if (connected) out += " connected";
-    else if (type == SOCK_STREAM || type == SOCK_SEQPACKET) out += " not-listening";
+    if (protocol == IPPROTO_TCP && (family == AF_INET || family == AF_INET6))
+      out += " tcp";
+    else if (protocol == IPPROTO_UDP && (family == AF_INET || family == AF_INET6))
+      out += " udp";
+    else if (protocol == IPPROTO_SCTP)
+      out += " sctp";
+    if (listening)
+      out += " listening";
+    else if (connected)
+      out += " connected";
+    else if (type == SOCK_STREAM || type == SOCK_SEQPACKET)
+      out += " not-listening";
     out += " " + (local_address.empty() ? std::string("(unnamed)") : local_address);
     if (connected) out += " peer " + (peer_address.empty() ? std::string("(unnamed)") : peer_address);
   }

@@ -12,8 +12,8 @@
 
 #define SOCKACT_DETAIL_STR2(x) #x
 #define SOCKACT_DETAIL_STR(x) SOCKACT_DETAIL_STR2(x)
-#define SOCKACT_VERSION_STRING                                                                     \
-  SOCKACT_DETAIL_STR(SOCKACT_VERSION_MAJOR)                                                        \
+#define SOCKACT_VERSION_STRING              \
+  SOCKACT_DETAIL_STR(SOCKACT_VERSION_MAJOR) \
   "." SOCKACT_DETAIL_STR(SOCKACT_VERSION_MINOR) "." SOCKACT_DETAIL_STR(SOCKACT_VERSION_PATCH)
 
 #endif  // SOCKACT_VERSION_HPP

@@ -3,15 +3,15 @@
 //   sockact-test-client udp HOST PORT MESSAGE
 //   sockact-test-client unix-dgram PATH MESSAGE
 #include <arpa/inet.h>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <netdb.h>
 #include <poll.h>
-#include <string>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 namespace {
 int fail(const char* what) {

@@ -4,17 +4,17 @@
 #define SOCKACT_TEST_SUPPORT_HPP
 
 #include <arpa/inet.h>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <optional>
-#include <stdexcept>
-#include <string>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -154,14 +154,16 @@ class passed_fds {
   }
 };
 
-inline bool is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
+inline bool is_open(int fd) {
+  return ::fcntl(fd, F_GETFD) >= 0;
+}
 inline bool has_cloexec(int fd) {
   const int f = ::fcntl(fd, F_GETFD);
   return f >= 0 && (f & FD_CLOEXEC) != 0;
 }
 
 inline const char* const listen_variables[] = {"LISTEN_PID", "LISTEN_PIDFDID", "LISTEN_FDS",
-                                                "LISTEN_FDNAMES"};
+                                               "LISTEN_FDNAMES"};
 
 /// Sets the LISTEN_* variables for one test (nullopt = unset) and removes
 /// them afterwards.

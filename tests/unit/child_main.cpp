@@ -4,10 +4,10 @@
 // argv[1]: "keep" or "unset"; argv[2] (optional): "allow-parent".
 #include <sockact/sockact.hpp>
 
+#include <fcntl.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <string>
 
 int main(int argc, char** argv) {

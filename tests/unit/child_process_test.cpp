@@ -6,9 +6,9 @@
 
 #include <gtest/gtest.h>
 
-#include <string>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <string>
 #include <vector>
 
 namespace {
@@ -16,10 +16,10 @@ namespace {
 using namespace sockact_test;
 
 struct child_setup {
-  std::vector<int> fds;               // placed at 3, 4, ...
+  std::vector<int> fds;  // placed at 3, 4, ...
   std::optional<std::string> listen_fds;
   std::optional<std::string> names;
-  std::string pid = "child";          // "child" = the child's own pid, "parent" = ours
+  std::string pid = "child";  // "child" = the child's own pid, "parent" = ours
   std::vector<std::string> args{"keep"};
 };
 
@@ -41,7 +41,7 @@ std::string run_child(const child_setup& s) {
       if (fd >= 0) ::dup2(fd, slot);
       ++slot;
     }
-    const std::string listen_pid = s.pid == "child" ? std::to_string(::getpid())
+    const std::string listen_pid = s.pid == "child"    ? std::to_string(::getpid())
                                    : s.pid == "parent" ? std::to_string(::getppid())
                                                        : s.pid;
     ::setenv("LISTEN_PID", listen_pid.c_str(), 1);

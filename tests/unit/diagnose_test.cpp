@@ -69,15 +69,21 @@ TEST_F(Diagnose, EachMalformedVariable) {
     const char* text;
   };
   const expectation cases[] = {
-      {std::nullopt, std::string("2"), std::nullopt, activation_status::listen_pid_missing, 0, "LISTEN_FDS=\"2\""},
+      {std::nullopt, std::string("2"), std::nullopt, activation_status::listen_pid_missing, 0,
+       "LISTEN_FDS=\"2\""},
       {self, std::nullopt, std::nullopt, activation_status::listen_fds_missing, 0, "LISTEN_FDS is not set"},
-      {std::string("x1"), std::string("2"), std::nullopt, activation_status::invalid_listen_pid, EINVAL, "LISTEN_PID=\"x1\""},
-      {std::string("-1"), std::string("2"), std::nullopt, activation_status::invalid_listen_pid, ERANGE, "LISTEN_PID=\"-1\""},
-      {self, std::string("0"), std::nullopt, activation_status::invalid_listen_fds, EINVAL, "LISTEN_FDS=\"0\""},
-      {self, std::string("9999999999"), std::nullopt, activation_status::invalid_listen_fds, ERANGE, "LISTEN_FDS=\"9999999999\""},
+      {std::string("x1"), std::string("2"), std::nullopt, activation_status::invalid_listen_pid, EINVAL,
+       "LISTEN_PID=\"x1\""},
+      {std::string("-1"), std::string("2"), std::nullopt, activation_status::invalid_listen_pid, ERANGE,
+       "LISTEN_PID=\"-1\""},
+      {self, std::string("0"), std::nullopt, activation_status::invalid_listen_fds, EINVAL,
+       "LISTEN_FDS=\"0\""},
+      {self, std::string("9999999999"), std::nullopt, activation_status::invalid_listen_fds, ERANGE,
+       "LISTEN_FDS=\"9999999999\""},
       {self, std::string("3"), std::nullopt, activation_status::closed_fd, EBADF, "fd 5 is not open"},
       {self, std::string("2"), std::string("a"), activation_status::names_mismatch, EINVAL, "has 1 name(s)"},
-      {self, std::string("2"), std::string("a:\\"), activation_status::invalid_listen_fdnames, EINVAL, "lone backslash"},
+      {self, std::string("2"), std::string("a:\\"), activation_status::invalid_listen_fdnames, EINVAL,
+       "lone backslash"},
   };
   for (const expectation& e : cases) {
     const listen_env env(e.pid, e.fds, e.names);

@@ -7,11 +7,11 @@
 
 #include <gtest/gtest.h>
 
-#include <cerrno>
 #include <fcntl.h>
-#include <string>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cerrno>
+#include <string>
 #include <vector>
 
 namespace {
@@ -19,7 +19,9 @@ namespace {
 using namespace sockact_test;
 using sockact::listen_fd;
 
-std::vector<listen_fd> receive(bool unset, std::error_code& ec) { return sockact::listen_fds(unset, ec); }
+std::vector<listen_fd> receive(bool unset, std::error_code& ec) {
+  return sockact::listen_fds(unset, ec);
+}
 
 class ListenFds : public ::testing::Test {
  protected:
@@ -134,10 +136,11 @@ INSTANTIATE_TEST_SUITE_P(
     Libsystemd, ListenFdsErrors,
     ::testing::Values(bad_case{"abc", "1", nullptr, EINVAL}, bad_case{"", "1", nullptr, EINVAL},
                       bad_case{"0", "1", nullptr, ERANGE}, bad_case{"-5", "1", nullptr, ERANGE},
-                      bad_case{"99999999999", "1", nullptr, ERANGE},
-                      bad_case{"self", "0", nullptr, EINVAL}, bad_case{"self", "-1", nullptr, EINVAL},
-                      bad_case{"self", "x", nullptr, EINVAL}, bad_case{"self", "", nullptr, EINVAL},
-                      bad_case{"self", "2147483644", nullptr, EBADF},  // INT_MAX-3: allowed, then fd 5 is closed
+                      bad_case{"99999999999", "1", nullptr, ERANGE}, bad_case{"self", "0", nullptr, EINVAL},
+                      bad_case{"self", "-1", nullptr, EINVAL}, bad_case{"self", "x", nullptr, EINVAL},
+                      bad_case{"self", "", nullptr, EINVAL},
+                      bad_case{"self", "2147483644", nullptr,
+                               EBADF},  // INT_MAX-3: allowed, then fd 5 is closed
                       bad_case{"self", "2147483645", nullptr, EINVAL},
                       bad_case{"self", "99999999999", nullptr, ERANGE},
                       bad_case{"self", "3", nullptr, EBADF},  // fd 5 is closed

@@ -2,4 +2,6 @@
 // inline becomes a duplicate-symbol link error here.
 #include <sockact/sockact.hpp>
 
-int sockact_odr_a() { return static_cast<int>(sockact::listen_fds_start); }
+int sockact_odr_a() {
+  return static_cast<int>(sockact::listen_fds_start);
+}

@@ -5,4 +5,6 @@
 
 int sockact_odr_a();
 
-TEST(Odr, BothTranslationUnitsLink) { EXPECT_EQ(sockact_odr_a(), sockact::listen_fds_start); }
+TEST(Odr, BothTranslationUnitsLink) {
+  EXPECT_EQ(sockact_odr_a(), sockact::listen_fds_start);
+}

@@ -6,13 +6,13 @@
 // an environment libsystemd takes is taken here, and one it refuses is refused
 // with the same errno. Each function returns 0 (or a count) or -errno.
 
+#include <sys/types.h>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace sockact::detail {

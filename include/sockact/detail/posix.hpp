@@ -2,16 +2,16 @@
 #ifndef SOCKACT_DETAIL_POSIX_HPP
 #define SOCKACT_DETAIL_POSIX_HPP
 
-#include <cerrno>
-#include <cstdint>
-#include <cstdio>
 #include <fcntl.h>
-#include <string>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <string>
 
 namespace sockact::detail {
 

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Installs what sockact's demo and tests need from Debian/Ubuntu packages.
+# Idempotent: packages already present are skipped; says what it installs.
+#   scripts/setup.sh            everything the test suite uses
+#   scripts/setup.sh demo       only what the demo needs
+set -euo pipefail
+
+demo=(cmake ninja-build g++ curl systemd iproute2)
+all=("${demo[@]}" clang clang-format libgtest-dev libsystemd-dev pkg-config)
+
+case "${1:-all}" in
+  demo) want=("${demo[@]}") ;;
+  all) want=("${all[@]}") ;;
+  *) echo "usage: $0 [demo|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#want[@]} packages present (${want[*]})"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+if ! command -v apt-get >/dev/null; then
+  echo "setup: no apt-get here; install the equivalents of: ${missing[*]}" >&2
+  exit 1
+fi
+sudo=()
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"
