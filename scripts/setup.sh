@@ -6,7 +6,7 @@
 set -euo pipefail
 
 demo=(cmake ninja-build g++ curl systemd iproute2)
-all=("${demo[@]}" clang clang-format libgtest-dev libsystemd-dev pkg-config)
+all=("${demo[@]}" clang clang-format libgtest-dev libsystemd-dev pkg-config libboost-dev libasio-dev libuv1-dev)
 
 case "${1:-all}" in
   demo) want=("${demo[@]}") ;;

@@ -20,6 +20,9 @@ enum class errc {
   not_listening,       ///< a listening socket was asked for; this one is connected or unbound
   not_connected,       ///< a connection socket was asked for; this one is listening
   foreign_listen_pid,  ///< LISTEN_FDS is set but LISTEN_PID names another process
+  bad_address,         ///< an address (or HOST/PORT/SOCKET_PATH) could not be parsed
+  activation_unusable,  ///< LISTEN_* variables are present but cannot be used (see the message)
+  not_activated,       ///< sd-listen was asked for, but the process was not socket-activated
 };
 
 namespace detail {
@@ -42,6 +45,12 @@ class error_category final : public std::error_category {
         return "socket is not a connection";
       case errc::foreign_listen_pid:
         return "LISTEN_PID names another process";
+      case errc::bad_address:
+        return "bad listen address";
+      case errc::activation_unusable:
+        return "socket-activation variables are present but unusable";
+      case errc::not_activated:
+        return "not socket-activated";
     }
     return "unknown sockact error";
   }
