@@ -9,8 +9,10 @@
 
 #include <sockact/diagnose.hpp>
 #include <sockact/error.hpp>
+#include <sockact/idle.hpp>
 #include <sockact/listen.hpp>
 #include <sockact/listen_fds.hpp>
+#include <sockact/notify.hpp>
 #include <sockact/posix.hpp>
 #include <sockact/socket_info.hpp>
 #include <sockact/unique_fd.hpp>

@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: MIT
+#ifndef SOCKACT_IDLE_HPP
+#define SOCKACT_IDLE_HPP
+
+// Knowing when a socket-activated server has been idle long enough to exit,
+// and reading IDLE_TIMEOUT / SHUTDOWN_TIMEOUT. Loop-agnostic: the event-loop
+// integrations (POSIX here, Asio and libuv in their headers) drive it.
+
+#include <sockact/detail/config.hpp>
+#include <sockact/detail/text.hpp>
+#include <sockact/error.hpp>
+
+#include <poll.h>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace sockact {
+
+/// Why a server stops.
+enum class stop_reason {
+  idle,     ///< no activity for the idle timeout
+  sigterm,  ///< SIGTERM (systemctl stop)
+  sigint,   ///< SIGINT (Ctrl-C)
+};
+
+inline const char* to_string(stop_reason r) noexcept {
+  switch (r) {
+    case stop_reason::idle:
+      return "IDLE";
+    case stop_reason::sigterm:
+      return "SIGTERM";
+    case stop_reason::sigint:
+      return "SIGINT";
+  }
+  return "?";
+}
+
+/// Counts activity (requests or connections, as the server chooses) and tells
+/// the event loop when there has been none for the timeout.
+///
+/// The hot path, begin() and the guard's end, is one relaxed atomic add each:
+/// no clock read, no allocation, no lock. The loop calls check() from a timer;
+/// it compares a counter that every begin and end changes, so it can tell that
+/// nothing happened between two checks without timing each request. A process
+/// exits between `timeout` and `timeout + check_interval()` after its last
+/// activity ended, never earlier. The first deadline counts from construction,
+/// so a process that never gets a request still exits.
+class idle_tracker {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  /// RAII guard for one unit of activity; ends it when destroyed.
+  class activity {
+   public:
+    activity() noexcept = default;
+    activity(activity&& o) noexcept : tracker_(std::exchange(o.tracker_, nullptr)) {}
+    activity& operator=(activity&& o) noexcept {
+      if (this != &o) {
+        end();
+        tracker_ = std::exchange(o.tracker_, nullptr);
+      }
+      return *this;
+    }
+    activity(const activity&) = delete;
+    activity& operator=(const activity&) = delete;
+    ~activity() { end(); }
+    /// Ends the activity now (idempotent).
+    void end() noexcept {
+      if (tracker_ != nullptr) std::exchange(tracker_, nullptr)->end_one();
+    }
+    explicit operator bool() const noexcept { return tracker_ != nullptr; }
+
+   private:
+    friend class idle_tracker;
+    explicit activity(idle_tracker* t) noexcept : tracker_(t) {}
+    idle_tracker* tracker_ = nullptr;
+  };
+
+  /// @param timeout zero turns idle detection off (check() never fires).
+  explicit idle_tracker(std::chrono::milliseconds timeout = std::chrono::milliseconds::zero(),
+                        clock::time_point start = clock::now()) noexcept
+      : timeout_(timeout < std::chrono::milliseconds::zero() ? std::chrono::milliseconds::zero() : timeout),
+        idle_since_(start) {}
+
+  idle_tracker(const idle_tracker&) = delete;
+  idle_tracker& operator=(const idle_tracker&) = delete;
+
+  bool enabled() const noexcept { return timeout_.count() > 0; }
+  std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+
+  /// Starts one unit of activity; it lasts until the guard is destroyed.
+  [[nodiscard]] activity begin() noexcept {
+    state_.fetch_add(begin_step, std::memory_order_relaxed);
+    return activity(this);
+  }
+
+  /// Units of activity under way now.
+  std::uint32_t active() const noexcept {
+    return static_cast<std::uint32_t>(state_.load(std::memory_order_relaxed) & count_mask);
+  }
+
+  /// How often the loop should call check() while busy: a tenth of the
+  /// timeout, between 10 ms and 1 s. The exit comes at most this much late.
+  std::chrono::milliseconds check_interval() const noexcept {
+    const auto tenth = timeout_ / 10;
+    if (tenth < std::chrono::milliseconds(10)) return std::chrono::milliseconds(10);
+    if (tenth > std::chrono::seconds(1)) return std::chrono::seconds(1);
+    return tenth;
+  }
+
+  /// Called by the loop's timer (one thread). True once nothing has been
+  /// active for the whole timeout. Activity seen since the previous call
+  /// restarts the idle period at `now` (an upper bound of when it ended).
+  bool check(clock::time_point now = clock::now()) noexcept {
+    if (!enabled()) return false;
+    const std::uint64_t s = state_.load(std::memory_order_relaxed);
+    if (s != seen_) {
+      seen_ = s;
+      idle_since_ = now;
+      return false;
+    }
+    return (s & count_mask) == 0 && now - idle_since_ >= timeout_;
+  }
+
+  /// When the loop's timer should call check() next.
+  clock::time_point next_check(clock::time_point now = clock::now()) const noexcept {
+    if (!enabled()) return clock::time_point::max();
+    const std::uint64_t s = state_.load(std::memory_order_relaxed);
+    if (s == seen_ && (s & count_mask) == 0) {
+      const clock::time_point due = idle_since_ + timeout_;
+      return due > now ? due : now;
+    }
+    return now + check_interval();
+  }
+
+  /// Forgets the idle period so far (e.g. after finding a connection in the
+  /// backlog at the deadline): the timeout counts again from `now`.
+  void restart(clock::time_point now = clock::now()) noexcept {
+    seen_ = state_.load(std::memory_order_relaxed);
+    idle_since_ = now;
+  }
+
+ private:
+  // Low 32 bits: activity under way. High 32 bits: a generation that every
+  // begin and end advances. begin adds 2^32 + 1; end adds 2^32 - 1, which
+  // takes one from the count and carries one into the generation.
+  static constexpr std::uint64_t count_mask = 0xffffffffu;
+  static constexpr std::uint64_t begin_step = (std::uint64_t{1} << 32) + 1;
+  static constexpr std::uint64_t end_step = (std::uint64_t{1} << 32) - 1;
+
+  void end_one() noexcept { state_.fetch_add(end_step, std::memory_order_relaxed); }
+
+  std::chrono::milliseconds timeout_;
+  std::atomic<std::uint64_t> state_{0};
+  std::uint64_t seen_ = 0;        // loop thread only
+  clock::time_point idle_since_;  // loop thread only
+};
+
+/// True when a connection (or datagram) already waits on one of these
+/// listening sockets: at the idle deadline, serve it instead of exiting, so a
+/// client that arrived just now does not cost a restart (and many such
+/// restarts do not trip the socket unit's trigger limit).
+inline bool connection_waiting(const std::vector<int>& fds) noexcept {
+  constexpr std::size_t max_fds = 64;
+  pollfd polls[max_fds];
+  std::size_t n = 0;
+  for (const int fd : fds)
+    if (n < max_fds) polls[n++] = pollfd{fd, POLLIN, 0};
+  return n > 0 && ::poll(polls, n, 0) > 0;
+}
+
+/// IDLE_TIMEOUT and SHUTDOWN_TIMEOUT, as SvelteKit's adapter-node names them.
+struct lifecycle_config {
+  /// Exit after this long without activity; zero = never. Default off.
+  std::chrono::milliseconds idle_timeout{0};
+  /// On SIGTERM/SIGINT (and idle exit): how long in-flight work may take
+  /// before the remaining connections are closed. Default 30 s.
+  std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(30)};
+  /// Apply the idle timeout only when socket-activated (as adapter-node):
+  /// a server started by hand has nobody to start it again.
+  bool idle_only_when_activated = true;
+};
+
+namespace detail {
+
+/// Seconds as a person writes them: "30", "2.5", "0". Not negative, not
+/// empty, no sign, no exponent, no trailing junk, at most a year.
+inline bool parse_seconds(std::string_view s, std::chrono::milliseconds& out) {
+  if (s.empty()) return false;
+  std::uint64_t ms = 0;
+  std::size_t i = 0;
+  bool digits = false;
+  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+    digits = true;
+    ms = ms * 10 + static_cast<std::uint64_t>(s[i] - '0');
+    if (ms > 366ull * 24 * 3600) return false;
+  }
+  ms *= 1000;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    std::uint64_t scale = 100;
+    bool frac_digits = false;
+    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+      frac_digits = true;
+      ms += static_cast<std::uint64_t>(s[i] - '0') * scale;
+      scale /= 10;
+    }
+    if (!frac_digits) return false;
+  }
+  if (!digits || i != s.size()) return false;
+  out = std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms));
+  return true;
+}
+
+}  // namespace detail
+
+/// Reads IDLE_TIMEOUT and SHUTDOWN_TIMEOUT (seconds; fractions allowed; 0 or
+/// unset: idle timeout off, shutdown default kept) into `config`.
+/// @param ec std::errc::invalid_argument when a value is malformed.
+/// @param why when not null, receives e.g. `IDLE_TIMEOUT="-5" is not a number
+///        of seconds (...)`.
+inline bool lifecycle_from_environment(lifecycle_config& config, std::error_code& ec,
+                                       std::string* why = nullptr) {
+  ec.clear();
+  const std::pair<const char*, std::chrono::milliseconds*> vars[] = {
+      {"IDLE_TIMEOUT", &config.idle_timeout},
+      {"SHUTDOWN_TIMEOUT", &config.shutdown_timeout},
+  };
+  for (const auto& [name, target] : vars) {
+    const char* v = std::getenv(name);
+    if (v == nullptr) continue;
+    std::chrono::milliseconds value{};
+    if (!detail::parse_seconds(v, value)) {
+      ec = std::make_error_code(std::errc::invalid_argument);
+      if (why != nullptr)
+        *why = std::string(name) + "=" + detail::quote(v) +
+               " is not a number of seconds (such as 30 or 2.5; at most a year; 0 = " +
+               (target == &config.idle_timeout ? "off)" : "do not wait)");
+      return false;
+    }
+    *target = value;
+  }
+  return true;
+}
+
+#if SOCKACT_HAS_EXCEPTIONS
+/// @throws std::system_error naming the variable and its value.
+inline lifecycle_config lifecycle_from_environment() {
+  lifecycle_config config;
+  std::error_code ec;
+  std::string why;
+  if (!lifecycle_from_environment(config, ec, &why))
+    detail::throw_error(ec, "sockact::lifecycle_from_environment: " + why);
+  return config;
+}
+#endif
+
+}  // namespace sockact
+
+#endif  // SOCKACT_IDLE_HPP
