@@ -117,7 +117,7 @@ inline void check_fds(diagnosis& d, int n, const std::vector<std::string>* names
     } else if (r.info.listening && !r.info.nonblocking) {
       r.warnings.push_back(
           "blocking listening socket: an event loop that polls before accept can stall in accept(); "
-          "set NonBlocking=yes in the .socket unit or make it non-blocking before use");
+          "set NonBlocking=yes in the .service unit or make it non-blocking before use");
     }
     d.fds.push_back(std::move(r));
   }
