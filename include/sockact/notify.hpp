@@ -94,7 +94,8 @@ inline int parse_notify_address(const char* e, notify_address& a) {
     un.sun_family = AF_UNIX;
     const std::size_t len = std::strlen(e);
     if (len < 2) return -EINVAL;
-    if (len > sizeof un.sun_path - 1) return -ENAMETOOLONG;  // room for a NUL, in both forms
+    if (len > sizeof un.sun_path - 1)                // room for a NUL, in both forms
+      return e[0] == '@' ? -EINVAL : -ENAMETOOLONG;  // as libsystemd's sockaddr_un_set_path()
     if (e[0] == '/') {
       std::memcpy(un.sun_path, e, len + 1);
       a.size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len + 1);
@@ -235,7 +236,7 @@ inline int send_notify(pid_t pid, std::string_view state, const int* fds, std::s
   build_control();
 
   std::size_t sent = 0;
-  do {
+  for (;;) {  // not do/while: a `continue` must retry, also for an empty state
     iov.iov_base = const_cast<char*>(state.data()) + sent;
     iov.iov_len = len - sent;
     const ssize_t n = ::sendmsg(raw, &msg, MSG_NOSIGNAL);
@@ -250,7 +251,8 @@ inline int send_notify(pid_t pid, std::string_view state, const int* fds, std::s
     sent += static_cast<std::size_t>(n);
     msg.msg_control = nullptr;  // fds and credentials go with the first part only
     msg.msg_controllen = 0;
-  } while (sent < len);
+    if (sent >= len) break;
+  }
 
 #if SOCKACT_DETAIL_HAVE_VSOCK
   if (family == AF_VSOCK && connected) {  // the manager reads until EOF
