@@ -1,0 +1,57 @@
+// The error_code overloads of the adapter with -fno-exceptions, in both
+// flavours: the throwing overloads are gone, the rest works.
+// SPDX-License-Identifier: MIT
+#include <sockact/asio.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <system_error>
+
+static_assert(!SOCKACT_HAS_EXCEPTIONS, "built with -fno-exceptions");
+
+// Asio without exceptions (BOOST_NO_EXCEPTIONS, ASIO_NO_EXCEPTIONS) calls these on errors of its throwing
+// calls; the adapter uses only the error_code ones, so they are never reached.
+#if defined(SOCKACT_ASIO_BOOST)
+namespace boost {
+void throw_exception(const std::exception&) {
+  std::abort();
+}
+void throw_exception(const std::exception&, const source_location&) {
+  std::abort();
+}
+}  // namespace boost
+#else
+namespace asio::detail {
+template <typename Exception>
+void throw_exception(const Exception&) {
+  std::abort();
+}
+}  // namespace asio::detail
+#endif
+
+int main() {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return 1;
+  sockact::asio_ns::io_context io;
+  std::error_code ec;
+  std::string why;
+  {
+    const sockact::asio_ns::ip::tcp::socket wrong = sockact::make_tcp_connection(io, sv[0], ec, &why);
+    if (ec != sockact::errc::wrong_family || wrong.is_open())
+      return std::printf("FAIL: %s\n", why.c_str()), 1;
+  }
+  sockact::asio_ns::local::stream_protocol::socket s = sockact::make_unix_connection(io, sv[0], ec, &why);
+  if (ec || !s.is_open()) return std::printf("FAIL: %s\n", why.c_str()), 1;
+  if (::write(sv[1], "x", 1) != 1) return 1;
+  char c = 0;
+  sockact::asio_error_code aec;
+  const std::size_t n = s.read_some(sockact::asio_ns::buffer(&c, 1), aec);
+  if (aec || n != 1 || c != 'x') return std::printf("FAIL: read %s\n", aec.message().c_str()), 1;
+  ::close(sv[1]);
+  std::printf("ok\n");
+  return 0;
+}
