@@ -5,9 +5,15 @@
 // 0.0.0.0:3000), SOCKET_PATH, or the addresses given with --listen=LIST.
 //   GET /            hello, with the pid and the socket's name
 //   GET /delay/<ms>  answers after <ms> milliseconds (other connections go on)
-// SIGTERM/SIGINT: stop accepting, close connections, exit 0.
+// IDLE_TIMEOUT=<s>: when socket-activated, exit after that long without
+// requests (systemd starts it again on the next connection).
+// SIGTERM/SIGINT: stop accepting, close idle connections, let requests in
+// progress finish for up to SHUTDOWN_TIMEOUT (default 30 s), exit 0; a second
+// signal closes everything at once. Sends READY=1/STOPPING=1 (Type=notify)
+// and WATCHDOG=1 when WatchdogSec= is set.
 // SPDX-License-Identifier: MIT
 
+#include <sockact/lifecycle.hpp>
 #include <sockact/sockact.hpp>
 
 #include "../common/mini_http.hpp"
@@ -41,11 +47,18 @@ struct connection {
   std::uint32_t events = 0;        // what epoll watches for now
   mini_http::request delayed;
   mini_http::route delayed_route;
+  sockact::idle_tracker::activity busy;  // held from a request's first byte to its answer's last
 };
 
 class server {
  public:
-  explicit server(std::vector<sockact::listener> listeners) : listeners_(std::move(listeners)) {}
+  server(std::vector<sockact::listener> listeners, const sockact::lifecycle_config& config)
+      : listeners_(std::move(listeners)),
+        lifecycle_(config, any_activated(listeners_), listen_fds(listeners_)) {
+    lifecycle_.on_stop([](sockact::stop_reason why) {
+      std::fprintf(stderr, "%s: stopping (%s)\n", program, sockact::to_string(why));
+    });
+  }
 
   int run() {
     epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
@@ -73,21 +86,54 @@ class server {
       }
     }
 
+    lifecycle_.ready("serving " + std::to_string(listeners_.size()) + " socket(s)");
     epoll_event events[64];
-    while (!stopping_) {
+    while (!finished_) {
       if (single_connections_ > 0 && connections_.empty()) break;  // Accept=yes: served our one client
       const int n = ::epoll_wait(epoll_.get(), events, 64, next_timeout_ms());
       if (n < 0 && errno != EINTR) return fail("epoll_wait");
       for (int i = 0; i < n; ++i) dispatch(events[i]);
       fire_timers();
+      const auto now = clock_type::now();
+      if (now >= lifecycle_.next_deadline(now)) apply(lifecycle_.on_timer(now));
+      apply(lifecycle_.on_connections(connections_.size()));
     }
-    // Closing (never shutting down) the listeners: systemd keeps its copies.
     connections_.clear();
-    listeners_.clear();
+    listeners_.clear();  // closed, never shut down: systemd keeps its copies
     return 0;
   }
 
  private:
+  static bool any_activated(const std::vector<sockact::listener>& ls) {
+    for (const sockact::listener& l : ls)
+      if (l.activated) return true;
+    return false;
+  }
+  static std::vector<int> listen_fds(const std::vector<sockact::listener>& ls) {
+    std::vector<int> fds;
+    for (const sockact::listener& l : ls)
+      if (l.info.listening) fds.push_back(l.fd.get());
+    return fds;
+  }
+
+  // Carries out what the lifecycle decided.
+  void apply(const sockact::lifecycle_actions& a) {
+    if (a.stop_accepting) {
+      for (sockact::listener& l : listeners_) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
+      paused_.clear();
+      listeners_.clear();  // close, not shutdown(2)
+    }
+    if (a.close_all) {
+      connections_.clear();
+    } else if (a.close_idle) {
+      std::vector<int> idle;
+      for (const auto& [fd, c] : connections_)
+        if (!c->busy) idle.push_back(fd);
+      for (const int fd : idle) close(fd);
+    }
+    if (a.finished) finished_ = true;
+  }
+
   static int fail(const char* what) {
     std::fprintf(stderr, "%s: %s: %s\n", program, what, std::strerror(errno));
     return 1;
@@ -110,7 +156,8 @@ class server {
     const int fd = ev.data.fd;
     if (fd == signals_.get()) {
       signalfd_siginfo info;
-      while (::read(fd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) stopping_ = true;
+      while (::read(fd, &info, sizeof info) == static_cast<ssize_t>(sizeof info))
+        apply(lifecycle_.on_signal(static_cast<int>(info.ssi_signo)));
       return;
     }
     if (const sockact::listener* l = listener_for(fd)) return accept_all(*l);
@@ -169,6 +216,7 @@ class server {
     for (;;) {
       const ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
       if (n > 0) {
+        if (!c.busy) c.busy = lifecycle_.tracker().begin();
         c.in.append(buf, static_cast<std::size_t>(n));
         continue;
       }
@@ -203,6 +251,7 @@ class server {
         timers_.emplace(clock_type::now() + std::chrono::milliseconds(r.delay_ms), c.fd.get());
         break;
       }
+      if (lifecycle_.draining()) req.keep_alive = false;  // finish this one, then close
       c.out += mini_http::answer(req, r, program, c.name, static_cast<long>(::getpid()));
       if (!req.keep_alive) c.close_after_write = true;
     }
@@ -224,6 +273,10 @@ class server {
       }
     }
     if (c.out.empty() && !c.waiting && (c.close_after_write || c.peer_closed)) return false;
+    if (c.out.empty() && !c.waiting && c.in.empty()) {
+      if (lifecycle_.draining()) return false;  // answered; nothing more while stopping
+      c.busy.end();                             // an idle keep-alive connection is not activity
+    }
     // Not reading while a /delay is pending (backpressure) or after the peer closed
     // (level-triggered EPOLLIN would fire for ever).
     const std::uint32_t want =
@@ -237,7 +290,7 @@ class server {
   }
 
   int next_timeout_ms() const {
-    clock_type::time_point next = clock_type::time_point::max();
+    clock_type::time_point next = lifecycle_.next_deadline();
     if (!timers_.empty()) next = timers_.begin()->first;
     if (!paused_.empty() && paused_.begin()->first < next) next = paused_.begin()->first;
     if (next == clock_type::time_point::max()) return -1;
@@ -258,6 +311,7 @@ class server {
       if (it == connections_.end()) continue;
       connection& c = *it->second;
       c.waiting = false;
+      if (lifecycle_.draining()) c.delayed.keep_alive = false;
       c.out += mini_http::answer(c.delayed, c.delayed_route, program, c.name, static_cast<long>(::getpid()));
       if (!c.delayed.keep_alive) c.close_after_write = true;
       if (!process(c)) close(fd);
@@ -265,12 +319,13 @@ class server {
   }
 
   std::vector<sockact::listener> listeners_;
+  sockact::lifecycle lifecycle_;
   sockact::unique_fd epoll_, signals_;
   std::unordered_map<int, std::unique_ptr<connection>> connections_;
   std::multimap<clock_type::time_point, int> timers_;  // /delay answers due, by connection fd
   std::multimap<clock_type::time_point, int> paused_;  // listeners paused after EMFILE
   int single_connections_ = 0;
-  bool stopping_ = false;
+  bool finished_ = false;
 };
 
 }  // namespace
@@ -288,11 +343,16 @@ int main(int argc, char** argv) {
   }
   std::error_code ec;
   std::string why;
+  sockact::lifecycle_config lifecycle;  // IDLE_TIMEOUT, SHUTDOWN_TIMEOUT
+  if (!sockact::lifecycle_from_environment(lifecycle, ec, &why)) {
+    std::fprintf(stderr, "%s: %s\n", program, why.c_str());
+    return 1;
+  }
   std::vector<sockact::listener> listeners = sockact::listen_or_bind(config, ec, &why);
   if (ec) {
     std::fprintf(stderr, "%s: %s\n", program, why.c_str());
     return 1;
   }
   ::signal(SIGPIPE, SIG_IGN);
-  return server(std::move(listeners)).run();
+  return server(std::move(listeners), lifecycle).run();
 }

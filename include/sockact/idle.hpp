@@ -88,7 +88,8 @@ class idle_tracker {
   explicit idle_tracker(std::chrono::milliseconds timeout = std::chrono::milliseconds::zero(),
                         clock::time_point start = clock::now()) noexcept
       : timeout_(timeout < std::chrono::milliseconds::zero() ? std::chrono::milliseconds::zero() : timeout),
-        idle_since_(start) {}
+        idle_since_(start),
+        last_check_(start) {}
 
   idle_tracker(const idle_tracker&) = delete;
   idle_tracker& operator=(const idle_tracker&) = delete;
@@ -121,6 +122,7 @@ class idle_tracker {
   /// restarts the idle period at `now` (an upper bound of when it ended).
   bool check(clock::time_point now = clock::now()) noexcept {
     if (!enabled()) return false;
+    last_check_ = now;
     const std::uint64_t s = state_.load(std::memory_order_relaxed);
     if (s != seen_) {
       seen_ = s;
@@ -130,15 +132,15 @@ class idle_tracker {
     return (s & count_mask) == 0 && now - idle_since_ >= timeout_;
   }
 
-  /// When the loop's timer should call check() next.
+  /// When the loop's timer should call check() next: the idle deadline when
+  /// nothing happened since the last check, else a check_interval() after it.
+  /// `now` only bounds the result from below when the check is already late.
   clock::time_point next_check(clock::time_point now = clock::now()) const noexcept {
     if (!enabled()) return clock::time_point::max();
     const std::uint64_t s = state_.load(std::memory_order_relaxed);
-    if (s == seen_ && (s & count_mask) == 0) {
-      const clock::time_point due = idle_since_ + timeout_;
-      return due > now ? due : now;
-    }
-    return now + check_interval();
+    if (s == seen_ && (s & count_mask) == 0) return idle_since_ + timeout_;
+    const clock::time_point due = last_check_ + check_interval();  // stable between calls
+    return due > now ? due : now;
   }
 
   /// Forgets the idle period so far (e.g. after finding a connection in the
@@ -146,6 +148,7 @@ class idle_tracker {
   void restart(clock::time_point now = clock::now()) noexcept {
     seen_ = state_.load(std::memory_order_relaxed);
     idle_since_ = now;
+    last_check_ = now;
   }
 
  private:
@@ -162,6 +165,7 @@ class idle_tracker {
   std::atomic<std::uint64_t> state_{0};
   std::uint64_t seen_ = 0;        // loop thread only
   clock::time_point idle_since_;  // loop thread only
+  clock::time_point last_check_;  // loop thread only
 };
 
 /// True when a connection (or datagram) already waits on one of these

@@ -10,6 +10,7 @@
 #include <sockact/diagnose.hpp>
 #include <sockact/error.hpp>
 #include <sockact/idle.hpp>
+#include <sockact/lifecycle.hpp>
 #include <sockact/listen.hpp>
 #include <sockact/listen_fds.hpp>
 #include <sockact/notify.hpp>

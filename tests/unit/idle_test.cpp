@@ -39,6 +39,7 @@ TEST(IdleTracker, ActivityRestartsThePeriodAndBlocksWhileActive) {
     EXPECT_FALSE(t.check(t0 + 1s));
     EXPECT_FALSE(t.check(t0 + 10s)) << "a request longer than the timeout is not cut";
     EXPECT_EQ(t.next_check(t0 + 10s), t0 + 10s + t.check_interval());
+    EXPECT_EQ(t.next_check(t0 + 10s + 50ms), t0 + 10s + t.check_interval()) << "stable: the loop can wait for it";
   }
   EXPECT_EQ(t.active(), 0u);
   EXPECT_FALSE(t.check(t0 + 11s)) << "the end was seen now: the idle period starts here";

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+#ifndef SOCKACT_LIFECYCLE_HPP
+#define SOCKACT_LIFECYCLE_HPP
+
+// Sleep when idle, lose nothing: the loop-agnostic state machine behind the
+// idle timeout, graceful shutdown, the watchdog and READY=1/STOPPING=1.
+//
+// An event loop owns the sockets and connections; a `lifecycle` tells it what
+// to do and when:
+//   serving  --(idle deadline, nothing in the backlog | SIGTERM | SIGINT)-->
+//   draining: stop accepting, close idle connections, let in-flight work
+//             finish, for at most SHUTDOWN_TIMEOUT; then close the rest
+//   done:     the loop returns and main() exits 0.
+// The inherited listening sockets are closed, never shut down or unlinked:
+// systemd keeps its copies and starts the service again on the next connection.
+
+#include <sockact/detail/config.hpp>
+#include <sockact/idle.hpp>
+#include <sockact/notify.hpp>
+
+#include <signal.h>
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace sockact {
+
+/// What the loop must do after a lifecycle event.
+struct lifecycle_actions {
+  bool stop_accepting = false;  ///< stop watching (and close) the listening sockets
+  bool close_idle = false;      ///< close connections with no request in progress
+  bool close_all = false;       ///< close every connection now (shutdown timeout, second signal)
+  bool finished = false;        ///< nothing left to do: leave the loop
+
+  lifecycle_actions& operator|=(const lifecycle_actions& o) noexcept {
+    stop_accepting |= o.stop_accepting;
+    close_idle |= o.close_idle;
+    close_all |= o.close_all;
+    finished |= o.finished;
+    return *this;
+  }
+};
+
+/// The state machine; one per server, driven by its loop thread.
+class lifecycle {
+ public:
+  using clock = idle_tracker::clock;
+  enum class phase { serving, draining, done };
+
+  /// @param activated whether the listeners came from the service manager; with
+  ///        config.idle_only_when_activated, the idle timeout applies only then.
+  /// @param listen_fds the listening sockets, for the backlog check at the
+  ///        idle deadline.
+  lifecycle(const lifecycle_config& config, bool activated, std::vector<int> listen_fds,
+            clock::time_point now = clock::now())
+      : config_(config),
+        tracker_(config.idle_only_when_activated && !activated ? std::chrono::milliseconds::zero()
+                                                               : config.idle_timeout,
+                 now),
+        listen_fds_(std::move(listen_fds)) {
+    std::error_code ec;
+    if (const auto interval = watchdog_enabled(false, ec)) {
+      // Ping at half the interval, as sd_watchdog_enabled(3) advises.
+      watchdog_every_ = std::chrono::duration_cast<std::chrono::milliseconds>(*interval / 2);
+      if (watchdog_every_ < std::chrono::milliseconds(1)) watchdog_every_ = std::chrono::milliseconds(1);
+      next_watchdog_ = now;
+    }
+  }
+
+  /// Count requests (or connections) with this: `auto a = lc.tracker().begin();`
+  idle_tracker& tracker() noexcept { return tracker_; }
+  phase current() const noexcept { return phase_; }
+  bool draining() const noexcept { return phase_ == phase::draining; }
+  /// Why the server is stopping, once it is.
+  std::optional<stop_reason> reason() const noexcept { return reason_; }
+  /// Called once when draining begins (adapter-node's 'sveltekit:shutdown').
+  void on_stop(std::function<void(stop_reason)> hook) { hook_ = std::move(hook); }
+
+  /// READY=1 with a STATUS= line; call once the loop is about to serve.
+  void ready(const std::string& status = "serving") {
+    std::error_code ec;
+    notify("READY=1\nSTATUS=" + status, ec);
+  }
+
+  /// When the loop must call on_timer() next (time_point::max(): never).
+  clock::time_point next_deadline(clock::time_point now = clock::now()) const noexcept {
+    clock::time_point t = clock::time_point::max();
+    if (phase_ == phase::serving) t = tracker_.next_check(now);
+    if (phase_ == phase::draining && config_.shutdown_timeout.count() >= 0) t = std::min(t, drain_deadline_);
+    if (watchdog_every_.count() > 0 && phase_ != phase::done) t = std::min(t, next_watchdog_);
+    return t;
+  }
+
+  /// Timers: idle deadline (with the backlog rule), watchdog, drain deadline.
+  lifecycle_actions on_timer(clock::time_point now = clock::now()) {
+    lifecycle_actions a;
+    if (watchdog_every_.count() > 0 && now >= next_watchdog_ && phase_ != phase::done) {
+      std::error_code ec;
+      notify_watchdog(ec);
+      next_watchdog_ = now + watchdog_every_;
+    }
+    if (phase_ == phase::serving && tracker_.check(now)) {
+      if (connection_waiting(listen_fds_)) {
+        // Someone connected just now: serve them rather than exit and be started again.
+        tracker_.restart(now);
+      } else {
+        a |= begin_stop(stop_reason::idle, now);
+      }
+    }
+    if (phase_ == phase::draining && now >= drain_deadline_) {
+      a.close_all = true;
+      phase_ = phase::done;
+      a.finished = true;
+    }
+    return a;
+  }
+
+  /// SIGTERM or SIGINT. The first starts draining; a second one while
+  /// draining stops waiting: every connection is closed at once.
+  lifecycle_actions on_signal(int signo, clock::time_point now = clock::now()) {
+    if (phase_ == phase::serving)
+      return begin_stop(signo == SIGINT ? stop_reason::sigint : stop_reason::sigterm, now);
+    lifecycle_actions a;
+    if (phase_ == phase::draining) {
+      a.close_all = true;
+      a.finished = true;
+      phase_ = phase::done;
+    }
+    return a;
+  }
+
+  /// The loop reports how many connections remain; while draining, none left
+  /// means done.
+  lifecycle_actions on_connections(std::size_t open) noexcept {
+    lifecycle_actions a;
+    if (phase_ == phase::draining && open == 0) {
+      phase_ = phase::done;
+      a.finished = true;
+    }
+    return a;
+  }
+
+ private:
+  lifecycle_actions begin_stop(stop_reason why, clock::time_point now) {
+    lifecycle_actions a;
+    phase_ = phase::draining;
+    reason_ = why;
+    drain_deadline_ = now + config_.shutdown_timeout;
+    a.stop_accepting = true;
+    a.close_idle = true;
+    std::error_code ec;
+    notify(std::string("STOPPING=1\nSTATUS=stopping: ") + to_string(why), ec);
+    if (hook_) hook_(why);
+    return a;
+  }
+
+  lifecycle_config config_;
+  idle_tracker tracker_;
+  std::vector<int> listen_fds_;
+  phase phase_ = phase::serving;
+  std::optional<stop_reason> reason_;
+  std::function<void(stop_reason)> hook_;
+  clock::time_point drain_deadline_ = clock::time_point::max();
+  std::chrono::milliseconds watchdog_every_{0};
+  clock::time_point next_watchdog_ = clock::time_point::max();
+};
+
+}  // namespace sockact
+
+#endif  // SOCKACT_LIFECYCLE_HPP

@@ -1,0 +1,156 @@
+// lifecycle: the decisions an event loop carries out, with time passed in.
+#include <sockact/lifecycle.hpp>
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+namespace {
+
+using namespace std::chrono_literals;
+using sockact::lifecycle;
+using tp = lifecycle::clock::time_point;
+
+sockact::lifecycle_config config(std::chrono::milliseconds idle, std::chrono::milliseconds drain = 30s) {
+  sockact::lifecycle_config c;
+  c.idle_timeout = idle;
+  c.shutdown_timeout = drain;
+  return c;
+}
+
+// A stand-in for the manager's notify socket.
+class Manager {
+ public:
+  Manager() {
+    fd_ = sockact_test::owned_fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    const std::string name = "sockact-lifecycle-" + std::to_string(::getpid());
+    std::memcpy(a.sun_path + 1, name.data(), name.size());
+    ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a),
+           static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size()));
+    ::setenv("NOTIFY_SOCKET", ("@" + name).c_str(), 1);
+  }
+  ~Manager() {
+    ::unsetenv("NOTIFY_SOCKET");
+    ::unsetenv("WATCHDOG_USEC");
+  }
+  std::string next() {
+    char buf[512];
+    const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+    return n < 0 ? "(nothing)" : std::string(buf, static_cast<std::size_t>(n));
+  }
+
+ private:
+  sockact_test::owned_fd fd_;
+};
+
+TEST(Lifecycle, IdleStopsAndDrains) {
+  Manager m;
+  const tp t0{};
+  lifecycle lc(config(2s), true, {}, t0);
+  int hooks = 0;
+  lc.on_stop([&](sockact::stop_reason r) {
+    ++hooks;
+    EXPECT_EQ(r, sockact::stop_reason::idle);
+  });
+  lc.ready("serving");
+  EXPECT_EQ(m.next(), "READY=1\nSTATUS=serving");
+  EXPECT_EQ(lc.next_deadline(t0), t0 + 2s) << "armed at start";
+  EXPECT_FALSE(lc.on_timer(t0 + 1s).stop_accepting);
+  const sockact::lifecycle_actions a = lc.on_timer(t0 + 2s);
+  EXPECT_TRUE(a.stop_accepting);
+  EXPECT_TRUE(a.close_idle);
+  EXPECT_FALSE(a.close_all);
+  EXPECT_TRUE(lc.draining());
+  EXPECT_EQ(lc.reason(), sockact::stop_reason::idle);
+  EXPECT_EQ(m.next(), "STOPPING=1\nSTATUS=stopping: IDLE");
+  EXPECT_EQ(hooks, 1);
+  EXPECT_FALSE(lc.on_connections(1).finished);
+  EXPECT_TRUE(lc.on_connections(0).finished);
+  EXPECT_EQ(lc.current(), lifecycle::phase::done);
+}
+
+TEST(Lifecycle, IdleOnlyWhenActivatedByDefault) {
+  const tp t0{};
+  lifecycle lc(config(1s), false, {}, t0);
+  EXPECT_EQ(lc.next_deadline(t0), tp::max());
+  EXPECT_FALSE(lc.on_timer(t0 + 1h).stop_accepting);
+  auto c = config(1s);
+  c.idle_only_when_activated = false;
+  lifecycle always(c, false, {}, t0);
+  EXPECT_TRUE(always.on_timer(t0 + 1s).stop_accepting);
+}
+
+TEST(Lifecycle, ActivityKeepsItServing) {
+  const tp t0{};
+  lifecycle lc(config(1s), true, {}, t0);
+  auto busy = lc.tracker().begin();
+  EXPECT_FALSE(lc.on_timer(t0 + 5s).stop_accepting);
+  busy.end();
+  EXPECT_FALSE(lc.on_timer(t0 + 5100ms).stop_accepting);
+  EXPECT_TRUE(lc.on_timer(t0 + 6100ms).stop_accepting);
+}
+
+TEST(Lifecycle, ConnectionInTheBacklogAtTheDeadlineIsServed) {
+  const sockact_test::owned_fd l = sockact_test::inet_socket(AF_INET, SOCK_STREAM);
+  const tp t0{};
+  lifecycle lc(config(1s), true, {l.get()}, t0);
+  const sockact_test::owned_fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(sockact_test::local_port(l.get())));
+  ASSERT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_FALSE(lc.on_timer(t0 + 1s).stop_accepting) << "a client is waiting: no exit";
+  EXPECT_EQ(lc.current(), lifecycle::phase::serving);
+  EXPECT_EQ(lc.next_deadline(t0 + 1s), t0 + 2s) << "the idle period starts again";
+}
+
+TEST(Lifecycle, SignalsAndTheShutdownTimeout) {
+  const tp t0{};
+  lifecycle lc(config(0ms, 5s), true, {}, t0);
+  sockact::stop_reason seen = sockact::stop_reason::idle;
+  lc.on_stop([&](sockact::stop_reason r) { seen = r; });
+  EXPECT_EQ(lc.next_deadline(t0), tp::max()) << "no idle timeout, no watchdog";
+  const auto a = lc.on_signal(SIGTERM, t0);
+  EXPECT_TRUE(a.stop_accepting);
+  EXPECT_TRUE(a.close_idle);
+  EXPECT_EQ(seen, sockact::stop_reason::sigterm);
+  EXPECT_EQ(lc.next_deadline(t0), t0 + 5s);
+  EXPECT_FALSE(lc.on_timer(t0 + 4s).close_all);
+  const auto b = lc.on_timer(t0 + 5s);
+  EXPECT_TRUE(b.close_all) << "SHUTDOWN_TIMEOUT: the rest is closed";
+  EXPECT_TRUE(b.finished);
+}
+
+TEST(Lifecycle, SecondSignalClosesEverythingNow) {
+  const tp t0{};
+  lifecycle lc(config(0ms), true, {}, t0);
+  lc.on_signal(SIGINT, t0);
+  EXPECT_EQ(lc.reason(), sockact::stop_reason::sigint);
+  const auto a = lc.on_signal(SIGINT, t0 + 1s);
+  EXPECT_TRUE(a.close_all);
+  EXPECT_TRUE(a.finished);
+  EXPECT_EQ(lc.reason(), sockact::stop_reason::sigint) << "the first reason stays";
+}
+
+TEST(Lifecycle, WatchdogPingsAtHalfTheInterval) {
+  Manager m;
+  ::setenv("WATCHDOG_USEC", "2000000", 1);
+  const tp t0{};
+  lifecycle lc(config(0ms), true, {}, t0);
+  EXPECT_EQ(lc.next_deadline(t0), t0);
+  lc.on_timer(t0);
+  EXPECT_EQ(m.next(), "WATCHDOG=1");
+  EXPECT_EQ(lc.next_deadline(t0), t0 + 1s);
+  lc.on_timer(t0 + 500ms);
+  EXPECT_EQ(m.next(), "(nothing)");
+  lc.on_timer(t0 + 1s);
+  EXPECT_EQ(m.next(), "WATCHDOG=1");
+}
+
+}  // namespace
