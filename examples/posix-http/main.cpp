@@ -291,7 +291,7 @@ class server {
 
   int next_timeout_ms() const {
     clock_type::time_point next = lifecycle_.next_deadline();
-    if (!timers_.empty()) next = timers_.begin()->first;
+    if (!timers_.empty() && timers_.begin()->first < next) next = timers_.begin()->first;
     if (!paused_.empty() && paused_.begin()->first < next) next = paused_.begin()->first;
     if (next == clock_type::time_point::max()) return -1;
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(next - clock_type::now()).count();
