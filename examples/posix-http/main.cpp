@@ -48,6 +48,7 @@ struct connection {
   mini_http::request delayed;
   mini_http::route delayed_route;
   sockact::idle_tracker::activity busy;  // held from a request's first byte to its answer's last
+  bool used = false;                     // has sent at least one byte
 };
 
 class server {
@@ -125,10 +126,10 @@ class server {
     }
     if (a.close_all) {
       connections_.clear();
-    } else if (a.close_idle) {
+    } else if (a.close_idle || a.close_new) {
       std::vector<int> idle;
       for (const auto& [fd, c] : connections_)
-        if (!c->busy) idle.push_back(fd);
+        if (!c->busy && (c->used ? a.close_idle : a.close_new)) idle.push_back(fd);
       for (const int fd : idle) close(fd);
     }
     if (a.finished) finished_ = true;
@@ -217,6 +218,7 @@ class server {
       const ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
       if (n > 0) {
         if (!c.busy) c.busy = lifecycle_.tracker().begin();
+        c.used = true;
         c.in.append(buf, static_cast<std::size_t>(n));
         continue;
       }

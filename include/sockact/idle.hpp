@@ -188,6 +188,11 @@ struct lifecycle_config {
   /// On SIGTERM/SIGINT (and idle exit): how long in-flight work may take
   /// before the remaining connections are closed. Default 30 s.
   std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(30)};
+  /// While draining, how long a connection that has sent nothing yet may take
+  /// to send its first request before it is closed (capped by the shutdown
+  /// timeout). It closes the race between accepting a connection and deciding
+  /// to stop, in which its request would be lost.
+  std::chrono::milliseconds new_connection_grace{std::chrono::seconds(2)};
   /// Apply the idle timeout only when socket-activated (as adapter-node):
   /// a server started by hand has nobody to start it again.
   bool idle_only_when_activated = true;

@@ -33,13 +33,19 @@ namespace sockact {
 /// What the loop must do after a lifecycle event.
 struct lifecycle_actions {
   bool stop_accepting = false;  ///< stop watching (and close) the listening sockets
-  bool close_idle = false;      ///< close connections with no request in progress
-  bool close_all = false;       ///< close every connection now (shutdown timeout, second signal)
-  bool finished = false;        ///< nothing left to do: leave the loop
+  /// close connections that have finished a request and wait for the next
+  bool close_idle = false;
+  /// close connections that have sent nothing yet. Not at once when draining
+  /// begins: a client that connected just before may not have sent its request
+  /// yet; it gets new_connection_grace (at most the shutdown timeout) to do so.
+  bool close_new = false;
+  bool close_all = false;  ///< close every connection now (shutdown timeout, second signal)
+  bool finished = false;   ///< nothing left to do: leave the loop
 
   lifecycle_actions& operator|=(const lifecycle_actions& o) noexcept {
     stop_accepting |= o.stop_accepting;
     close_idle |= o.close_idle;
+    close_new |= o.close_new;
     close_all |= o.close_all;
     finished |= o.finished;
     return *this;
@@ -91,7 +97,7 @@ class lifecycle {
   clock::time_point next_deadline(clock::time_point now = clock::now()) const noexcept {
     clock::time_point t = clock::time_point::max();
     if (phase_ == phase::serving) t = tracker_.next_check(now);
-    if (phase_ == phase::draining && config_.shutdown_timeout.count() >= 0) t = std::min(t, drain_deadline_);
+    if (phase_ == phase::draining) t = std::min({t, drain_deadline_, grace_deadline_});
     if (watchdog_every_.count() > 0 && phase_ != phase::done) t = std::min(t, next_watchdog_);
     return t;
   }
@@ -111,6 +117,11 @@ class lifecycle {
       } else {
         a |= begin_stop(stop_reason::idle, now);
       }
+    }
+    if (phase_ == phase::draining && now >= grace_deadline_) {
+      a.close_new = true;  // they had their chance to send a request
+      a.close_idle = true;
+      grace_deadline_ = clock::time_point::max();
     }
     if (phase_ == phase::draining && now >= drain_deadline_) {
       a.close_all = true;
@@ -151,8 +162,10 @@ class lifecycle {
     phase_ = phase::draining;
     reason_ = why;
     drain_deadline_ = now + config_.shutdown_timeout;
+    grace_deadline_ = now + std::min(config_.new_connection_grace, config_.shutdown_timeout);
     a.stop_accepting = true;
     a.close_idle = true;
+    a.close_new = config_.new_connection_grace.count() <= 0;
     std::error_code ec;
     notify(std::string("STOPPING=1\nSTATUS=stopping: ") + to_string(why), ec);
     if (hook_) hook_(why);
@@ -166,6 +179,7 @@ class lifecycle {
   std::optional<stop_reason> reason_;
   std::function<void(stop_reason)> hook_;
   clock::time_point drain_deadline_ = clock::time_point::max();
+  clock::time_point grace_deadline_ = clock::time_point::max();
   std::chrono::milliseconds watchdog_every_{0};
   clock::time_point next_watchdog_ = clock::time_point::max();
 };

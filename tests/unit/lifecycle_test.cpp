@@ -64,7 +64,10 @@ TEST(Lifecycle, IdleStopsAndDrains) {
   const sockact::lifecycle_actions a = lc.on_timer(t0 + 2s);
   EXPECT_TRUE(a.stop_accepting);
   EXPECT_TRUE(a.close_idle);
+  EXPECT_FALSE(a.close_new) << "a client that just connected gets time to send its request";
   EXPECT_FALSE(a.close_all);
+  EXPECT_EQ(lc.next_deadline(t0 + 2s), t0 + 4s) << "the new-connection grace";
+  EXPECT_TRUE(lc.on_timer(t0 + 4s).close_new);
   EXPECT_TRUE(lc.draining());
   EXPECT_EQ(lc.reason(), sockact::stop_reason::idle);
   EXPECT_EQ(m.next(), "STOPPING=1\nSTATUS=stopping: IDLE");
@@ -120,7 +123,9 @@ TEST(Lifecycle, SignalsAndTheShutdownTimeout) {
   EXPECT_TRUE(a.stop_accepting);
   EXPECT_TRUE(a.close_idle);
   EXPECT_EQ(seen, sockact::stop_reason::sigterm);
-  EXPECT_EQ(lc.next_deadline(t0), t0 + 5s);
+  EXPECT_EQ(lc.next_deadline(t0), t0 + 2s) << "first the grace for silent new connections";
+  EXPECT_TRUE(lc.on_timer(t0 + 2s).close_new);
+  EXPECT_EQ(lc.next_deadline(t0 + 2s), t0 + 5s);
   EXPECT_FALSE(lc.on_timer(t0 + 4s).close_all);
   const auto b = lc.on_timer(t0 + 5s);
   EXPECT_TRUE(b.close_all) << "SHUTDOWN_TIMEOUT: the rest is closed";
