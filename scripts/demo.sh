@@ -1,38 +1,69 @@
 #!/bin/bash
-# The demo: sockact-inspect is started by systemd-socket-activate on the first
-# connection to a local port, answers that request with what it received, and
-# exits; the socket stays with the activator, so the next request starts it
-# again. Installs what it needs (scripts/setup.sh demo) and builds into build/demo.
-#   scripts/demo.sh [PORT]        (default 8431)
+# The demo: example-posix-http, socket-activated. A service manager holds the
+# port; the first request starts the server; it answers, goes idle and exits
+# by itself; the next request wakes it again. Installs what it needs
+# (scripts/setup.sh demo) and builds into build/demo.
+#
+# As root it runs the distribution's real systemd as PID 1 of private
+# namespaces (tests/systemd/harness.sh: nothing on the host is touched), with
+# the .socket/.service units the example ships. Without root it uses
+# systemd-socket-activate, which cannot keep a socket across exits, in -a
+# mode: one process per connection.
+#   scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-port=${1:-8431}
+ROOT=$PWD
 
 bash scripts/setup.sh demo
 cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=Release -DSOCKACT_BUILD_TESTS=OFF >/dev/null
-cmake --build build/demo --target sockact-inspect >/dev/null
-inspect=$PWD/build/demo/examples/sockact-inspect
+cmake --build build/demo --target example-posix-http >/dev/null
+BIN=$ROOT/build/demo/examples/example-posix-http
+say() { printf '\n== %s\n' "$*"; }
 
-if [ -n "$(ss -Hltn "sport = :$port")" ]; then
-  echo "port $port is busy; run: $0 OTHER_PORT" >&2
-  exit 1
+if [ "$(id -u)" != 0 ]; then
+  say "not root: systemd-socket-activate -a (one process per connection)"
+  port=8431
+  log=$(mktemp)
+  systemd-socket-activate -a -l 127.0.0.1:$port --fdname=web "$BIN" >"$log" 2>&1 &
+  act=$!
+  trap 'kill $act 2>/dev/null; wait $act 2>/dev/null; rm -f "$log"' EXIT
+  for _ in $(seq 100); do grep -q '^Listening on' "$log" && break; sleep 0.05; done
+  for i in 1 2; do
+    say "request $i: curl http://127.0.0.1:$port/"
+    curl -sS -m 10 "http://127.0.0.1:$port/"
+  done
+  say "each request was served by a new process (see pid=); run as root for the full demo under systemd"
+  exit 0
 fi
 
-log=$(mktemp)
-# -a: one process per connection, like a .socket unit with Accept=yes, so the
-# activator keeps listening and starts a fresh process for every request.
-systemd-socket-activate -a -l 127.0.0.1:$port --fdname=demo "$inspect" --respond >"$log" 2>&1 &
-activator=$!
-trap 'kill $activator 2>/dev/null; wait $activator 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 100); do grep -q '^Listening on' "$log" && break; sleep 0.05; done
-
-echo "== listening on 127.0.0.1:$port; nothing runs until a client connects:"
-pgrep -x sockact-inspect >/dev/null && echo "   (a sockact-inspect is already running)" || echo "   (no sockact-inspect process)"
-for i in 1 2; do
-  echo
-  echo "== request $i: curl http://127.0.0.1:$port/"
-  curl -sS -m 10 "http://127.0.0.1:$port/"
+# shellcheck source=../tests/systemd/harness.sh
+. "$ROOT/tests/systemd/harness.sh"
+sd_require
+port=$(sd_free_port)
+admin=$(sd_free_port)
+sd_up >/dev/null
+sd_nsenter sh -c "mount -t tmpfs -o mode=755 sockact-bin /srv && cp '$BIN' /srv/example-posix-http"
+for u in example-posix-http-web.socket:$port example-posix-http-admin.socket:$admin example-posix-http.service:; do
+  sed -e "s|^ExecStart=/usr/local/bin/|ExecStart=/srv/|" \
+    -e "s|^ListenStream=127.0.0.1:[0-9]*|ListenStream=127.0.0.1:${u#*:}|" \
+    -e "s|^Environment=IDLE_TIMEOUT=60|Environment=IDLE_TIMEOUT=2|" "examples/posix-http/${u%%:*}" |
+    sd_install "${u%%:*}"
 done
-echo
-echo "== each request started a new process (see the pid lines); the socket stayed with the activator."
-echo "   Now try it on your own server: see README.md, 'Quick start'."
+sd_reload
+sdctl start example-posix-http-web.socket example-posix-http-admin.socket
+status() { echo "   example-posix-http.service: $(sd_prop example-posix-http.service ActiveState) (pid $(sd_prop example-posix-http.service MainPID))," \
+  "web socket: $(sd_prop example-posix-http-web.socket SubState)"; }
+
+say "systemd (a private instance) listens on 127.0.0.1:$port; the service is not running"
+status
+say "request 1: curl http://127.0.0.1:$port/   (starts the service)"
+sd_talk_http "http://127.0.0.1:$port/"
+status
+say "IDLE_TIMEOUT=2: waiting for the service to exit by itself"
+sd_wait_state example-posix-http.service inactive 20
+status
+echo "   $(tr -d '\r' <"$SD_DIR/console.log" | grep -E 'stopping \(IDLE\)|Deactivated' | tail -2 | tr '\n' ' ')"
+say "request 2: the socket was kept, so this connection wakes it again"
+sd_talk_http "http://127.0.0.1:$port/"
+status
+say "done: the private systemd is shut down now; see README.md for the unit files"

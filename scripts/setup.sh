@@ -5,7 +5,7 @@
 #   scripts/setup.sh demo       only what the demo needs
 set -euo pipefail
 
-demo=(cmake ninja-build g++ curl systemd iproute2)
+demo=(cmake ninja-build g++ curl systemd iproute2 procps util-linux)
 all=("${demo[@]}" clang clang-format libgtest-dev libsystemd-dev pkg-config libboost-dev libasio-dev libuv1-dev)
 
 case "${1:-all}" in
