@@ -11,6 +11,9 @@
 // progress finish for up to SHUTDOWN_TIMEOUT (default 30 s), exit 0; a second
 // signal closes everything at once. Sends READY=1/STOPPING=1 (Type=notify)
 // and WATCHDOG=1 when WatchdogSec= is set.
+// --allow-parent-pid (or SOCKACT_ALLOW_PARENT_PID=1): also take fds whose
+// LISTEN_PID is our parent's, for `podman run --init` with tini or dumb-init
+// (listen_pid_check::allow_parent); off by default.
 // SPDX-License-Identifier: MIT
 
 #include <sockact/lifecycle.hpp>
@@ -25,6 +28,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -338,11 +342,15 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a.rfind("--listen=", 0) == 0) {
       config.address = a.substr(9);
+    } else if (a == "--allow-parent-pid") {
+      config.activation.pid_check = sockact::listen_pid_check::allow_parent;
     } else {
-      std::fprintf(stderr, "usage: %s [--listen=ADDRESS[,ADDRESS...]]\n", program);
+      std::fprintf(stderr, "usage: %s [--listen=ADDRESS[,ADDRESS...]] [--allow-parent-pid]\n", program);
       return 2;
     }
   }
+  if (const char* v = std::getenv("SOCKACT_ALLOW_PARENT_PID"); v != nullptr && std::strcmp(v, "1") == 0)
+    config.activation.pid_check = sockact::listen_pid_check::allow_parent;
   std::error_code ec;
   std::string why;
   sockact::lifecycle_config lifecycle;  // IDLE_TIMEOUT, SHUTDOWN_TIMEOUT
