@@ -239,9 +239,10 @@ inline bool parse_seconds(std::string_view s, std::chrono::milliseconds& out) {
 inline bool lifecycle_from_environment(lifecycle_config& config, std::error_code& ec,
                                        std::string* why = nullptr) {
   ec.clear();
+  lifecycle_config result = config;  // `config` changes only when both values are good
   const std::pair<const char*, std::chrono::milliseconds*> vars[] = {
-      {"IDLE_TIMEOUT", &config.idle_timeout},
-      {"SHUTDOWN_TIMEOUT", &config.shutdown_timeout},
+      {"IDLE_TIMEOUT", &result.idle_timeout},
+      {"SHUTDOWN_TIMEOUT", &result.shutdown_timeout},
   };
   for (const auto& [name, target] : vars) {
     const char* v = std::getenv(name);
@@ -252,11 +253,12 @@ inline bool lifecycle_from_environment(lifecycle_config& config, std::error_code
       if (why != nullptr)
         *why = std::string(name) + "=" + detail::quote(v) +
                " is not a number of seconds (such as 30 or 2.5; at most a year; 0 = " +
-               (target == &config.idle_timeout ? "off)" : "do not wait)");
+               (target == &result.idle_timeout ? "off)" : "do not wait)");
       return false;
     }
     *target = value;
   }
+  config = result;
   return true;
 }
 

@@ -43,7 +43,7 @@ struct endpoint {
     activated,      ///< "sd-listen" / "sd-listen:*" (every passed fd) or "sd-listen:NAME"
   };
   kind type = kind::inet;
-  std::string text;  ///< the entry as written
+  std::string text;      ///< the entry as written
   int family = AF_INET;  ///< inet: AF_INET or AF_INET6
   std::string host;      ///< inet: numeric address
   std::uint16_t port = 0;
@@ -78,6 +78,11 @@ inline constexpr std::size_t max_unix_path = sizeof(sockaddr_un::sun_path) - 1;
 inline bool parse_one(std::string_view s, endpoint& e, std::string& problem) {
   e = endpoint{};
   e.text = std::string(s);
+  // inet_pton() and the kernel stop at a NUL: "[::\0junk]:80" would be "::".
+  if (s.find('\0') != std::string_view::npos) {
+    problem = "contains a NUL byte";
+    return false;
+  }
   if (s == "sd-listen" || s == "sd-listen:*") {
     e.type = endpoint::kind::activated;
     return true;
@@ -183,7 +188,7 @@ struct listen_config {
   listen_options activation{true, listen_pid_check::strict};
   int type = SOCK_STREAM;  ///< for bound sockets: SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET
   int backlog = SOMAXCONN;
-  bool nonblocking = true;  ///< O_NONBLOCK on every socket returned (see set_nonblocking())
+  bool nonblocking = true;          ///< O_NONBLOCK on every socket returned (see set_nonblocking())
   std::optional<mode_t> unix_mode;  ///< chmod for bound unix sockets (before listen())
   bool remove_stale_unix = true;    ///< unlink a unix socket file nobody listens on, then bind
   bool reuse_port = false;          ///< SO_REUSEPORT on bound inet sockets
@@ -223,7 +228,8 @@ inline bool address_from_environment(std::vector<endpoint>& out, std::error_code
   if (!parse_port(port, n))
     return set_error(ec, why, errc::bad_address, "PORT=" + quote(port) + " is not a number from 0 to 65535");
   const std::string spec = host.find(':') != std::string::npos ? "[" + host + "]:" + port : host + ":" + port;
-  if (!parse_one(spec, e, problem))
+  // Only an address: HOST="/x" or "@x" or "sd-listen" must not turn into a socket file.
+  if (!parse_one(spec, e, problem) || e.type != endpoint::kind::inet)
     return set_error(ec, why, errc::bad_address, "HOST=" + quote(host) + " is not an IP address");
   out.push_back(std::move(e));
   return true;
@@ -245,7 +251,8 @@ inline socklen_t unix_address(const endpoint& e, sockaddr_un& sa) noexcept {
 inline bool unix_socket_alive(const sockaddr_un& sa, socklen_t len, int type) noexcept {
   const int probe = ::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (probe < 0) return true;
-  const bool refused = ::connect(probe, reinterpret_cast<const sockaddr*>(&sa), len) < 0 && errno == ECONNREFUSED;
+  const bool refused =
+      ::connect(probe, reinterpret_cast<const sockaddr*>(&sa), len) < 0 && errno == ECONNREFUSED;
   close_own(probe);
   return !refused;
 }
@@ -425,9 +432,9 @@ inline std::vector<listener> listen_or_bind(const listen_config& config, std::er
   }
   if (concrete.empty()) {
     if (wants_activation) {
-      detail::set_error(ec, why, errc::not_activated,
-                        "address " + detail::quote(config.address) +
-                            " asks for socket-activated fds, but: " + d.summary);
+      detail::set_error(
+          ec, why, errc::not_activated,
+          "address " + detail::quote(config.address) + " asks for socket-activated fds, but: " + d.summary);
       return {};
     }
     if (!detail::address_from_environment(concrete, ec, why)) return {};

@@ -39,7 +39,8 @@ TEST(IdleTracker, ActivityRestartsThePeriodAndBlocksWhileActive) {
     EXPECT_FALSE(t.check(t0 + 1s));
     EXPECT_FALSE(t.check(t0 + 10s)) << "a request longer than the timeout is not cut";
     EXPECT_EQ(t.next_check(t0 + 10s), t0 + 10s + t.check_interval());
-    EXPECT_EQ(t.next_check(t0 + 10s + 50ms), t0 + 10s + t.check_interval()) << "stable: the loop can wait for it";
+    EXPECT_EQ(t.next_check(t0 + 10s + 50ms), t0 + 10s + t.check_interval())
+        << "stable: the loop can wait for it";
   }
   EXPECT_EQ(t.active(), 0u);
   EXPECT_FALSE(t.check(t0 + 11s)) << "the end was seen now: the idle period starts here";
@@ -150,13 +151,14 @@ TEST_F(LifecycleEnv, BadValuesNameTheVariable) {
     EXPECT_EQ(why.rfind("IDLE_TIMEOUT=\"", 0), 0u) << why;
     EXPECT_THROW(sockact::lifecycle_from_environment(), std::system_error);
   }
-  ::unsetenv("IDLE_TIMEOUT");
+  ::setenv("IDLE_TIMEOUT", "7", 1);
   ::setenv("SHUTDOWN_TIMEOUT", "-1", 1);
   sockact::lifecycle_config c;
   std::error_code ec;
   std::string why;
   EXPECT_FALSE(sockact::lifecycle_from_environment(c, ec, &why));
   EXPECT_NE(why.find("SHUTDOWN_TIMEOUT=\"-1\""), std::string::npos);
+  EXPECT_EQ(c.idle_timeout, 0ms) << "nothing is changed when one value is bad";
 }
 
 }  // namespace

@@ -72,6 +72,12 @@ TEST(ParseEndpoints, ErrorsQuoteTheInput) {
   sockact::parse_endpoints("/" + std::string(200, 'x'), ec, &why);
   EXPECT_NE(why.find("limit is 107"), std::string::npos) << why;
   EXPECT_THROW(sockact::parse_endpoints("nope"), std::system_error);
+  using namespace std::string_literals;
+  for (const std::string& nul : {"[::\0junk]:8080"s, "127.0.0.1\0x:80"s, "/tmp/a\0b"s, "@a\0b"s}) {
+    sockact::parse_endpoints(nul, ec, &why);
+    EXPECT_EQ(ec, sockact::errc::bad_address) << "a NUL would cut the address short";
+    EXPECT_NE(why.find("contains a NUL byte"), std::string::npos) << why;
+  }
 }
 
 class ListenOrBind : public ::testing::Test {
@@ -145,6 +151,11 @@ TEST_F(ListenOrBind, EnvironmentDefaultsAsAdapterNode) {
   ::setenv("HOST", "example.com", 1);
   EXPECT_TRUE(run(c, ec, why).empty());
   EXPECT_EQ(why, "HOST=\"example.com\" is not an IP address");
+  for (const char* host : {"/tmp/sockact-host", "@abstract", "sd-listen", "./x"}) {
+    ::setenv("HOST", host, 1);
+    EXPECT_TRUE(run(c, ec, why).empty()) << host << " must not become a unix socket";
+    EXPECT_EQ(why, "HOST=\"" + std::string(host) + "\" is not an IP address");
+  }
 
   const std::string dir = temp_dir();
   ::setenv("SOCKET_PATH", (dir + "/env.sock").c_str(), 1);  // wins over HOST/PORT
