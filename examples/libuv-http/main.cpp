@@ -5,10 +5,18 @@
 // 0.0.0.0:3000), SOCKET_PATH, or the addresses given with --listen=LIST.
 //   GET /            hello, with the pid and the socket's name
 //   GET /delay/<ms>  answers after <ms> milliseconds (other connections go on)
-// SIGTERM/SIGINT: stop accepting, close connections, exit 0.
+// IDLE_TIMEOUT=<s>: when socket-activated, exit after that long without
+// requests (systemd starts it again on the next connection).
+// SIGTERM/SIGINT: stop accepting, close idle connections, let requests in
+// progress finish for up to SHUTDOWN_TIMEOUT (default 30 s), exit 0; a second
+// signal closes everything at once. Sends READY=1/STOPPING=1 (Type=notify)
+// and WATCHDOG=1 when WatchdogSec= is set. sockact::libuv_lifecycle_driver
+// runs the timer and the signal handles; this program carries out what it is
+// told in apply().
 // SPDX-License-Identifier: MIT
 
 #include <sockact/libuv.hpp>
+#include <sockact/lifecycle.hpp>
 #include <sockact/sockact.hpp>
 
 #include "../common/mini_http.hpp"
@@ -54,6 +62,8 @@ struct connection {
   int pending_writes = 0;
   mini_http::request delayed;
   mini_http::route delayed_route;
+  sockact::idle_tracker::activity busy;  // held from a request's first byte to its answer's last
+  bool used = false;                     // has sent at least one byte
 };
 
 struct write_request {
@@ -64,7 +74,13 @@ struct write_request {
 
 class server {
  public:
-  explicit server(uv_loop_t* loop) : loop_(loop) {}
+  server(uv_loop_t* loop, const sockact::lifecycle_config& config,
+         const std::vector<sockact::listener>& listeners)
+      : loop_(loop), lifecycle_(config, any_activated(listeners), listen_fds(listeners)) {
+    lifecycle_.on_stop([](sockact::stop_reason why) {
+      std::fprintf(stderr, "%s: stopping (%s)\n", program, sockact::to_string(why));
+    });
+  }
 
   /// Opens a libuv handle on every listener and starts serving. False (after
   /// saying why) when a listener cannot be served; call stop() then.
@@ -104,30 +120,58 @@ class server {
           return fail(name, sockact::libuv_error(r));
       }
     }
-    for (uv_signal_t* sig : {&sigterm_, &sigint_}) {
-      uv_signal_init(loop_, sig);
-      sig->data = this;
-    }
-    signals_ = true;
-    uv_signal_start(&sigterm_, on_signal, SIGTERM);
-    uv_signal_start(&sigint_, on_signal, SIGINT);
+    // The idle timer, SIGTERM/SIGINT, the shutdown timeout and the watchdog:
+    // the driver tells apply() what to do.
+    std::error_code ec;
+    if (!driver_.start(
+            loop_, lifecycle_, [this](const sockact::lifecycle_actions& a) { apply(a); }, ec))
+      return fail("lifecycle", ec);
+    lifecycle_.ready("serving " + std::to_string(listeners.size()) + " socket(s)");
     return true;
   }
 
-  /// Stops accepting and closes every handle, so that uv_run() returns.
-  /// Listening sockets are closed, never shut down: systemd keeps its copies.
+  /// Stops accepting and closes every handle, so that uv_run() returns: after
+  /// a failed start, or when an Accept=yes connection is done.
   void stop() {
     if (stopping_) return;
     stopping_ = true;
-    for (const auto& s : listeners_) close_handle(&s->handle.handle);
-    for (const auto& entry : connections_) close_connection(entry.first);
-    if (signals_) {
-      close_handle(reinterpret_cast<uv_handle_t*>(&sigterm_));
-      close_handle(reinterpret_cast<uv_handle_t*>(&sigint_));
-    }
+    close_listeners();
+    std::vector<connection*> all;
+    for (const auto& entry : connections_) all.push_back(entry.first);
+    for (connection* c : all) close_connection(c);
+    driver_.stop();
   }
 
  private:
+  static bool any_activated(const std::vector<sockact::listener>& ls) {
+    for (const sockact::listener& l : ls)
+      if (l.activated) return true;
+    return false;
+  }
+  static std::vector<int> listen_fds(const std::vector<sockact::listener>& ls) {
+    std::vector<int> fds;
+    for (const sockact::listener& l : ls)
+      if (l.info.listening) fds.push_back(l.fd.get());
+    return fds;
+  }
+
+  // Carries out what the lifecycle decided.
+  void apply(const sockact::lifecycle_actions& a) {
+    if (a.stop_accepting) close_listeners();
+    std::vector<connection*> to_close;
+    for (const auto& [c, owned] : connections_)
+      if (a.close_all || (!c->busy && (c->used ? a.close_idle : a.close_new))) to_close.push_back(c);
+    for (connection* c : to_close) close_connection(c);
+    // None left (or none ever): the drain is over. Delivered after this returns.
+    driver_.connections_changed(connections_.size());
+  }
+
+  // Closed, never shut down: systemd keeps its copies and queues new clients
+  // for the next instance.
+  void close_listeners() {
+    for (const auto& s : listeners_) close_handle(&s->handle.handle);
+  }
+
   static void close_handle(uv_handle_t* h) {
     if (!uv_is_closing(h)) uv_close(h, nullptr);
   }
@@ -179,6 +223,8 @@ class server {
   static void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
     auto* c = static_cast<connection*>(stream->data);
     if (n > 0) {
+      if (!c->busy) c->busy = c->owner->lifecycle_.tracker().begin();
+      c->used = true;
       c->in.append(buf->base, static_cast<std::size_t>(n));
     } else if (n == UV_EOF) {
       c->peer_closed = true;
@@ -210,12 +256,17 @@ class server {
         uv_timer_start(&c->timer, on_timer, r.delay_ms, 0);
         break;
       }
+      if (lifecycle_.draining()) req.keep_alive = false;  // finish this one, then close
       if (!req.keep_alive) c->close_after_write = true;
       send(c, mini_http::answer(req, r, program, c->name, static_cast<long>(::getpid())));
     }
     if (c->closing) return;
     if (c->pending_writes == 0 && !c->waiting && (c->close_after_write || c->peer_closed))
       return close_connection(c);
+    if (c->pending_writes == 0 && !c->waiting && c->in.empty()) {  // all answered
+      if (lifecycle_.draining()) return close_connection(c);       // nothing more while stopping
+      c->busy.end();  // an idle keep-alive connection is not activity
+    }
     update_reading(c);
   }
 
@@ -236,6 +287,7 @@ class server {
   static void on_timer(uv_timer_t* t) {
     auto* c = static_cast<connection*>(t->data);
     c->waiting = false;
+    if (c->owner->lifecycle_.draining()) c->delayed.keep_alive = false;
     if (!c->delayed.keep_alive) c->close_after_write = true;
     c->owner->send(
         c, mini_http::answer(c->delayed, c->delayed_route, program, c->name, static_cast<long>(::getpid())));
@@ -268,6 +320,7 @@ class server {
     if (c->closing) return;
     c->closing = true;
     c->reading = false;
+    c->busy.end();
     uv_close(&c->handle.handle, on_closed);
     uv_close(reinterpret_cast<uv_handle_t*>(&c->timer), on_closed);
   }
@@ -277,16 +330,15 @@ class server {
     if (--c->open_handles > 0) return;
     server& self = *c->owner;
     self.connections_.erase(c);
+    self.driver_.connections_changed(self.connections_.size());
     if (self.single_connections_ > 0 && self.connections_.empty()) self.stop();  // Accept=yes: done
   }
 
-  static void on_signal(uv_signal_t* sig, int) { static_cast<server*>(sig->data)->stop(); }
-
   uv_loop_t* loop_;
+  sockact::lifecycle lifecycle_;  // before connections_: their activity guards point into it
+  sockact::libuv_lifecycle_driver driver_;
   std::vector<std::unique_ptr<listening>> listeners_;
   std::unordered_map<connection*, std::unique_ptr<connection>> connections_;
-  uv_signal_t sigterm_{}, sigint_{};
-  bool signals_ = false;
   bool stopping_ = false;
   int single_connections_ = 0;
   char buffer_[64 * 1024];
@@ -307,6 +359,11 @@ int main(int argc, char** argv) {
   }
   std::error_code ec;
   std::string why;
+  sockact::lifecycle_config lifecycle;  // IDLE_TIMEOUT, SHUTDOWN_TIMEOUT
+  if (!sockact::lifecycle_from_environment(lifecycle, ec, &why)) {
+    std::fprintf(stderr, "%s: %s\n", program, why.c_str());
+    return 1;
+  }
   std::vector<sockact::listener> listeners = sockact::listen_or_bind(config, ec, &why);
   if (ec) {
     std::fprintf(stderr, "%s: %s\n", program, why.c_str());
@@ -318,7 +375,7 @@ int main(int argc, char** argv) {
   uv_loop_init(&loop);
   int status = 0;
   {
-    server s(&loop);
+    server s(&loop, lifecycle, listeners);
     if (!s.start(listeners)) {
       s.stop();
       status = 1;

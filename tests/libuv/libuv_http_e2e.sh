@@ -2,7 +2,8 @@
 # example-libuv-http under the real systemd-socket-activate, talked to by curl
 # (and bash's /dev/tcp where curl cannot pipeline): two named sockets, IPv6, a
 # unix path, Accept=yes, a datagram socket (refused), keep-alive, pipelining,
-# concurrent /delay, SIGTERM, and no activation at all.
+# concurrent /delay, SIGTERM, no activation at all; and the lifecycle:
+# IDLE_TIMEOUT exits, SHUTDOWN_TIMEOUT drains, a second signal closes all.
 SERVER=$1
 . "$(dirname "$0")/../e2e/lib.sh"
 need systemd-socket-activate
@@ -11,10 +12,11 @@ need ss
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# expect_exit NAME PID CODE: the process ends by itself within 5 s with CODE.
+# expect_exit NAME PID CODE [TENTHS]: the process ends by itself within
+# TENTHS/10 s (default 5 s) with CODE.
 expect_exit() {
   local name=$1 pid=$2 code=$3 status=0
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  for _ in $(seq $((${4:-50} * 2))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   wait "$pid" 2>/dev/null || status=$?
   if [ "$status" = "$code" ]; then pass "$name: exit $code"; else fail "$name: exit $status, wanted $code"; fi
 }
@@ -125,5 +127,78 @@ out=$(PORT=eighty "$SERVER" 2>&1; echo "exit=$?")
 expect_contains "bad PORT" "$out" "example-libuv-http: PORT=\"eighty\" is not a number" "exit=1"
 out=$("$SERVER" --listen=sd-listen:web 2>&1; echo "exit=$?")
 expect_contains "sd-listen when not activated" "$out" "asks for socket-activated fds" "exit=1"
+
+# --- lifecycle: IDLE_TIMEOUT (only when activated), SHUTDOWN_TIMEOUT, signals.
+# Timings are lower bounds; upper bounds are loose (noisy machines).
+P=$(free_port)
+activate idle -l 127.0.0.1:$P -E IDLE_TIMEOUT=1 "$SERVER"
+out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
+t_answer=$(ms)
+expect_contains "idle: served" "$out" "hello from example-libuv-http"
+expect_exit "idle: exits by itself" "$ACT_PID" 0 100
+waited=$(($(ms) - t_answer))
+[ "$waited" -ge 900 ] && pass "idle: not before IDLE_TIMEOUT (${waited} ms)" || fail "idle: exited after ${waited} ms"
+expect_contains "idle: reason logged" "$(cat "$ACT_LOG")" "example-libuv-http: stopping (IDLE)"
+
+P=$(free_port)
+activate idle-long -l 127.0.0.1:$P -E IDLE_TIMEOUT=1 "$SERVER"
+out=$(curl -sS -m 10 -w ' %{http_code}' http://127.0.0.1:$P/delay/2000 || true)
+expect_contains "idle: a request longer than IDLE_TIMEOUT completes" "$out" $'delayed 2000 ms\n 200'
+expect_exit "idle: exits after the long request" "$ACT_PID" 0 100
+
+P=$(free_port)
+activate idle-silent -l 127.0.0.1:$P -E IDLE_TIMEOUT=1 "$SERVER"
+exec 5<>/dev/tcp/127.0.0.1/$P  # starts the server, sends nothing
+expect_exit "idle: a connection that sends nothing does not keep it alive" "$ACT_PID" 0 100
+rc=0; timeout 5 cat <&5 >/dev/null || rc=$?
+exec 5<&-
+[ "$rc" = 0 ] && pass "idle: the silent connection was closed" || fail "idle: silent connection: cat rc=$rc"
+
+P=$(free_port)
+activate drain -l 127.0.0.1:$P -E SHUTDOWN_TIMEOUT=5 "$SERVER"
+curl -sS -m 10 -o /dev/null http://127.0.0.1:$P/ || true
+exec 5<>/dev/tcp/127.0.0.1/$P  # idle keep-alive connection: closed at once on SIGTERM
+curl -sS -m 10 -i http://127.0.0.1:$P/delay/1500 >"$E2E_TMP/drain.out" 2>&1 &
+c=$!
+sleep 0.3
+kill -TERM "$ACT_PID"
+rc=0; timeout 5 cat <&5 >/dev/null || rc=$?
+exec 5<&-
+[ "$rc" = 0 ] && pass "drain: idle connection closed" || fail "drain: idle connection: cat rc=$rc"
+wait $c || true
+expect_contains "drain: the request in progress completes, with Connection: close" "$(cat "$E2E_TMP/drain.out")" \
+  "HTTP/1.1 200 OK" "Connection: close" "delayed 1500 ms"
+expect_exit "drain: SIGTERM" "$ACT_PID" 0 100
+expect_contains "drain: reason logged" "$(cat "$ACT_LOG")" "example-libuv-http: stopping (SIGTERM)"
+
+P=$(free_port)
+activate drain-timeout -l 127.0.0.1:$P -E SHUTDOWN_TIMEOUT=1 "$SERVER"
+curl -sS -m 30 -w '%{http_code}' http://127.0.0.1:$P/delay/20000 >"$E2E_TMP/timeout.out" 2>/dev/null &
+c=$!
+sleep 0.3
+kill -TERM "$ACT_PID"
+t_term=$(ms)
+expect_exit "drain: SHUTDOWN_TIMEOUT closes the rest" "$ACT_PID" 0 100
+waited=$(($(ms) - t_term))
+[ "$waited" -ge 900 ] && pass "drain: waited for SHUTDOWN_TIMEOUT (${waited} ms)" || fail "drain: exited after ${waited} ms"
+wait $c || true
+[ "$(cat "$E2E_TMP/timeout.out")" = 000 ] && pass "drain: the unfinished request got no answer" ||
+  fail "drain: unfinished request: $(cat "$E2E_TMP/timeout.out")"
+
+P=$(free_port)
+activate second-signal -l 127.0.0.1:$P "$SERVER"
+curl -sS -m 30 -o /dev/null http://127.0.0.1:$P/delay/20000 2>/dev/null &
+c=$!
+sleep 0.3
+kill -TERM "$ACT_PID"
+sleep 0.2
+kill -INT "$ACT_PID"
+expect_exit "second signal closes everything" "$ACT_PID" 0 50
+wait $c || true
+
+out=$(IDLE_TIMEOUT=-5 "$SERVER" 2>&1; echo "exit=$?")
+expect_contains "bad IDLE_TIMEOUT" "$out" 'example-libuv-http: IDLE_TIMEOUT="-5" is not a number of seconds' "exit=1"
+out=$(SHUTDOWN_TIMEOUT=soon "$SERVER" 2>&1; echo "exit=$?")
+expect_contains "bad SHUTDOWN_TIMEOUT" "$out" 'SHUTDOWN_TIMEOUT="soon"' "exit=1"
 
 finish
