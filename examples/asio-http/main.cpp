@@ -7,25 +7,32 @@
 //   GET /            hello, with the pid and the socket's name
 //   GET /delay/<ms>  answers after <ms> milliseconds (other connections go on)
 // Accept=yes: serves its one connection and exits when it closes.
-// SIGTERM/SIGINT: stop accepting, close connections, exit 0.
+// IDLE_TIMEOUT=<s>: when socket-activated, exit after that long without
+// requests (systemd starts it again on the next connection).
+// SIGTERM/SIGINT: stop accepting, close idle connections, let requests in
+// progress finish for up to SHUTDOWN_TIMEOUT (default 30 s), exit 0; a second
+// signal closes everything at once. Sends READY=1/STOPPING=1 (Type=notify)
+// and WATCHDOG=1 when WatchdogSec= is set. sockact::asio_lifecycle_driver
+// runs the timer and the signal_set; this program carries out what it is
+// told in apply().
 // SPDX-License-Identifier: MIT
 
 #include <sockact/asio.hpp>
+#include <sockact/lifecycle.hpp>
 #include <sockact/sockact.hpp>
 
 #include "../common/mini_http.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>
-#include <algorithm>
 #include <array>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -38,23 +45,31 @@ constexpr const char* program = "example-asio-http";
 class server;
 
 /// One client connection: reads requests, answers them in order (pipelined
-/// ones too), keeps the connection open unless asked to close.
+/// ones too), keeps the connection open unless asked to close, or stopping.
 class session {
  public:
   virtual ~session() = default;
+  /// A request is in progress: from its first byte to its answer's last.
+  virtual bool busy() const = 0;
+  /// The client has sent at least one byte.
+  virtual bool used() const = 0;
   virtual void stop() = 0;
 };
 
 template <class Socket>
 class http_session : public session, public std::enable_shared_from_this<http_session<Socket>> {
  public:
-  http_session(Socket socket, std::string name, std::function<void()> on_close)
+  http_session(Socket socket, std::string name, sockact::lifecycle& lifecycle,
+               std::function<void(session*)> on_close)
       : socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         name_(std::move(name)),
+        lifecycle_(lifecycle),
         on_close_(std::move(on_close)) {}
 
   void start() { read(); }
+  bool busy() const override { return static_cast<bool>(busy_); }
+  bool used() const override { return used_; }
   void stop() override { close(); }
 
  private:
@@ -68,6 +83,8 @@ class http_session : public session, public std::enable_shared_from_this<http_se
             self->closing_ = true;
             return self->flush();
           }
+          if (!self->busy_) self->busy_ = self->lifecycle_.tracker().begin();
+          self->used_ = true;
           self->in_.append(self->buf_.data(), n);
           self->process();
         });
@@ -105,7 +122,8 @@ class http_session : public session, public std::enable_shared_from_this<http_se
     read();
   }
 
-  void respond(const mini_http::request& req, const mini_http::route& route) {
+  void respond(mini_http::request req, const mini_http::route& route) {
+    if (lifecycle_.draining()) req.keep_alive = false;  // finish this one, then close
     out_ += mini_http::answer(req, route, program, name_, static_cast<long>(::getpid()));
     if (!req.keep_alive) closing_ = true;
   }
@@ -113,7 +131,11 @@ class http_session : public session, public std::enable_shared_from_this<http_se
   void flush() {
     if (closed_ || writing_) return;
     if (out_.empty()) {
-      if (closing_ && !waiting_) close();
+      if (closing_ && !waiting_) return close();
+      if (!waiting_ && in_.empty()) {
+        if (lifecycle_.draining()) return close();  // answered; nothing more while stopping
+        busy_.end();                                // an idle keep-alive connection is not activity
+      }
       return;
     }
     writing_ = true;
@@ -132,27 +154,44 @@ class http_session : public session, public std::enable_shared_from_this<http_se
   void close() {
     if (closed_) return;
     closed_ = true;
+    const auto self = this->shared_from_this();  // on_close_ drops the server's reference
     asio_error_code ignored;
     timer_.cancel();
     socket_.close(ignored);  // a connection of our own: no shutdown() needed
-    on_close_();
+    busy_.end();
+    on_close_(this);
   }
 
   Socket socket_;
   net::steady_timer timer_;
   std::string name_;  // the listener's name: which socket the client came in on
-  std::function<void()> on_close_;
+  sockact::lifecycle& lifecycle_;
+  sockact::idle_tracker::activity busy_;  // held from a request's first byte to its answer's last
+  std::function<void(session*)> on_close_;
   std::array<char, 16384> buf_{};
   std::string in_, out_, sending_;
   bool reading_ = false, writing_ = false, waiting_ = false, closing_ = false, closed_ = false;
+  bool used_ = false;  // has sent a byte: a new connection gets its grace until then
 };
 
 class server {
  public:
-  explicit server(net::io_context& io) : io_(io), signals_(io, SIGINT, SIGTERM) {
-    signals_.async_wait([this](const asio_error_code& ec, int) {
-      if (!ec) stop();
+  server(net::io_context& io, const sockact::lifecycle_config& config,
+         const std::vector<sockact::listener>& listeners)
+      : io_(io),
+        lifecycle_(config, any_activated(listeners), listen_fds(listeners)),
+        driver_(io, lifecycle_, [this](const sockact::lifecycle_actions& a) { apply(a); }) {
+    lifecycle_.on_stop([](sockact::stop_reason why) {
+      std::fprintf(stderr, "%s: stopping (%s)\n", program, sockact::to_string(why));
     });
+  }
+
+  /// Catches SIGTERM and SIGINT from now on and arms the lifecycle's timer.
+  bool start() {
+    std::error_code ec;
+    driver_.start(ec);
+    if (ec) std::fprintf(stderr, "%s: cannot catch SIGTERM/SIGINT: %s\n", program, ec.message().c_str());
+    return !ec;
   }
 
   /// Serves one listener; false (after a message) when it is of a kind this
@@ -182,20 +221,43 @@ class server {
     return !ec;
   }
 
-  /// Stops accepting and closes every connection; io_context::run() returns
-  /// once their handlers have finished.
-  void stop() {
-    if (stopping_) return;
-    stopping_ = true;
-    signals_.cancel();
-    for (const std::function<void()>& close_acceptor : acceptors_)
-      close_acceptor();  // closed, never shut down
-    const std::vector<std::weak_ptr<session>> sessions = std::move(sessions_);
-    for (const std::weak_ptr<session>& s : sessions)
-      if (const std::shared_ptr<session> alive = s.lock()) alive->stop();
-  }
+  /// READY=1: the listeners are set up.
+  void ready(std::size_t sockets) { lifecycle_.ready("serving " + std::to_string(sockets) + " socket(s)"); }
 
  private:
+  static bool any_activated(const std::vector<sockact::listener>& ls) {
+    for (const sockact::listener& l : ls)
+      if (l.activated) return true;
+    return false;
+  }
+  static std::vector<int> listen_fds(const std::vector<sockact::listener>& ls) {
+    std::vector<int> fds;  // for the backlog check at the idle deadline
+    for (const sockact::listener& l : ls)
+      if (l.info.listening) fds.push_back(l.fd.get());
+    return fds;
+  }
+
+  // Carries out what the lifecycle decided. `finished` needs nothing more:
+  // the driver has stopped, and io_context::run() returns when the last
+  // handler is done.
+  void apply(const sockact::lifecycle_actions& a) {
+    if (a.stop_accepting) stop_accepting();
+    if (a.close_all || a.close_idle || a.close_new) {
+      const auto sessions = sessions_;  // closing one removes it from sessions_
+      for (const auto& entry : sessions) {
+        const session& s = *entry.second;
+        if (a.close_all || (!s.busy() && (s.used() ? a.close_idle : a.close_new))) entry.second->stop();
+      }
+    }
+  }
+
+  void stop_accepting() {
+    accepting_ = false;
+    for (const std::function<void()>& close_acceptor : acceptors_)
+      close_acceptor();  // closed, never shut down: systemd keeps its copy
+    acceptors_.clear();
+  }
+
   template <class Acceptor>
   void accept_on(Acceptor acceptor, const std::string& name) {
     auto a = std::make_shared<Acceptor>(std::move(acceptor));
@@ -209,12 +271,12 @@ class server {
   template <class Acceptor>
   void accept_next(std::shared_ptr<Acceptor> a, std::shared_ptr<const std::string> name) {
     a->async_accept([this, a, name](const asio_error_code& ec, auto socket) {
-      if (stopping_ || ec == net::error::operation_aborted) return;
+      if (!accepting_ || ec == net::error::operation_aborted) return;  // a late one is closed here
       if (ec) {  // out of fds and the like: pause instead of spinning on the error
         std::fprintf(stderr, "%s: accept on %s: %s\n", program, name->c_str(), ec.message().c_str());
         auto pause = std::make_shared<net::steady_timer>(io_, std::chrono::milliseconds(100));
         pause->async_wait([this, a, name, pause](const asio_error_code&) {
-          if (!stopping_) accept_next(a, name);
+          if (accepting_) accept_next(a, name);
         });
         return;
       }
@@ -225,22 +287,32 @@ class server {
 
   template <class Socket>
   void start_session(Socket socket, const std::string& name, bool single) {
-    auto s = std::make_shared<http_session<Socket>>(std::move(socket), name, [this, single] {
-      if (single && --single_connections_ == 0) stop();  // Accept=yes: our one client is done
-    });
-    sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
-                                   [](const std::weak_ptr<session>& w) { return w.expired(); }),
-                    sessions_.end());
-    sessions_.push_back(s);
+    auto s = std::make_shared<http_session<Socket>>(std::move(socket), name, lifecycle_,
+                                                    [this, single](session* gone) { closed(gone, single); });
+    sessions_.emplace(s.get(), s);
+    driver_.connections_changed(sessions_.size());
     s->start();
   }
 
+  void closed(session* gone, bool single) {
+    sessions_.erase(gone);
+    driver_.connections_changed(sessions_.size());  // while draining, 0 ends the drain
+    if (single && --single_connections_ == 0) {
+      // Accept=yes: our one client is done; so is this process.
+      driver_.stop();
+      stop_accepting();
+      const auto sessions = sessions_;
+      for (const auto& entry : sessions) entry.second->stop();
+    }
+  }
+
   net::io_context& io_;
-  net::signal_set signals_;
+  sockact::lifecycle lifecycle_;
+  sockact::asio_lifecycle_driver driver_;
   std::vector<std::function<void()>> acceptors_;  // each closes one acceptor
-  std::vector<std::weak_ptr<session>> sessions_;
+  std::unordered_map<session*, std::shared_ptr<session>> sessions_;
   int single_connections_ = 0;
-  bool stopping_ = false;
+  bool accepting_ = true;
 };
 
 }  // namespace
@@ -260,6 +332,11 @@ int main(int argc, char** argv) {
   }
   std::error_code ec;
   std::string why;
+  sockact::lifecycle_config lifecycle;  // IDLE_TIMEOUT, SHUTDOWN_TIMEOUT
+  if (!sockact::lifecycle_from_environment(lifecycle, ec, &why)) {
+    std::fprintf(stderr, "%s: %s\n", program, why.c_str());
+    return 1;
+  }
   std::vector<sockact::listener> listeners = sockact::listen_or_bind(config, ec, &why);
   if (ec) {
     std::fprintf(stderr, "%s: %s\n", program, why.c_str());
@@ -267,12 +344,14 @@ int main(int argc, char** argv) {
   }
 
   net::io_context io;
-  server srv(io);
+  server srv(io, lifecycle, listeners);
+  if (!srv.start()) return 1;
   for (sockact::listener& l : listeners) {
     std::fprintf(stderr, "%s: %s %s on %s\n", program, l.activated ? "serving activated" : "bound",
                  l.name.c_str(), l.info.local_address.c_str());
     if (!srv.add(l)) return 1;
   }
-  io.run();
+  srv.ready(listeners.size());
+  io.run();  // returns once the lifecycle is done (idle, or stopped and drained)
   return 0;
 }

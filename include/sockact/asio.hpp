@@ -3,7 +3,9 @@
 #define SOCKACT_ASIO_HPP
 
 // The Asio adapter: turns the sockets of listen_or_bind() or listen_fds() into
-// Asio acceptors and sockets, after checking what each fd really is.
+// Asio acceptors and sockets, after checking what each fd really is; and
+// asio_lifecycle_driver runs a sockact::lifecycle (idle exit, graceful
+// shutdown on SIGTERM/SIGINT, READY=1/STOPPING=1/WATCHDOG=1) on an io_context.
 //
 // Works with Boost.Asio and with standalone asio. Define one of these before
 // including this header (or with -D) to choose:
@@ -36,6 +38,7 @@
 #include <sockact/detail/config.hpp>
 #include <sockact/detail/text.hpp>
 #include <sockact/error.hpp>
+#include <sockact/lifecycle.hpp>
 #include <sockact/listen.hpp>
 #include <sockact/listen_fds.hpp>
 #include <sockact/socket_info.hpp>
@@ -48,8 +51,13 @@
 #endif
 
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -591,6 +599,253 @@ asio_object make_asio_object(Context&& context, Source&& source) {
   return object;
 }
 #endif
+
+// ---------------------------------------------------------------------------
+// Idle timeout, graceful shutdown and the notify protocol on an io_context
+// ---------------------------------------------------------------------------
+
+namespace asio_detail {
+
+// The driver's state. Its handlers hold it by shared_ptr, so it outlives them
+// even when the driver object is destroyed while a wait is still pending.
+class lifecycle_driver_state : public std::enable_shared_from_this<lifecycle_driver_state> {
+ public:
+  using clock = lifecycle::clock;
+  using action_handler = std::function<void(const lifecycle_actions&)>;
+
+  template <class Context>
+  lifecycle_driver_state(Context& context, lifecycle& lc, action_handler on_actions)
+      : lifecycle_(lc), on_actions_(std::move(on_actions)), timer_(context), signals_(context) {}
+
+  void start(std::error_code& ec) {
+    ec.clear();
+    if (started_ || lifecycle_.current() == lifecycle::phase::done) return;
+    asio_error_code aec;
+    signals_.add(SIGTERM, aec);
+    if (!aec) signals_.add(SIGINT, aec);
+    if (aec) {
+      asio_error_code ignored;
+      signals_.clear(ignored);  // back to the dispositions there were
+      ec = to_std_error(aec);
+      return;
+    }
+    started_ = running_ = true;
+    wait_for_signal();
+    arm();
+  }
+
+  void stop() noexcept {
+    if (!running_) return;
+    running_ = false;
+    ++timer_generation_;
+    timer_.cancel();  // cannot fail
+    asio_error_code ignored;
+    signals_.cancel(ignored);  // the signals stay registered, so more of them are ignored
+  }
+
+  bool running() const noexcept { return running_; }
+
+  void connections_changed(std::size_t open) {
+    open_ = open;
+    poke();
+  }
+
+  // Evaluates later, from the loop: never calls the handler from inside the
+  // application's own call, so the handler may close connections freely.
+  void poke() {
+    if (!running_ || update_posted_) return;
+    update_posted_ = true;
+    asio_ns::post(timer_.get_executor(), [self = shared_from_this()] {
+      self->update_posted_ = false;
+      if (self->running_) self->tick();
+    });
+  }
+
+ private:
+  // Safe at any time: the lifecycle acts only on deadlines that have come.
+  void tick() { step(lifecycle_.on_timer(clock::now())); }
+
+  // Every event ends here: the drain ends when nothing is open, the timer
+  // follows the lifecycle's next deadline, and the application is told what
+  // to do last, so that whatever it does (even throw) leaves the driver whole.
+  void step(lifecycle_actions a) {
+    a |= lifecycle_.on_connections(open_);
+    if (a.finished)
+      stop();
+    else
+      arm();
+    if ((a.stop_accepting || a.close_idle || a.close_new || a.close_all || a.finished) && on_actions_)
+      on_actions_(a);
+  }
+
+  void arm() {
+    const clock::time_point now = clock::now();
+    clock::time_point due = lifecycle_.next_deadline(now);
+    // Asio has no hook for "before the loop waits", where an epoll loop or
+    // libuv's prepare handle looks at the tracker again. So while serving, the
+    // timer also fires every check_interval(): activity that came and went
+    // between two idle deadlines would otherwise be seen only at the second,
+    // and the exit could come up to twice the timeout after it.
+    idle_tracker& tracker = lifecycle_.tracker();
+    if (lifecycle_.current() == lifecycle::phase::serving && tracker.enabled())
+      due = std::min(due, now + tracker.check_interval());
+    // A timer that fires earlier than needed only costs a tick().
+    if (timer_armed_ ? armed_for_ <= due : due == clock::time_point::max()) return;
+    ++timer_generation_;     // a wait still pending is stale from now on
+    timer_.expires_at(due);  // and cancelled
+    armed_for_ = due;
+    timer_armed_ = true;
+    timer_.async_wait([self = shared_from_this(), generation = timer_generation_](const asio_error_code&) {
+      if (generation != self->timer_generation_) return;
+      self->timer_armed_ = false;
+      if (self->running_) self->tick();
+    });
+  }
+
+  void wait_for_signal() {
+    signals_.async_wait([self = shared_from_this()](const asio_error_code& ec, int signo) {
+      if (ec || !self->running_) return;
+      self->step(self->lifecycle_.on_signal(signo));
+      if (self->running_) self->wait_for_signal();
+    });
+  }
+
+  lifecycle& lifecycle_;
+  action_handler on_actions_;
+  asio_ns::basic_waitable_timer<clock> timer_;
+  asio_ns::signal_set signals_;
+  clock::time_point armed_for_{};
+  std::size_t open_ = 0;
+  unsigned long timer_generation_ = 0;
+  bool started_ = false, running_ = false, timer_armed_ = false, update_posted_ = false;
+};
+
+}  // namespace asio_detail
+
+/// Drives a sockact::lifecycle on an io_context: a timer follows
+/// lifecycle::next_deadline() (idle deadline, watchdog pings, drain deadline)
+/// and a signal_set catches SIGTERM and SIGINT. After each event it calls the
+/// application's handler with the lifecycle_actions to carry out:
+///   - stop_accepting: close the acceptors (close, never shutdown(2): the
+///     service manager keeps its copies and starts the service again);
+///   - close_idle: close the connections that finished a request and wait
+///     for the next (no request in progress);
+///   - close_new: close the connections that have sent nothing yet (they get
+///     lifecycle_config::new_connection_grace to send their request first);
+///   - close_all: close every connection;
+///   - finished: the driver has stopped itself (timer and signal wait
+///     cancelled); io_context::run() returns once the application's own
+///     handlers are done, and main() returns 0.
+/// The application reports its number of open connections with
+/// connections_changed(), so that the drain ends as soon as none is left.
+///
+/// The idle exit comes between the idle timeout and one check_interval() more
+/// after the last activity ended, never earlier. As Asio cannot say when its
+/// loop is about to wait, the timer looks at the tracker every
+/// check_interval() while serving (a tenth of the timeout, 10 ms to 1 s).
+///
+/// One thread: call it from the thread that runs the io_context (or within
+/// the strand given as executor); the handler runs there too, never from
+/// inside a call to the driver. Activity guards (lifecycle::tracker().begin())
+/// may be taken and dropped anywhere. While the driver exists, SIGTERM and
+/// SIGINT no longer kill the process, also after it stopped.
+/// @code
+///   sockact::lifecycle lc(sockact::lifecycle_from_environment(), activated, listen_fds);
+///   sockact::asio_lifecycle_driver driver(io, lc, [&](const sockact::lifecycle_actions& a) {
+///     if (a.stop_accepting) acceptor.close();
+///     if (a.close_all) close_every_connection();
+///     else {
+///       if (a.close_idle) close_connections(waiting_for_their_next_request);
+///       if (a.close_new) close_connections(that_sent_nothing_yet);
+///     }
+///   });
+///   driver.start();  // before the first signal can come
+///   lc.ready();
+///   io.run();        // returns after the drain
+/// @endcode
+class asio_lifecycle_driver {
+ public:
+  /// What the application does; called with at least one action set.
+  using action_handler = std::function<void(const lifecycle_actions&)>;
+
+  /// Does not start anything yet: see start().
+  /// @param context io_context or executor the timer and signal_set use.
+  /// @param lc the lifecycle to drive; it must outlive the driver.
+  /// @param on_actions the application's part (see above).
+  template <class Context, std::enable_if_t<asio_detail::is_asio_context_or_executor<
+                                                std::remove_cv_t<std::remove_reference_t<Context>>>::value,
+                                            int> = 0>
+  asio_lifecycle_driver(Context&& context, lifecycle& lc, action_handler on_actions)
+      : state_(std::make_shared<asio_detail::lifecycle_driver_state>(context, lc, std::move(on_actions))) {}
+
+  asio_lifecycle_driver(asio_lifecycle_driver&&) noexcept = default;
+  asio_lifecycle_driver& operator=(asio_lifecycle_driver&& o) noexcept {
+    if (this != &o) {
+      stop();
+      state_ = std::move(o.state_);
+    }
+    return *this;
+  }
+  asio_lifecycle_driver(const asio_lifecycle_driver&) = delete;
+  asio_lifecycle_driver& operator=(const asio_lifecycle_driver&) = delete;
+  /// Stops the driver (see stop()).
+  ~asio_lifecycle_driver() { stop(); }
+
+  /// Installs the handlers for SIGTERM and SIGINT and arms the timer. Call it
+  /// before a signal can come (before lifecycle::ready()). Does nothing when
+  /// already started, or when the lifecycle is done.
+  /// @param ec what Asio reported when it could not install the signal
+  ///        handlers (nothing is then installed); cleared on success.
+  /// @code
+  ///   std::error_code ec;
+  ///   driver.start(ec);
+  ///   if (ec) std::fprintf(stderr, "cannot catch SIGTERM: %s\n", ec.message().c_str());
+  /// @endcode
+  void start(std::error_code& ec) {
+    ec.clear();
+    if (const std::shared_ptr<asio_detail::lifecycle_driver_state> s = state_) s->start(ec);
+  }
+
+#if SOCKACT_HAS_EXCEPTIONS
+  /// start() that throws.
+  /// @throws std::system_error when the signal handlers cannot be installed.
+  void start() {
+    std::error_code ec;
+    start(ec);
+    if (ec)
+      sockact::detail::throw_error(ec, "sockact::asio_lifecycle_driver::start: cannot catch SIGTERM/SIGINT");
+  }
+#endif
+
+  /// Reports how many connections are open now, after each open and close.
+  /// While draining, zero ends the drain (`finished`); the handler learns of
+  /// it from the loop, not from inside this call.
+  void connections_changed(std::size_t open) {
+    if (state_) state_->connections_changed(open);
+  }
+
+  /// Makes the driver look at the lifecycle again soon (from the loop): after
+  /// the application changed something the driver cannot see.
+  void poke() {
+    if (state_) state_->poke();
+  }
+
+  /// Stops for good: cancels the timer and the signal wait, so that they no
+  /// longer keep io_context::run() from returning. The lifecycle stays where
+  /// it is; the handler is not called again. The signal handlers stay
+  /// installed until the driver is destroyed: later signals are ignored.
+  void stop() noexcept {
+    if (state_) state_->stop();
+  }
+
+  /// Started, and neither finished nor stopped.
+  bool running() const noexcept {
+    return state_ && state_->running();
+  }
+
+ private:
+  std::shared_ptr<asio_detail::lifecycle_driver_state> state_;
+};
 
 }  // namespace asio_boost / asio_standalone
 }  // namespace sockact

@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 #include <unistd.h>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -52,6 +53,21 @@ int main() {
   const std::size_t n = s.read_some(sockact::asio_ns::buffer(&c, 1), aec);
   if (aec || n != 1 || c != 'x') return std::printf("FAIL: read %s\n", aec.message().c_str()), 1;
   ::close(sv[1]);
+
+  // The driver: start(ec), an idle exit, run() returns.
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("WATCHDOG_USEC");
+  sockact::lifecycle_config config;
+  config.idle_timeout = std::chrono::milliseconds(50);
+  sockact::lifecycle lc(config, true, {});
+  bool finished = false;
+  sockact::asio_lifecycle_driver driver(io, lc,
+                                        [&](const sockact::lifecycle_actions& a) { finished = a.finished; });
+  driver.start(ec);
+  if (ec) return std::printf("FAIL: driver.start: %s\n", ec.message().c_str()), 1;
+  io.restart();
+  io.run();
+  if (!finished || lc.reason() != sockact::stop_reason::idle) return std::printf("FAIL: no idle exit\n"), 1;
   std::printf("ok\n");
   return 0;
 }
