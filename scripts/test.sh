@@ -21,6 +21,7 @@ summary=()
 run_config() {  # name, ctest label arguments ('' = all), cmake args...
   local name=$1 labels=$2; shift 2
   local dir=build/$name
+  mkdir -p build
   echo "=== $name: configure and build"
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug "$@" >"$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; return 1; }

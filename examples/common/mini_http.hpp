@@ -56,7 +56,8 @@ inline bool has_token(std::string_view list, std::string_view token) {
 /// (pipelined) request. A head over max_head bytes, or a malformed one, is bad.
 inline parse_status parse(std::string_view buf, request& req, std::size_t& consumed) {
   const std::size_t end = buf.find("\r\n\r\n");
-  if (end == std::string_view::npos) return buf.size() > max_head ? parse_status::bad : parse_status::incomplete;
+  if (end == std::string_view::npos)
+    return buf.size() > max_head ? parse_status::bad : parse_status::incomplete;
   if (end > max_head) return parse_status::bad;
   std::string_view head = buf.substr(0, end + 2);
   const std::size_t line_end = head.find("\r\n");
@@ -135,9 +136,10 @@ inline route route_for(const request& req) {
 /// Connection header.
 inline std::string response(int status, std::string_view body, bool keep_alive, bool head_only = false) {
   const char* reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request";
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason +
-                    "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
-                    std::to_string(body.size()) + (keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " + reason +
+      "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
+      (keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
   if (!head_only) out.append(body.data(), body.size());
   return out;
 }
@@ -164,7 +166,9 @@ inline std::string answer(const request& req, const route& r, std::string_view p
 }
 
 /// For a request that could not be parsed: answer and close.
-inline std::string bad_request() { return response(400, "bad request\n", false); }
+inline std::string bad_request() {
+  return response(400, "bad request\n", false);
+}
 
 }  // namespace mini_http
 

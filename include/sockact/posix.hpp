@@ -57,7 +57,7 @@ enum class accept_status {
 /// The outcome of accept_connection().
 struct accept_result {
   accept_status status = accept_status::error;
-  unique_fd fd;          ///< the connection when status == accepted
+  unique_fd fd;           ///< the connection when status == accepted
   std::error_code error;  ///< errno of the failure, empty when accepted
 };
 

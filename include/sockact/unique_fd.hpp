@@ -2,8 +2,8 @@
 #ifndef SOCKACT_UNIQUE_FD_HPP
 #define SOCKACT_UNIQUE_FD_HPP
 
-#include <cerrno>
 #include <unistd.h>
+#include <cerrno>
 #include <utility>
 
 namespace sockact {
