@@ -1,0 +1,75 @@
+#!/bin/bash
+# sockact's benchmarks in one command: installs what they need, builds, runs
+# every measurement side by side and prints one table of ratios against their
+# targets, which it also writes to bench/RESULTS.md. See bench/README.md.
+#
+#   scripts/bench.sh            the full run (about 8 minutes)
+#   scripts/bench.sh --quick    fewer rounds, for checking that it works (about 3 minutes)
+#   BENCH_BUILD=/tmp/x scripts/bench.sh   build directory (default /tmp/sockact-bench)
+#   any other arguments go to bench/run.py (e.g. --only cold,steady)
+#
+# Exit status: 0 when every target is met, 1 when one is missed, 2 on errors.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BENCH_BUILD:-/tmp/sockact-bench}
+
+# --- packages (Debian/Ubuntu); systemd ships systemd-socket-activate ---------
+want=(cmake ninja-build g++ gcc pkg-config python3 systemd libbenchmark-dev libboost-dev libasio-dev
+      libuv1-dev wrk)
+missing=()
+for p in "${want[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: installing ${missing[*]}" >&2
+  sudo=()
+  if [ "$(id -u)" != 0 ]; then sudo=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- adapter-node: SvelteKit 2 (runs on Node 20.19+), versions pinned by -----
+# bench/adapter-node/package-lock.json, fetched from the npm registry only, then
+# built offline with vite. Without a suitable node the table says so.
+app="$root/bench/adapter-node"
+node_ok=false
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  if node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)'; then
+    node_ok=true
+  else
+    echo "bench: node $(node --version) is too old for SvelteKit 2 with vite 7 (needs 20.19+); adapter-node skipped" >&2
+  fi
+else
+  echo "bench: no node/npm (Node 20.19+ needed, not in Debian 12's archive); adapter-node skipped" >&2
+fi
+if $node_ok; then
+  stamp="$app/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$app/package-lock.json" -nt "$stamp" ]; then
+    echo "bench: npm ci in bench/adapter-node (pinned versions)" >&2
+    (cd "$app" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
+  if [ ! -f "$app/build/index.js" ] || [ -n "$(find "$app/src" "$app/package-lock.json" "$app/svelte.config.js" \
+        "$app/vite.config.js" -newer "$app/build/index.js" 2>/dev/null | head -1)" ]; then
+    echo "bench: vite build of the adapter-node app" >&2
+    (cd "$app" && npx --no-install vite build --logLevel error >&2)
+  fi
+fi
+
+# --- build -------------------------------------------------------------------
+echo "bench: building in $build" >&2
+cmake -S "$root/bench" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+# (The static builds warn that glibc's NSS functions need shared libraries at
+# run time; the examples do not call them, so the log is shown only on failure.)
+cmake --build "$build" >"$build/build.log" 2>&1 || { cat "$build/build.log" >&2; exit 2; }
+(cd "$build" && ctest --output-on-failure >&2) || { echo "bench: ctest failed" >&2; exit 2; }
+
+# --- run ---------------------------------------------------------------------
+set +e
+python3 "$root/bench/run.py" "$build" "$@"
+rc=$?
+[ $rc -le 1 ] || echo "bench: run.py failed ($rc)" >&2
+exit $rc
