@@ -1,0 +1,26 @@
+#!/bin/bash
+# accept() failing with EMFILE: the server's RLIMIT_NOFILE is lowered (prlimit
+# on its pid) so that a few held-open connections use up its fds while more
+# clients connect. It must back off (CPU well below a busy loop's), then answer
+# the waiting clients and new ones once the held connections close.
+#   emfile_fault.sh BINARY
+BIN=$1
+NAME=$(basename "$BIN")
+. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/fault_lib.sh"
+need systemd-socket-activate
+need python3
+need curl
+need ss
+
+serve emfile "$BIN"
+extra=()
+# libuv handles EMFILE itself (uv__emfile_trick): it accepts and closes the
+# queued connections, so those clients get no answer, only a close.
+[[ $NAME == *libuv* ]] && extra=(--dropped-ok)
+rc=0
+timeout 60 python3 "$FAULT_CLIENT" emfile 127.0.0.1 "$PORT" "$SERVER_PID" "${extra[@]}" || rc=$?
+[ "$rc" = 0 ] && pass "$NAME: EMFILE back-off and recovery" || fail "$NAME: EMFILE client exit $rc"
+stop_server "$NAME"
+echo "server log (repeated lines counted):"; sort "$ACT_LOG" | uniq -c | sed 's/^/    | /'
+finish

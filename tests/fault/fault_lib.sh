@@ -1,0 +1,42 @@
+# Helpers shared by the fault scripts (sourced after ../e2e/lib.sh).
+
+FAULT_CLIENT="$(dirname "${BASH_SOURCE[0]}")/fault_client.py"
+export FAULT_TMP=$E2E_TMP
+
+# no_sanitizer_report NAME FILE: the log holds no ASan/UBSan/LSan report.
+no_sanitizer_report() {
+  if grep -q 'Sanitizer\|runtime error:' "$2"; then
+    fail "$1: sanitizer report:"; sed 's/^/    | /' "$2" | head -40
+  else
+    pass "$1: no sanitizer report"
+  fi
+}
+
+# serve NAME BIN: starts BIN under systemd-socket-activate on a free loopback
+# port and waits until it answers; sets PORT and SERVER_PID (= ACT_PID: without
+# -a, systemd-socket-activate execs the server in its own process).
+serve() {
+  local name=$1 bin=$2
+  PORT=$(free_port)
+  activate "$name" -l "127.0.0.1:$PORT" "$bin"
+  SERVER_PID=$ACT_PID
+  for _ in $(seq 100); do
+    curl -sf -m 5 -o /dev/null "http://127.0.0.1:$PORT/" && return 0
+    sleep 0.1
+  done
+  echo "server did not answer:"; cat "$ACT_LOG"; return 1
+}
+
+# stop_server NAME: SIGTERM, then the exit status must be 0 (not a signal, not
+# a sanitizer's exit code) within 20 s, and the log must be clean.
+stop_server() {
+  local name=$1 rc=0
+  kill -TERM "$SERVER_PID"
+  for _ in $(seq 200); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$SERVER_PID" 2>/dev/null; then
+    fail "$name: still running 20 s after SIGTERM"; kill -KILL "$SERVER_PID"
+  fi
+  wait "$SERVER_PID" || rc=$?
+  [ "$rc" = 0 ] && pass "$name: exit status 0 after SIGTERM" || fail "$name: exit status $rc after SIGTERM"
+  no_sanitizer_report "$name" "$ACT_LOG"
+}
