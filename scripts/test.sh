@@ -1,11 +1,16 @@
 #!/bin/bash
 # The whole test suite, as CI runs it (.ci/run calls this script).
-#   scripts/test.sh            install what is missing, then: format check;
-#                              gcc build + all tests; clang build + all but the
-#                              slow ones; gcc ASan+UBSan build + unit and e2e tests
+#   scripts/test.sh            install what is missing, then the matrix:
+#     clang-format check;
+#     gcc 12, C++17: build + every test (incl. slow cycling, podman);
+#     clang 14, C++20: build + all but the slow ones, incl. the fuzz targets' short runs;
+#     gcc ASan+UBSan: build + every test but slow, podman and fuzz;
+#     clang TSan: build + the unit tests (idle tracker, lifecycle, Asio and libuv drivers);
+#     Boost.Asio 1.81 (unpacked into build/, scripts/boost181.sh): the Asio tests;
+#     -fno-exceptions builds of the core and adapters are tests in every configuration.
 #   scripts/test.sh --quick    gcc build + all tests only
 # Build trees go to build/<config>. ctest labels: unit, e2e, packaging,
-# differential, asio, libuv, systemd (real manager, needs root), slow.
+# differential, asio, libuv, systemd (real manager, needs root), podman, fuzz, slow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,19 +23,23 @@ jobs=$(nproc 2>/dev/null || echo 2)
 status=0
 summary=()
 
-run_config() {  # name, ctest label arguments ('' = all), cmake args...
+run_config() {  # name, ctest arguments ('' = all), cmake args... ($targets: only these)
   local name=$1 labels=$2; shift 2
-  local dir=build/$name
+  local dir=build/$name start=$SECONDS
   mkdir -p build
   echo "=== $name: configure and build"
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug "$@" >"$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; return 1; }
-  cmake --build "$dir" -j "$jobs"
+  # shellcheck disable=SC2086
+  cmake --build "$dir" -j "$jobs" ${targets:+--target $targets}
   echo "=== $name: test"
   local args=(--test-dir "$dir" --output-on-failure -j "$jobs")
   # shellcheck disable=SC2206
   [ -n "$labels" ] && args+=($labels)
-  ctest "${args[@]}"
+  local rc=0
+  ctest "${args[@]}" || rc=$?
+  echo "=== $name: $((SECONDS - start)) s"
+  return $rc
 }
 
 step() {
@@ -46,14 +55,23 @@ format_check() {
 }
 
 step "clang-format" format_check
-step "gcc" run_config gcc "" -DCMAKE_CXX_COMPILER=g++
+step "gcc c++17" run_config gcc "" -DCMAKE_CXX_COMPILER=g++
 if [ $quick = 0 ]; then
-  step "clang" run_config clang "-LE slow" -DCMAKE_CXX_COMPILER=clang++
-  step "gcc asan+ubsan" run_config asan "-L unit|e2e -LE slow" -DCMAKE_CXX_COMPILER=g++ \
+  step "clang c++20" run_config clang "-LE slow" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_STANDARD=20
+  step "gcc asan+ubsan" run_config asan "-LE slow|podman|fuzz" -DCMAKE_CXX_COMPILER=g++ \
     "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
     "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined"
+  step "clang tsan" run_config tsan "-L unit" -DCMAKE_CXX_COMPILER=clang++ \
+    "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer -O1" \
+    "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread" -DSOCKACT_BUILD_EXAMPLES=OFF
+  boost181() {
+    local include
+    include=$(bash scripts/boost181.sh build/boost-1.81) || return 1
+    targets="sockact_asio_tests_boost sockact_asio_no_exceptions_boost" run_config boost181 "-R asio.*boost" \
+      -DCMAKE_CXX_COMPILER=g++ "-DSOCKACT_BOOST_ASIO_INCLUDE_DIR=$include" -DSOCKACT_EXPECT_BOOST_VERSION=1081 -DSOCKACT_BUILD_EXAMPLES=OFF
+  }
+  step "boost.asio 1.81" boost181
 fi
-
 echo
 echo "=== summary"
 printf '%s\n' "${summary[@]}"

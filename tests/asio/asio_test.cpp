@@ -335,6 +335,12 @@ TEST(AsioFlavour, SelectedByMacro) {
   static_assert(std::is_same<sockact::asio_error_code, boost::system::error_code>::value, "boost flavour");
   static_assert(std::is_same<net::io_context, boost::asio::io_context>::value, "boost flavour");
   EXPECT_GE(BOOST_ASIO_VERSION, 101800);
+  std::printf("Boost %d.%d (Boost.Asio %d)\n", BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000,
+              BOOST_ASIO_VERSION);
+#if defined(SOCKACT_EXPECT_BOOST_VERSION)
+  // The compatibility matrix's second Boost: these are the headers it meant.
+  static_assert(BOOST_VERSION / 100 == SOCKACT_EXPECT_BOOST_VERSION, "another Boost than the one asked for");
+#endif
 #else
   static_assert(std::is_same<sockact::asio_error_code, std::error_code>::value, "standalone flavour");
   static_assert(std::is_same<net::io_context, ::asio::io_context>::value, "standalone flavour");
