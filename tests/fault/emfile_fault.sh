@@ -20,6 +20,12 @@ extra=()
 [[ $NAME == *libuv* ]] && extra=(--dropped-ok)
 rc=0
 timeout 60 python3 "$FAULT_CLIENT" emfile 127.0.0.1 "$PORT" "$SERVER_PID" "${extra[@]}" || rc=$?
+if [ "$rc" != 0 ] && out_of_fds_sanitizer_false_positive; then
+  sed 's/^/    | /' "$ACT_LOG"
+  skip "UBSan's vptr check (-fsanitize=vptr) cannot run while the server is out of fds: it needs a" \
+    "pipe to read the object, and reports a valid one as 'invalid vptr'; run this test in a build" \
+    "without -fsanitize=vptr (the plain gcc and clang builds)"
+fi
 [ "$rc" = 0 ] && pass "$NAME: EMFILE back-off and recovery" || fail "$NAME: EMFILE client exit $rc"
 stop_server "$NAME"
 echo "server log (repeated lines counted):"; sort "$ACT_LOG" | uniq -c | sed 's/^/    | /'

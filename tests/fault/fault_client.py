@@ -52,7 +52,10 @@ def cpu_ticks(pid):
 
 
 def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except FileNotFoundError:
+        return -1  # exited
 
 
 def alive(pid):
@@ -160,6 +163,9 @@ def emfile(host, port, pid, dropped_ok):
         held.append(connect(host, port))
     full = wait_until(lambda: fd_count(pid) >= limit - 1, 5)
     check(full, "server reached its fd limit (%d of %d open)" % (fd_count(pid), limit))
+    if not alive(pid):
+        check(False, "server alive when out of fds")
+        return
 
     waiting = []
     for _ in range(4):

@@ -31,7 +31,12 @@ serve() {
 # a sanitizer's exit code) within 20 s, and the log must be clean.
 stop_server() {
   local name=$1 rc=0
-  kill -TERM "$SERVER_PID"
+  if ! kill -TERM "$SERVER_PID" 2>/dev/null; then
+    wait "$SERVER_PID" || rc=$?
+    fail "$name: the server had exited already (status $rc); its log:"
+    sed 's/^/    | /' "$ACT_LOG" | head -40
+    return 0
+  fi
   for _ in $(seq 200); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$SERVER_PID" 2>/dev/null; then
     fail "$name: still running 20 s after SIGTERM"; kill -KILL "$SERVER_PID"
@@ -39,4 +44,13 @@ stop_server() {
   wait "$SERVER_PID" || rc=$?
   [ "$rc" = 0 ] && pass "$name: exit status 0 after SIGTERM" || fail "$name: exit status $rc after SIGTERM"
   no_sanitizer_report "$name" "$ACT_LOG"
+}
+
+# out_of_fds_sanitizer_false_positive: the server died of UBSan's vptr check
+# while it had no free fd. That check reads the object through a pipe it cannot
+# create then (EMFILE), and reports "invalid vptr" with "<memory cannot be
+# printed>" for a valid object. Not a bug in the program.
+out_of_fds_sanitizer_false_positive() {
+  ! kill -0 "$SERVER_PID" 2>/dev/null && grep -q 'object has invalid vptr' "$ACT_LOG" &&
+    grep -q '<memory cannot be printed>' "$ACT_LOG"
 }
