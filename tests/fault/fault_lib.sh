@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the fault scripts (sourced after ../e2e/lib.sh).
 
 FAULT_CLIENT="$(dirname "${BASH_SOURCE[0]}")/fault_client.py"
@@ -12,13 +13,15 @@ no_sanitizer_report() {
   fi
 }
 
-# serve NAME BIN: starts BIN under systemd-socket-activate on a free loopback
-# port and waits until it answers; sets PORT and SERVER_PID (= ACT_PID: without
-# -a, systemd-socket-activate execs the server in its own process).
+# serve NAME BIN [OPTION...]: starts BIN under systemd-socket-activate (with
+# the OPTIONs, e.g. -E VAR: it passes on only TERM, PATH, USER and HOME by
+# itself) on a free loopback port and waits until it answers; sets PORT and
+# SERVER_PID (= ACT_PID: without -a, systemd-socket-activate execs the server
+# in its own process).
 serve() {
-  local name=$1 bin=$2
+  local name=$1 bin=$2; shift 2
   PORT=$(free_port)
-  activate "$name" -l "127.0.0.1:$PORT" "$bin"
+  activate "$name" -l "127.0.0.1:$PORT" "$@" "$bin"
   SERVER_PID=$ACT_PID
   for _ in $(seq 100); do
     curl -sf -m 5 -o /dev/null "http://127.0.0.1:$PORT/" && return 0
