@@ -25,8 +25,8 @@ timeout 60 python3 "$FAULT_CLIENT" emfile 127.0.0.1 "$PORT" "$SERVER_PID" "${ext
 if [ "$rc" != 0 ] && out_of_fds_sanitizer_false_positive; then
   sed 's/^/    | /' "$ACT_LOG"
   skip "UBSan's vptr check (-fsanitize=vptr) cannot run while the server is out of fds: it needs a" \
-    "pipe to read the object, and reports a valid one as 'invalid vptr' (gcc's runtime ignores the" \
-    "suppression); the plain builds and clang's sanitizer build run this test"
+    "pipe to read the object, and reports a valid one as 'invalid vptr' (gcc's runtime reads the" \
+    "suppression file too late to open it); the plain builds and clang's sanitizer build run this test"
 fi
 [ "$rc" = 0 ] && pass "$NAME: EMFILE back-off and recovery" || fail "$NAME: EMFILE client exit $rc"
 stop_server "$NAME"

@@ -232,8 +232,10 @@ def resets(host, port, pid):
     check(is_200(read_one_response(keep, time.monotonic() + 10)), "the keep-alive connection still works")
     keep.close()
     check(alive(pid), "server alive after 570 reset connections")
-    settled = wait_until(lambda: fd_count(pid) <= base, 5)
+    settled = wait_until(lambda: fd_count(pid) <= base, 10)
     check(settled, "no fd leaked: %d fds open, %d before" % (fd_count(pid), base))
+    if not settled:
+        os.system("ls -l /proc/%d/fd; ss -tanpe 'sport = :%d or dport = :%d'" % (pid, port, port))
 
 
 def spawn(specs, argv):
@@ -298,10 +300,17 @@ def main():
     if cmd == "spawn":
         split = args.index("--")
         spawn(args[:split], args[split + 1:])
-    elif cmd == "emfile":
-        emfile(args[0], int(args[1]), int(args[2]), "--dropped-ok" in args[3:])
-    elif cmd == "resets":
-        resets(args[0], int(args[1]), int(args[2]))
+    elif cmd in ("emfile", "resets"):
+        started = time.monotonic()
+        try:
+            if cmd == "emfile":
+                emfile(args[0], int(args[1]), int(args[2]), "--dropped-ok" in args[3:])
+            else:
+                resets(args[0], int(args[1]), int(args[2]))
+        except Exception as e:  # a client-side error (timeout, refused) is a failure too
+            import traceback
+            traceback.print_exc()
+            check(False, "%s: %r after %.2f s" % (cmd, e, time.monotonic() - started))
     else:
         sys.exit(__doc__)
     sys.exit(1 if failures else 0)
