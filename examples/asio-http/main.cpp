@@ -179,7 +179,7 @@ class server {
   server(net::io_context& io, const sockact::lifecycle_config& config,
          const std::vector<sockact::listener>& listeners)
       : io_(io),
-        lifecycle_(config, any_activated(listeners), listen_fds(listeners)),
+        lifecycle_(config, sockact::any_activated(listeners), sockact::listening_fds(listeners)),
         driver_(io, lifecycle_, [this](const sockact::lifecycle_actions& a) { apply(a); }) {
     lifecycle_.on_stop([](sockact::stop_reason why) {
       std::fprintf(stderr, "%s: stopping (%s)\n", program, sockact::to_string(why));
@@ -225,18 +225,6 @@ class server {
   void ready(std::size_t sockets) { lifecycle_.ready("serving " + std::to_string(sockets) + " socket(s)"); }
 
  private:
-  static bool any_activated(const std::vector<sockact::listener>& ls) {
-    for (const sockact::listener& l : ls)
-      if (l.activated) return true;
-    return false;
-  }
-  static std::vector<int> listen_fds(const std::vector<sockact::listener>& ls) {
-    std::vector<int> fds;  // for the backlog check at the idle deadline
-    for (const sockact::listener& l : ls)
-      if (l.info.listening) fds.push_back(l.fd.get());
-    return fds;
-  }
-
   // Carries out what the lifecycle decided. `finished` needs nothing more:
   // the driver has stopped, and io_context::run() returns when the last
   // handler is done.

@@ -76,7 +76,8 @@ class server {
  public:
   server(uv_loop_t* loop, const sockact::lifecycle_config& config,
          const std::vector<sockact::listener>& listeners)
-      : loop_(loop), lifecycle_(config, any_activated(listeners), listen_fds(listeners)) {
+      : loop_(loop),
+        lifecycle_(config, sockact::any_activated(listeners), sockact::listening_fds(listeners)) {
     lifecycle_.on_stop([](sockact::stop_reason why) {
       std::fprintf(stderr, "%s: stopping (%s)\n", program, sockact::to_string(why));
     });
@@ -143,18 +144,6 @@ class server {
   }
 
  private:
-  static bool any_activated(const std::vector<sockact::listener>& ls) {
-    for (const sockact::listener& l : ls)
-      if (l.activated) return true;
-    return false;
-  }
-  static std::vector<int> listen_fds(const std::vector<sockact::listener>& ls) {
-    std::vector<int> fds;
-    for (const sockact::listener& l : ls)
-      if (l.info.listening) fds.push_back(l.fd.get());
-    return fds;
-  }
-
   // Carries out what the lifecycle decided.
   void apply(const sockact::lifecycle_actions& a) {
     if (a.stop_accepting) close_listeners();

@@ -202,6 +202,24 @@ struct listener {
   fd_info info;            ///< family, type, listening, local address, ...
 };
 
+/// True when any of `listeners` came from the service manager: what
+/// lifecycle's `activated` argument wants (the idle timeout applies then).
+inline bool any_activated(const std::vector<listener>& listeners) noexcept {
+  for (const listener& l : listeners)
+    if (l.activated) return true;
+  return false;
+}
+
+/// The fds of the listening sockets among `listeners` (not Accept=yes
+/// connections, not datagram sockets): what lifecycle's backlog check at the
+/// idle deadline looks at.
+inline std::vector<int> listening_fds(const std::vector<listener>& listeners) {
+  std::vector<int> fds;
+  for (const listener& l : listeners)
+    if (l.info.listening) fds.push_back(l.fd.get());
+  return fds;
+}
+
 namespace detail {
 
 inline std::string env_or(const char* name, const char* fallback) {
