@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "uv_run_bounded.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -294,25 +296,8 @@ class Libuv : public ::testing::Test {
     EXPECT_EQ(uv_loop_close(&loop_), 0);
   }
 
-  /// Runs the loop until it has nothing left to do; false after 10 s.
-  bool run_bounded(unsigned ms = 10000) {
-    uv_timer_t guard;
-    bool timed_out = false;
-    uv_timer_init(&loop_, &guard);
-    guard.data = &timed_out;
-    uv_timer_start(
-        &guard,
-        [](uv_timer_t* t) {
-          *static_cast<bool*>(t->data) = true;
-          uv_stop(t->loop);
-        },
-        ms, 0);
-    uv_unref(reinterpret_cast<uv_handle_t*>(&guard));  // does not keep the loop alive
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
-    uv_run(&loop_, UV_RUN_NOWAIT);
-    return !timed_out;
-  }
+  /// uv_run() until it returns by itself; false if it had to be stopped after `ms`.
+  bool run_bounded(unsigned ms = 10000) { return sockact_test::uv_run_bounded(&loop_, ms); }
 
   /// Serves one ping/pong client on the listening handle `l` opened on fd.
   void serve_one_client(uv_stream_t* l, int fd) {
