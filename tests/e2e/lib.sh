@@ -38,12 +38,22 @@ expect_contains() {
   pass "$name"
 }
 
-# free_port: a loopback TCP+UDP port nothing listens on now.
+# free_port: a loopback TCP+UDP port nothing uses now. Below the ephemeral
+# range, so that no outgoing connection (of this or a parallel test) holds it
+# by the time it is bound; random, so parallel tests differ; never the same
+# twice in one script.
 free_port() {
-  local p
+  local low p
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+  [ "$low" -gt 21000 ] || low=30000
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 30000))
-    if [ -z "$(ss -Hlntu "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
+    p=$((20000 + RANDOM % (low - 20000)))
+    grep -qx "$p" "$E2E_TMP/ports" 2>/dev/null && continue  # (a file: free_port runs in $(...))
+    if [ -z "$(ss -Hantu "sport = :$p" 2>/dev/null)" ]; then
+      echo "$p" >>"$E2E_TMP/ports"
+      echo "$p"
+      return 0
+    fi
   done
   echo "no free port" >&2; return 1
 }
