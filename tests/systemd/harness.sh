@@ -229,7 +229,12 @@ sd_install() {
     ;;
   esac
   mkdir -p "$(dirname "$SD_UNITS/$1")"
-  cat >"$SD_UNITS/$1"
+  if [[ $1 == *.service && -n ${SOCKACT_SD_SERVICE_ENV:-} ]]; then
+    # Set by ctest in sanitizer builds (see CMakeLists.txt next to this file).
+    sed "/^\[Service\]/a Environment=$SOCKACT_SD_SERVICE_ENV" >"$SD_UNITS/$1"
+  else
+    cat >"$SD_UNITS/$1"
+  fi
 }
 
 sd_reload() { sdctl daemon-reload; }
