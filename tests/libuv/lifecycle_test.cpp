@@ -394,13 +394,7 @@ class LibuvLifecycle : public ::testing::Test {
   }
   void TearDown() override {
     EXPECT_EQ(count_handles(&loop_), 0) << "a handle was left open";
-    uv_walk(
-        &loop_,
-        [](uv_handle_t* h, void*) {
-          if (!uv_is_closing(h)) uv_close(h, nullptr);
-        },
-        nullptr);
-    uv_run(&loop_, UV_RUN_DEFAULT);
+    sockact_test::uv_close_everything(&loop_);
     EXPECT_EQ(uv_loop_close(&loop_), 0);
     for (const char* v : {"NOTIFY_SOCKET", "WATCHDOG_USEC"}) ::unsetenv(v);
   }

@@ -1,4 +1,4 @@
-// A helper of the libuv tests: uv_run() with a time limit.
+// Helpers of the libuv tests: uv_run() with a time limit, and tear-down.
 // SPDX-License-Identifier: MIT
 #ifndef SOCKACT_TESTS_UV_RUN_BOUNDED_HPP
 #define SOCKACT_TESTS_UV_RUN_BOUNDED_HPP
@@ -27,6 +27,18 @@ inline bool uv_run_bounded(uv_loop_t* loop, unsigned ms) {
   uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
   uv_run(loop, UV_RUN_NOWAIT);
   return !timed_out;
+}
+
+/// Closes every handle still open on `loop` and runs it until their close
+/// callbacks are done; for a test's tear-down, after it checked that none was left.
+inline void uv_close_everything(uv_loop_t* loop) {
+  uv_walk(
+      loop,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(loop, UV_RUN_DEFAULT);
 }
 
 }  // namespace sockact_test
