@@ -234,7 +234,7 @@ class server {
       const auto sessions = sessions_;  // closing one removes it from sessions_
       for (const auto& entry : sessions) {
         const session& s = *entry.second;
-        if (a.close_all || (!s.busy() && (s.used() ? a.close_idle : a.close_new))) entry.second->stop();
+        if (a.closes(s.busy(), s.used())) entry.second->stop();
       }
     }
   }

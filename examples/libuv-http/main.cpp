@@ -149,7 +149,7 @@ class server {
     if (a.stop_accepting) close_listeners();
     std::vector<connection*> to_close;
     for (const auto& [c, owned] : connections_)
-      if (a.close_all || (!c->busy && (c->used ? a.close_idle : a.close_new))) to_close.push_back(c);
+      if (a.closes(static_cast<bool>(c->busy), c->used)) to_close.push_back(c);
     for (connection* c : to_close) close_connection(c);
     // None left (or none ever): the drain is over. Delivered after this returns.
     driver_.connections_changed(connections_.size());

@@ -121,7 +121,7 @@ class server {
     } else if (a.close_idle || a.close_new) {
       std::vector<int> idle;
       for (const auto& [fd, c] : connections_)
-        if (!c->busy && (c->used ? a.close_idle : a.close_new)) idle.push_back(fd);
+        if (a.closes(static_cast<bool>(c->busy), c->used)) idle.push_back(fd);
       for (const int fd : idle) close(fd);
     }
     if (a.finished) finished_ = true;

@@ -674,8 +674,7 @@ class lifecycle_driver_state : public std::enable_shared_from_this<lifecycle_dri
       stop();
     else
       arm();
-    if ((a.stop_accepting || a.close_idle || a.close_new || a.close_all || a.finished) && on_actions_)
-      on_actions_(a);
+    if (a.any() && on_actions_) on_actions_(a);
   }
 
   void arm() {

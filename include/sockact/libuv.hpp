@@ -552,17 +552,12 @@ struct libuv_lifecycle_state {
     return static_cast<libuv_lifecycle_state*>(static_cast<uv_handle_t*>(handle)->data);
   }
 
-  static bool any(const lifecycle_actions& a) noexcept {
-    static_assert(sizeof(lifecycle_actions) == 5 * sizeof(bool), "a new action: add it here");
-    return a.stop_accepting || a.close_idle || a.close_new || a.close_all || a.finished;
-  }
-
   // Hands the actions to the server, one call at a time; then re-arms.
   void deliver(const lifecycle_actions& a) noexcept {
     pending |= a;
     if (delivering) return;  // on_actions is running: it gets these when it returns
     delivering = true;
-    while (!closing && any(pending)) {
+    while (!closing && pending.any()) {
       const lifecycle_actions now = std::exchange(pending, lifecycle_actions{});
       on_actions(now);
       if (now.finished) close_handles();

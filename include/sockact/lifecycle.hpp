@@ -42,6 +42,17 @@ struct lifecycle_actions {
   bool close_all = false;  ///< close every connection now (shutdown timeout, second signal)
   bool finished = false;   ///< nothing left to do: leave the loop
 
+  /// Whether there is anything to do at all.
+  bool any() const noexcept { return stop_accepting || close_idle || close_new || close_all || finished; }
+
+  /// Whether these actions close a connection that is `busy` (a request in
+  /// progress) and `has_sent` (has sent at least one byte): close_all closes
+  /// every one; otherwise only one that is not busy, by close_idle once it has
+  /// sent something, by close_new while it has not.
+  bool closes(bool busy, bool has_sent) const noexcept {
+    return close_all || (!busy && (has_sent ? close_idle : close_new));
+  }
+
   lifecycle_actions& operator|=(const lifecycle_actions& o) noexcept {
     stop_accepting |= o.stop_accepting;
     close_idle |= o.close_idle;

@@ -207,7 +207,7 @@ class test_server {
     }
     const std::vector<connection_ptr> open = open_;
     for (const connection_ptr& c : open)
-      if (a.close_all || (!c->busy && (c->used ? a.close_idle : a.close_new))) close(c);
+      if (a.closes(static_cast<bool>(c->busy), c->used)) close(c);
     in_actions_ = false;
   }
 

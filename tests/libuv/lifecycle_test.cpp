@@ -262,7 +262,7 @@ class line_server {
     if (a.stop_accepting) uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     std::vector<connection*> to_close;
     for (auto& [c, owned] : connections_)
-      if (a.close_all || (!c->busy && (c->used ? a.close_idle : a.close_new))) to_close.push_back(c);
+      if (a.closes(static_cast<bool>(c->busy), c->used)) to_close.push_back(c);
     for (connection* c : to_close) close(c);
     std::size_t open = 0;
     for (auto& [c, owned] : connections_) open += c->closing ? 0 : 1;

@@ -48,6 +48,34 @@ class Manager {
   sockact_test::owned_fd fd_;
 };
 
+TEST(LifecycleActions, AnyAndWhichConnectionsTheyClose) {
+  sockact::lifecycle_actions a;
+  EXPECT_FALSE(a.any());
+  for (bool busy : {false, true})
+    for (bool sent : {false, true}) EXPECT_FALSE(a.closes(busy, sent));
+  a.close_new = true;
+  EXPECT_TRUE(a.any());
+  EXPECT_TRUE(a.closes(false, false)) << "a connection that sent nothing";
+  EXPECT_FALSE(a.closes(false, true)) << "one waiting for its next request is not new";
+  EXPECT_FALSE(a.closes(true, false));
+  a = {};
+  a.close_idle = true;
+  EXPECT_TRUE(a.closes(false, true));
+  EXPECT_FALSE(a.closes(false, false)) << "a new connection keeps its grace";
+  EXPECT_FALSE(a.closes(true, true)) << "a request in progress is never idle";
+  a = {};
+  a.close_all = true;
+  for (bool busy : {false, true})
+    for (bool sent : {false, true}) EXPECT_TRUE(a.closes(busy, sent));
+  for (bool sockact::lifecycle_actions::*flag :
+       {&sockact::lifecycle_actions::stop_accepting, &sockact::lifecycle_actions::finished}) {
+    sockact::lifecycle_actions one;
+    one.*flag = true;
+    EXPECT_TRUE(one.any());
+    EXPECT_FALSE(one.closes(false, true));
+  }
+}
+
 TEST(Lifecycle, IdleStopsAndDrains) {
   Manager m;
   const tp t0{};
