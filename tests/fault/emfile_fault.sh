@@ -8,10 +8,6 @@ BIN=$1
 NAME=$(basename "$BIN")
 . "$(dirname "$0")/../e2e/lib.sh"
 . "$(dirname "$0")/fault_lib.sh"
-need systemd-socket-activate
-need python3
-need curl
-need ss
 
 # Only takes effect in a build with -fsanitize=vptr; see the file.
 export UBSAN_OPTIONS="suppressions=$(cd "$(dirname "$0")" && pwd)/ubsan_out_of_fds.supp${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Helpers shared by the fault scripts (sourced after ../e2e/lib.sh).
 
+need python3  # every fault script drives its clients with fault_client.py
 FAULT_CLIENT="$(dirname "${BASH_SOURCE[0]}")/fault_client.py"
 export FAULT_TMP=$E2E_TMP
 
@@ -20,6 +21,9 @@ no_sanitizer_report() {
 # in its own process).
 serve() {
   local name=$1 bin=$2; shift 2
+  need systemd-socket-activate
+  need curl
+  need ss
   PORT=$(free_port)
   activate "$name" -l "127.0.0.1:$PORT" "$@" "$bin"
   SERVER_PID=$ACT_PID

@@ -10,7 +10,6 @@ BIN=$1
 NAME=$(basename "$BIN")
 . "$(dirname "$0")/../e2e/lib.sh"
 . "$(dirname "$0")/fault_lib.sh"
-need python3
 
 # run CASE WANT_RC ENV... -- SPEC...: runs BIN with fds per SPEC; sets OUT.
 run() {

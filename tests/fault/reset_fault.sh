@@ -8,10 +8,6 @@ BIN=$1
 NAME=$(basename "$BIN")
 . "$(dirname "$0")/../e2e/lib.sh"
 . "$(dirname "$0")/fault_lib.sh"
-need systemd-socket-activate
-need python3
-need curl
-need ss
 
 serve resets "$BIN"
 rc=0
