@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -80,25 +82,6 @@ int server_main(const std::string& mode, const std::string& watched) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 6;
 }
 
-struct owned_fd {
-  int fd;
-  explicit owned_fd(int f) : fd(f) {}
-  ~owned_fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  owned_fd(const owned_fd&) = delete;
-  owned_fd& operator=(const owned_fd&) = delete;
-};
-
-int listening_tcp() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4) != 0) return -1;
-  return fd;
-}
-
 std::string inode(int fd) {
   struct stat st {};
   ::fstat(fd, &st);
@@ -108,18 +91,17 @@ std::string inode(int fd) {
 // Starts the server with a TCP listener at 3 and a UDP socket at 4 (named
 // web:dns); returns what its child reported.
 std::string run_server(const std::string& mode, std::string& inodes) {
-  const owned_fd tcp(listening_tcp());
-  const owned_fd udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  EXPECT_GE(tcp.fd, 0);
-  EXPECT_GE(udp.fd, 0);
-  inodes = inode(tcp.fd) + "," + inode(udp.fd);
+  const sockact_test::owned_fd tcp = sockact_test::inet_socket(AF_INET, SOCK_STREAM);
+  const sockact_test::owned_fd udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  EXPECT_GE(udp.get(), 0);
+  inodes = inode(tcp.get()) + "," + inode(udp.get());
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return "pipe failed";
   const pid_t pid = ::fork();
   if (pid < 0) return "fork failed";
   if (pid == 0) {
     ::dup2(out[1], 1);
-    const int a = ::fcntl(tcp.fd, F_DUPFD_CLOEXEC, 100), b = ::fcntl(udp.fd, F_DUPFD_CLOEXEC, 100);
+    const int a = ::fcntl(tcp.get(), F_DUPFD_CLOEXEC, 100), b = ::fcntl(udp.get(), F_DUPFD_CLOEXEC, 100);
     if (::dup2(a, 3) < 0 || ::dup2(b, 4) < 0) ::_exit(120);
     ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
     ::setenv("LISTEN_FDS", "2", 1);
@@ -130,13 +112,8 @@ std::string run_server(const std::string& mode, std::string& inodes) {
     ::_exit(127);
   }
   ::close(out[1]);
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(out[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
-  ::close(out[0]);
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  std::string text = sockact_test::read_to_eof_and_wait(out[0], pid, status);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << mode << ": server status " << status;
   while (!text.empty() && text.back() == '\n') text.pop_back();
   return text;

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -68,48 +70,7 @@ struct expected_fd {
 };
 
 std::string port_of(int fd, const char* host) {
-  sockaddr_storage sa{};
-  socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  const auto port = sa.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in&>(sa).sin_port)
-                                            : ntohs(reinterpret_cast<sockaddr_in6&>(sa).sin6_port);
-  return std::string(host) + ":" + std::to_string(port);
-}
-
-int inet_socket(int family, int type, bool listen) {
-  const int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  int r = 0;
-  if (family == AF_INET) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    r = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  } else {
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    r = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  }
-  if (r == 0 && listen) r = ::listen(fd, 4);
-  if (r != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-int unix_socket(int type, const std::string& abstract_name, bool listen) {
-  const int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::memcpy(a.sun_path + 1, abstract_name.data(), abstract_name.size());
-  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + abstract_name.size());
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || (listen && ::listen(fd, 4) != 0)) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
+  return std::string(host) + ":" + std::to_string(sockact_test::local_port(fd));
 }
 
 class ManyFds : public ::testing::Test {
@@ -125,22 +86,22 @@ class ManyFds : public ::testing::Test {
       ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &rl), 0);
     }
   }
-  void TearDown() override {
-    for (const int fd : owned_) ::close(fd);
+  int own(int fd) { return own(sockact_test::owned_fd(fd)); }
+  int own(sockact_test::owned_fd fd) {
+    owned_.push_back(std::move(fd));
+    return owned_.back().get();
   }
-  int own(int fd) {
-    if (fd >= 0) owned_.push_back(fd);
-    return fd;
-  }
-  std::vector<int> owned_;
+  std::vector<sockact_test::owned_fd> owned_;
 };
 
 TEST_F(ManyFds, FiveHundredMixedFdsReceivedNamedAndClassified) {
-  const int probe = inet_socket(AF_INET6, SOCK_STREAM, true);
-  const bool have_v6 = probe >= 0;
-  if (probe >= 0) ::close(probe);
-  const int accept_from = own(inet_socket(AF_INET, SOCK_STREAM, true));
-  ASSERT_GE(accept_from, 0);
+  bool have_v6 = true;
+  try {
+    sockact_test::inet_socket(AF_INET6, SOCK_STREAM);
+  } catch (const std::runtime_error&) {
+    have_v6 = false;  // no ::1 here
+  }
+  const int accept_from = own(sockact_test::inet_socket(AF_INET, SOCK_STREAM));
   const std::string tag = std::to_string(::getpid());
 
   std::vector<expected_fd> want;
@@ -151,11 +112,11 @@ TEST_F(ManyFds, FiveHundredMixedFdsReceivedNamedAndClassified) {
       case 0:
       case 1:  // TCP listening, v4 and v6 (v4 again without ::1)
         if (kind == 1 && have_v6) {
-          e.fd = own(inet_socket(AF_INET6, SOCK_STREAM, true));
+          e.fd = own(sockact_test::inet_socket(AF_INET6, SOCK_STREAM));
           e.family = "inet6";
           e.local = port_of(e.fd, "[::1]");
         } else {
-          e.fd = own(inet_socket(AF_INET, SOCK_STREAM, true));
+          e.fd = own(sockact_test::inet_socket(AF_INET, SOCK_STREAM));
           e.family = "inet";
           e.local = port_of(e.fd, "127.0.0.1");
         }
@@ -164,7 +125,7 @@ TEST_F(ManyFds, FiveHundredMixedFdsReceivedNamedAndClassified) {
         e.name = "tcp" + std::to_string(i);
         break;
       case 2:  // unix stream, listening
-        e.fd = own(unix_socket(SOCK_STREAM, "sockact-fault-" + tag + "-" + std::to_string(i), true));
+        e.fd = own(sockact_test::unix_socket("@sockact-fault-" + tag + "-" + std::to_string(i)));
         e.family = "unix";
         e.type = "stream";
         e.listening = true;
@@ -172,14 +133,15 @@ TEST_F(ManyFds, FiveHundredMixedFdsReceivedNamedAndClassified) {
         e.name = "unix_stream." + std::to_string(i);
         break;
       case 3:  // UDP
-        e.fd = own(inet_socket(AF_INET, SOCK_DGRAM, false));
+        e.fd = own(sockact_test::inet_socket(AF_INET, SOCK_DGRAM));
         e.family = "inet";
         e.type = "datagram";
         e.local = port_of(e.fd, "127.0.0.1");
         e.name = "udp-" + std::to_string(i);
         break;
       case 4:  // unix datagram
-        e.fd = own(unix_socket(SOCK_DGRAM, "sockact-fault-dg-" + tag + "-" + std::to_string(i), false));
+        e.fd =
+            own(sockact_test::unix_socket("@sockact-fault-dg-" + tag + "-" + std::to_string(i), SOCK_DGRAM));
         e.family = "unix";
         e.type = "datagram";
         e.local = "@sockact-fault-dg-" + tag + "-" + std::to_string(i);
@@ -249,13 +211,8 @@ TEST_F(ManyFds, FiveHundredMixedFdsReceivedNamedAndClassified) {
     ::_exit(127);
   }
   ::close(out[1]);
-  std::string text;
-  char buf[65536];
-  ssize_t n;
-  while ((n = ::read(out[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
-  ::close(out[0]);
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  const std::string text = sockact_test::read_to_eof_and_wait(out[0], pid, status);
   const auto wall = std::chrono::steady_clock::now() - started;
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
 

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstdlib>
@@ -76,6 +77,20 @@ class owned_fd {
 inline int check(int r, const char* what) {
   if (r < 0) throw std::runtime_error(std::string(what) + ": " + std::strerror(errno));
   return r;
+}
+
+/// Reads `fd` (the read end of a child's stdout pipe) to EOF and closes it,
+/// then waits for the child `pid`; returns what it wrote, and sets `status`
+/// as waitpid() does.
+inline std::string read_to_eof_and_wait(int fd, pid_t pid, int& status) {
+  std::string text;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  status = 0;
+  ::waitpid(pid, &status, 0);
+  return text;
 }
 
 /// A TCP or UDP socket on loopback with a kernel-chosen port; listening for TCP.

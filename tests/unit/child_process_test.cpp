@@ -54,13 +54,8 @@ std::string run_child(const child_setup& s) {
     ::_exit(127);
   }
   ::close(out[1]);
-  std::string line;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(out[0], buf, sizeof buf)) > 0) line.append(buf, static_cast<std::size_t>(n));
-  ::close(out[0]);
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  std::string line = sockact_test::read_to_eof_and_wait(out[0], pid, status);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
   while (!line.empty() && line.back() == '\n') line.pop_back();
   return line;
