@@ -75,6 +75,19 @@ activate() {
   echo "systemd-socket-activate did not start:"; cat "$ACT_LOG"; return 1
 }
 
+now_ms() { date +%s%3N; }
+
+# wait_exit PID SECONDS: waits for PID (a child of this shell) to end; sets RC
+# (its exit status) or returns 1.
+wait_exit() {
+  local i
+  for i in $(seq $(($2 * 20))); do
+    kill -0 "$1" 2>/dev/null || { RC=0; wait "$1" || RC=$?; return 0; }
+    sleep 0.05
+  done
+  return 1
+}
+
 # finish: summary line and status.
 finish() {
   echo "$E2E_PASSES passed, $E2E_FAILS failed"

@@ -14,17 +14,6 @@ NAME=$(basename "$BIN")
 need systemd-socket-activate
 need curl
 
-now_ms() { date +%s%3N; }
-# wait_exit PID SECONDS: waits for PID to end; sets RC (exit status) or returns 1.
-wait_exit() {
-  local i
-  for i in $(seq $(($2 * 20))); do
-    kill -0 "$1" 2>/dev/null || { RC=0; wait "$1" || RC=$?; return 0; }
-    sleep 0.05
-  done
-  return 1
-}
-
 # 1. Idle exit after the last request, with status 0.
 P=$(free_port)
 activate idle -E IDLE_TIMEOUT=1 -l 127.0.0.1:$P "$BIN"
