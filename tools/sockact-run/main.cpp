@@ -701,7 +701,10 @@ void runner::on_signal(const signalfd_siginfo& info) {
   }
   ++stop_requests_;
   stopping_ = true;
-  if (runs_.empty()) return;
+  if (runs_.empty()) {
+    std::fprintf(stderr, "%s: %s with no PROGRAM running: exiting\n", self, signal_name(sig).c_str());
+    return;
+  }
   const int send = stop_requests_ == 1 ? sig : SIGKILL;
   std::fprintf(stderr, "%s: %s: sending %s to %zu running PROGRAM(s)%s\n", self, signal_name(sig).c_str(),
                signal_name(send).c_str(), runs_.size(),
