@@ -80,6 +80,17 @@ out=$(printf 'hello\n' | curl -sS -m 5 telnet://127.0.0.1:$P 2>&1 || true)
 expect_contains "inetd: the connection is stdin and stdout, no LISTEN_*" "$out" "got hello LISTEN_FDS=unset"
 kill -TERM "$RUN_PID"
 
+# ---- under a manager of its own (here another sockact-run): READY=1 once listening
+P=$(free_port)
+Q=$(free_port)
+run_start outer -l 127.0.0.1:$P -- "$SOCKACT_RUN" -l 127.0.0.1:$Q -- true
+exec {c}<>"/dev/tcp/127.0.0.1/$P"
+wait_log 10 ': READY=1' && pass "an inner sockact-run tells its manager READY=1 once it listens" ||
+  fail "no READY=1 from the inner sockact-run: $(cat "$RUN_LOG")"
+exec {c}>&-
+kill -TERM "$RUN_PID"
+wait_exit "$RUN_PID" 10 && [ "$RC" = 0 ] && pass "SIGTERM through two sockact-runs: exit 0" || fail "exit ${RC:-none}"
+
 # ---- socket kinds: datagram (the peer is shown), unix path, abstract
 P=$(free_port)
 run_start udp --datagram -l 127.0.0.1:$P -- "$INSPECT" --respond
