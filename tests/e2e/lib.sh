@@ -88,6 +88,19 @@ wait_exit() {
   return 1
 }
 
+# term_during_request PID PORT MS [AFTER]: GET /delay/MS on 127.0.0.1:PORT,
+# SIGTERM to PID AFTER seconds (default 0.5) into it; checks that the request
+# in flight is answered all the same.
+term_during_request() {
+  local c
+  curl -sS -m 10 -o "$E2E_TMP/drain.out" "http://127.0.0.1:$2/delay/$3" &
+  c=$!
+  sleep "${4:-0.5}"
+  kill -TERM "$1"
+  wait $c || true
+  expect_contains "SIGTERM: the request in flight completes" "$(cat "$E2E_TMP/drain.out")" "delayed $3 ms"
+}
+
 # finish: summary line and status.
 finish() {
   echo "$E2E_PASSES passed, $E2E_FAILS failed"

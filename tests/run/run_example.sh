@@ -28,7 +28,7 @@ activation() { grep "^sockact-run: activation $1:" "$RUN_LOG" || true; }
 
 basic() {
   # 1. On demand, named fds, notify messages, idle exit, woken again.
-  local P Q out pid1 pid2 c
+  local P Q out out2 pid1 pid2
   P=$(free_port)
   Q=$(free_port)
   run_start named -l 127.0.0.1:$P -l 127.0.0.1:$Q --fdname web:admin -E IDLE_TIMEOUT=0.5 -- "$BIN"
@@ -60,12 +60,7 @@ basic() {
   expect_contains "second activation woken by admin" "$(activation 2)" "pid $pid2, woken by fd 4 \"admin\"" "stopped: idle"
 
   # 2. SIGTERM reaches the server, which finishes the request in flight.
-  curl -sS -m 10 -o "$E2E_TMP/drain.out" http://127.0.0.1:$P/delay/800 &
-  c=$!
-  sleep 0.3
-  kill -TERM "$RUN_PID"
-  wait $c || true
-  expect_contains "SIGTERM: the request in flight completes" "$(cat "$E2E_TMP/drain.out")" "delayed 800 ms"
+  term_during_request "$RUN_PID" "$P" 800 0.3
   wait_exit "$RUN_PID" 10 && [ "$RC" = 0 ] && pass "SIGTERM: sockact-run exits 0 after the server" ||
     fail "SIGTERM: sockact-run exit ${RC:-none}"
   expect_contains "SIGTERM: forwarded and reported" "$(cat "$RUN_LOG")" "$NAME: stopping (SIGTERM)" \

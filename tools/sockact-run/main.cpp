@@ -576,7 +576,7 @@ class runner {
   int loop();
 
  private:
-  void setup_signals();
+  bool setup_signals();
   void on_signal(const signalfd_siginfo& info);
   void reap();
   void ended(run& r, int status);
@@ -585,6 +585,12 @@ class runner {
   bool start(const std::string& woken_by, clock_type::time_point woken, int connection);
   void check_timers(clock_type::time_point now);
   clock_type::time_point next_deadline() const;
+  // A system call failed: stop (the runs get SIGKILL, the notify socket goes).
+  bool failed(const char* what) {
+    std::fprintf(stderr, "%s: %s: %s\n", self, what, errno_text(errno).c_str());
+    fatal_ = exit_runtime;
+    return false;
+  }
   bool want_listeners() const {
     return !stopping_ && (o_.accept ? runs_.size() < max_connections : runs_.empty());
   }
@@ -611,7 +617,7 @@ class runner {
 
 void empty_handler(int) {}
 
-void runner::setup_signals() {
+bool runner::setup_signals() {
   // Blocked and read from a signalfd. A handler too: as PID 1, a signal left
   // at SIG_DFL would be dropped by the kernel.
   sigset_t set;
@@ -626,13 +632,14 @@ void runner::setup_signals() {
   ::sigprocmask(SIG_BLOCK, &set, &old_mask_);
   ::signal(SIGPIPE, SIG_IGN);
   signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (!signals_) die(exit_runtime, "signalfd: " + errno_text(errno));
+  if (!signals_) return failed("signalfd");
   // Orphans of PROGRAM come to us (not to PID 1 of the host), and are reaped.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  return true;
 }
 
 int runner::loop() {
-  setup_signals();
+  if (!setup_signals()) return fatal_;
   for (std::size_t i = 0; i < sockets_.size(); ++i) {
     std::error_code ec;
     const sockact::fd_info info = sockact::describe_fd(sockets_[i].fd.get(), ec);
@@ -664,7 +671,10 @@ int runner::loop() {
                     ? 0
                     : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(next - now).count());
     const int n = ::poll(fds.data(), fds.size(), timeout);
-    if (n < 0 && errno != EINTR) die(exit_runtime, "poll: " + errno_text(errno));
+    if (n < 0 && errno != EINTR) {
+      failed("poll");
+      break;
+    }
     const clock_type::time_point woken = clock_type::now();
     if (n > 0 && (fds[0].revents & POLLIN) != 0) {
       signalfd_siginfo info;
@@ -851,7 +861,7 @@ bool runner::start(const std::string& woken_by, clock_type::time_point woken, in
   starts_.push_back(now);
 
   int pipe_fds[2];  // exec failure report: closed by a successful exec (O_CLOEXEC)
-  if (::pipe2(pipe_fds, O_CLOEXEC) < 0) die(exit_runtime, "pipe2: " + errno_text(errno));
+  if (::pipe2(pipe_fds, O_CLOEXEC) < 0) return failed("pipe2");
   sockact::unique_fd report(pipe_fds[0]), report_w(pipe_fds[1]);
   std::vector<int> fds;
   if (connection >= 0)
@@ -862,7 +872,7 @@ bool runner::start(const std::string& woken_by, clock_type::time_point woken, in
   const std::string started_at = wall_time();
 
   const pid_t pid = ::fork();
-  if (pid < 0) die(exit_runtime, "fork: " + errno_text(errno));
+  if (pid < 0) return failed("fork");
   if (pid == 0) {
     // The child: async-signal-safe calls only from here to execve().
     ::setpgid(0, 0);  // a terminal's Ctrl-C reaches sockact-run only, which forwards it once
