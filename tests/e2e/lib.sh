@@ -88,17 +88,19 @@ wait_exit() {
   return 1
 }
 
-# term_during_request PID PORT MS [AFTER]: GET /delay/MS on 127.0.0.1:PORT,
-# SIGTERM to PID AFTER seconds (default 0.5) into it; checks that the request
-# in flight is answered all the same.
+# term_during_request PID PORT MS [WAIT...]: GET /delay/MS on 127.0.0.1:PORT,
+# then SIGTERM to PID once the command WAIT (default: sleep 0.5) returns;
+# checks that the request in flight is answered all the same.
 term_during_request() {
-  local c
-  curl -sS -m 10 -o "$E2E_TMP/drain.out" "http://127.0.0.1:$2/delay/$3" &
+  local c pid=$1 port=$2 ms=$3
+  shift 3
+  [ $# -gt 0 ] || set -- sleep 0.5
+  curl -sS -m 10 -o "$E2E_TMP/drain.out" "http://127.0.0.1:$port/delay/$ms" &
   c=$!
-  sleep "${4:-0.5}"
-  kill -TERM "$1"
+  "$@" || true
+  kill -TERM "$pid"
   wait $c || true
-  expect_contains "SIGTERM: the request in flight completes" "$(cat "$E2E_TMP/drain.out")" "delayed $3 ms"
+  expect_contains "SIGTERM: the request in flight completes" "$(cat "$E2E_TMP/drain.out")" "delayed $ms ms"
 }
 
 # finish: summary line and status.

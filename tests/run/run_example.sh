@@ -23,6 +23,15 @@ pid_of() {
   local p=${1#*pid=}
   echo "${p%% *}"
 }
+# started_and_busy N: until the Nth READY=1, then a moment for the request to arrive.
+started_and_busy() {
+  local i
+  for i in $(seq 1000); do
+    [ "$(grep -c ': READY=1' "$RUN_LOG" || true)" -ge "$1" ] && break
+    sleep 0.01
+  done
+  sleep 0.2
+}
 # activation N: activation line N of RUN_LOG.
 activation() { grep "^sockact-run: activation $1:" "$RUN_LOG" || true; }
 
@@ -60,7 +69,8 @@ basic() {
   expect_contains "second activation woken by admin" "$(activation 2)" "pid $pid2, woken by fd 4 \"admin\"" "stopped: idle"
 
   # 2. SIGTERM reaches the server, which finishes the request in flight.
-  term_during_request "$RUN_PID" "$P" 800 0.3
+  # SIGTERM once the server runs (READY=1) and has the request: not during its start-up.
+  term_during_request "$RUN_PID" "$P" 1500 started_and_busy 3
   wait_exit "$RUN_PID" 10 && [ "$RC" = 0 ] && pass "SIGTERM: sockact-run exits 0 after the server" ||
     fail "SIGTERM: sockact-run exit ${RC:-none}"
   expect_contains "SIGTERM: forwarded and reported" "$(cat "$RUN_LOG")" "$NAME: stopping (SIGTERM)" \
@@ -69,7 +79,7 @@ basic() {
 
   # 3. --watchdog: the server pings at half the interval; not killed.
   P=$(free_port)
-  run_start watchdog -l 127.0.0.1:$P --watchdog 0.4 -E IDLE_TIMEOUT=1 -- "$BIN"
+  run_start watchdog -l 127.0.0.1:$P --watchdog 2 -E IDLE_TIMEOUT=1 -- "$BIN"
   out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
   expect_contains "watchdog: served" "$out" "hello from $NAME"
   wait_activations 1 10 || true
