@@ -25,8 +25,7 @@ pid_of() {
 }
 # started_and_busy N: until the Nth READY=1, then a moment for the request to arrive.
 started_and_busy() {
-  local i
-  for i in $(seq 1000); do
+  for _ in $(seq 1000); do
     [ "$(grep -c ': READY=1' "$RUN_LOG" || true)" -ge "$1" ] && break
     sleep 0.01
   done

@@ -29,8 +29,7 @@ activations() { grep -c '^sockact-run: activation ' "$RUN_LOG" || true; }
 
 # wait_log SECONDS PATTERN: until RUN_LOG has a line matching PATTERN (grep -E).
 wait_log() {
-  local i
-  for i in $(seq $(($1 * 100))); do
+  for _ in $(seq $(($1 * 100))); do
     grep -qE "$2" "$RUN_LOG" && return 0
     sleep 0.01
   done
@@ -39,8 +38,7 @@ wait_log() {
 
 # wait_activations N SECONDS: until RUN_LOG has at least N activation lines.
 wait_activations() {
-  local i
-  for i in $(seq $(($2 * 100))); do
+  for _ in $(seq $(($2 * 100))); do
     [ "$(activations)" -ge "$1" ] && return 0
     sleep 0.01
   done

@@ -192,7 +192,7 @@ LIB=$(ldconfig -p 2>/dev/null | sed -n 's/^.*libutil\.so\.1 .*=> //p' | head -n 
 if [ -n "$LIB" ]; then  # a harmless library (a glibc stub) stands in for libsockact-adopt.so
   cp "$LIB" "$E2E_TMP/prefix/lib/libsockact-adopt.so"
   P=$(free_port)
-  SOCKACT_RUN=$E2E_TMP/prefix/bin/sockact-run LD_PRELOAD= run_start adopt --adopt -a -l 127.0.0.1:$P -- sh -c 'echo "LD_PRELOAD=$LD_PRELOAD" >&3'
+  SOCKACT_RUN=$E2E_TMP/prefix/bin/sockact-run LD_PRELOAD='' run_start adopt --adopt -a -l 127.0.0.1:$P -- sh -c 'echo "LD_PRELOAD=$LD_PRELOAD" >&3'
   out=$(tcp_read $P)
   expect_contains "--adopt: ../lib/libsockact-adopt.so preloaded" "$out" "LD_PRELOAD=$E2E_TMP/prefix/bin/../lib/libsockact-adopt.so"
   kill -TERM "$RUN_PID"
