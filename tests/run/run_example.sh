@@ -142,7 +142,7 @@ cycling() {
   Q=$(free_port)
   run_start cycling -l 127.0.0.1:$P -l 127.0.0.1:$Q --fdname web:admin -E IDLE_TIMEOUT=0.2 -- "$BIN"
   t0=$(now_ms)
-  while [ "$(activations)" -lt 100 ] && [ $i -lt 400 ] && [ $(($(now_ms) - t0)) -lt 120000 ]; do
+  while [ "$(activations)" -lt 100 ] && [ $i -lt 400 ] && [ $(($(now_ms) - t0)) -lt 240000 ]; do
     n=$(activations)
     if batch $((i % 4)) "$P" "$Q"; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
     i=$((i + 1))
