@@ -24,11 +24,9 @@ pid_of() {
   echo "${p%% *}"
 }
 # started_and_busy N: until the Nth READY=1, then a moment for the request to arrive.
+readies() { [ "$(grep -c ': READY=1' "$RUN_LOG" || true)" -ge "$1" ]; }
 started_and_busy() {
-  for _ in $(seq 1000); do
-    [ "$(grep -c ': READY=1' "$RUN_LOG" || true)" -ge "$1" ] && break
-    sleep 0.01
-  done
+  wait_until 10 readies "$1" || true
   sleep 0.2
 }
 # activation N: activation line N of RUN_LOG.

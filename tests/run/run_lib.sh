@@ -14,36 +14,36 @@ run_start() {
   "$SOCKACT_RUN" "$@" >"$RUN_LOG" 2>&1 </dev/null &
   RUN_PID=$!
   E2E_PIDS+=("$RUN_PID")
-  for _ in $(seq 200); do
-    grep -q 'starts on the first' "$RUN_LOG" && return 0
-    kill -0 "$RUN_PID" 2>/dev/null || break
-    sleep 0.05
-  done
+  wait_until 10 listening_or_gone
+  grep -q 'starts on the first' "$RUN_LOG" && return 0
   echo "sockact-run $* did not start:"
   cat "$RUN_LOG"
   return 1
 }
 
+listening_or_gone() { grep -q 'starts on the first' "$RUN_LOG" || ! kill -0 "$RUN_PID" 2>/dev/null; }
+
 # activations: how many activation lines RUN_LOG has.
 activations() { grep -c '^sockact-run: activation ' "$RUN_LOG" || true; }
 
-# wait_log SECONDS PATTERN: until RUN_LOG has a line matching PATTERN (grep -E).
-wait_log() {
-  for _ in $(seq $(($1 * 100))); do
-    grep -qE "$2" "$RUN_LOG" && return 0
-    sleep 0.01
+# wait_until SECONDS COMMAND...: until COMMAND succeeds (0), or SECONDS have
+# passed (1). By the clock, not by a count of tries: on a loaded machine each
+# try can take long.
+wait_until() {
+  local end=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$end" ] || return 1
+    sleep 0.02
   done
-  return 1
 }
 
+# wait_log SECONDS PATTERN: until RUN_LOG has a line matching PATTERN (grep -E).
+wait_log() { wait_until "$1" grep -qE "$2" "$RUN_LOG"; }
+
 # wait_activations N SECONDS: until RUN_LOG has at least N activation lines.
-wait_activations() {
-  for _ in $(seq $(($2 * 100))); do
-    [ "$(activations)" -ge "$1" ] && return 0
-    sleep 0.01
-  done
-  return 1
-}
+has_activations() { [ "$(activations)" -ge "$1" ]; }
+wait_activations() { wait_until "$2" has_activations "$1"; }
 
 # expect_exit NAME WANT_STATUS COMMAND...: runs COMMAND, checks its status;
 # sets OUT to its output (stdout and stderr).

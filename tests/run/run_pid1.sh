@@ -18,9 +18,9 @@ unshare --pid --fork --mount-proc true 2>/dev/null || skip "unshare --pid --fork
 
 P=$(free_port)
 RUN_LOG=$E2E_TMP/pid1.log
-# The program leaves an orphan (sleep 1) behind, then becomes the server.
+# The program leaves an orphan (sleep 2) behind, then becomes the server.
 unshare --pid --fork --kill-child --mount-proc "$SOCKACT_RUN" -l 127.0.0.1:$P --fdname web -E IDLE_TIMEOUT=0.5 -- \
-  sh -c '(sleep 1 &); exec "$0"' "$BIN" >"$RUN_LOG" 2>&1 </dev/null &
+  sh -c '(sleep 2 &); exec "$0"' "$BIN" >"$RUN_LOG" 2>&1 </dev/null &
 U=$!
 E2E_PIDS+=("$U")
 wait_log 10 'starts on the first' || { fail "sockact-run did not start: $(cat "$RUN_LOG")"; finish; }
@@ -29,12 +29,13 @@ nspid=$(awk '/^NSpid:/ { print $NF }' "/proc/$RUN_PID/status")
 [ "$nspid" = 1 ] && pass "sockact-run is PID 1 of its namespace (host pid $RUN_PID)" || fail "NSpid $nspid"
 
 children() { ps -o pid=,stat=,args= --ppid "$RUN_PID" 2>/dev/null || true; }
-orphan() { children | grep -q ' sleep 1$'; }
+orphan() { children | grep -q ' sleep 2$'; }
+no_orphan() { ! orphan; }
 out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
 expect_contains "served inside the namespace (pid 2, LISTEN_PID=2)" "$out" "hello from $NAME pid=2 socket=web"
-for _ in $(seq 100); do orphan && break; sleep 0.02; done
+wait_until 10 orphan
 orphan && pass "the orphan's parent is PID 1 (sockact-run)" || fail "no orphan under sockact-run: $(children | tr '\n' ';')"
-for _ in $(seq 250); do orphan || break; sleep 0.02; done
+wait_until 10 no_orphan
 sleep 0.2
 [[ $(children) != *" Z"* ]] && ! orphan && pass "orphan reaped by PID 1: children now: $(children | tr '\n' ';')" ||
   fail "zombie under PID 1: $(children | tr '\n' ';')"

@@ -48,7 +48,8 @@ out=$(curl -sS -m 10 --unix-socket "$SOCK" http://localhost/ || true)
 expect_contains "first request starts the server in the container ($(($(now_ms) - t0)) ms)" "$out" \
   "hello from example-posix-http pid=" "socket=web"
 logs() { pod logs "$CNAME" 2>&1; }
-for _ in $(seq 200); do [[ $(logs) == *"activation 1:"* ]] && break; sleep 0.05; done
+ended_once() { [[ $(logs) == *"activation 1:"* ]]; }
+wait_until 20 ended_once || true
 expect_contains "idle exit inside the container" "$(logs)" "READY=1 (+" "stopped: idle (exit 0 after STOPPING=1)"
 grep -o 'cold start: [^;]*' <<<"$(logs)" | sed 's/^/note: /'
 [ -z "$(in_container)" ] && pass "the server process is gone" || fail "still there: $(in_container)"

@@ -25,6 +25,7 @@ tcp_read() {
 }
 # children: the processes whose parent is sockact-run, as "pid stat command".
 children() { ps -o pid=,stat=,args= --ppid "$RUN_PID" 2>/dev/null || true; }
+has_children() { [ -n "$(children)" ]; }
 
 # ---- errors before listening: exit 2 (usage), 126/127 (program)
 expect_exit "bad port" 2 "$SOCKACT_RUN" -l 127.0.0.1:99999 -- true
@@ -136,7 +137,7 @@ expect_contains "exec failure: reported" "$(cat "$RUN_LOG")" "cannot run $E2E_TM
 P=$(free_port)
 run_start stubborn -l 127.0.0.1:$P -- sh -c 'trap "" TERM INT; exec sleep 30'
 exec {c}<>"/dev/tcp/127.0.0.1/$P"
-for _ in $(seq 100); do [ -n "$(children)" ] && break; sleep 0.05; done
+wait_until 10 has_children
 kill -TERM "$RUN_PID"
 sleep 0.5
 kill -0 "$RUN_PID" 2>/dev/null && pass "SIGTERM forwarded; the program ignores it, sockact-run waits" ||
@@ -151,7 +152,7 @@ expect_contains "second SIGTERM: reported" "$(cat "$RUN_LOG")" "sending SIGKILL"
 P=$(free_port)
 run_start sigint -l 127.0.0.1:$P -- sleep 30
 exec {c}<>"/dev/tcp/127.0.0.1/$P"
-for _ in $(seq 100); do [ -n "$(children)" ] && break; sleep 0.05; done
+wait_until 10 has_children
 kill -INT "$RUN_PID"
 wait_exit "$RUN_PID" 10 && [ "$RC" = 130 ] && pass "SIGINT: forwarded, the program's status: exit 130" ||
   fail "SIGINT: exit ${RC:-none}"
@@ -169,13 +170,14 @@ kill -TERM "$RUN_PID"
 
 # ---- orphans come to sockact-run (subreaper) and are reaped
 P=$(free_port)
-run_start reap -l 127.0.0.1:$P -- sh -c '(sleep 1 &); exec sleep 30'
+run_start reap -l 127.0.0.1:$P -- sh -c '(sleep 3 &); exec sleep 30'
 exec {c}<>"/dev/tcp/127.0.0.1/$P"
-orphan() { children | grep -q ' sleep 1$'; }
-for _ in $(seq 250); do orphan && break; sleep 0.02; done
+orphan() { children | grep -q ' sleep 3$'; }
+no_orphan() { ! orphan; }
+wait_until 10 orphan
 orphan && pass "orphan reparented to sockact-run: $(children | tr '\n' ';')" ||
   fail "orphan not reparented to sockact-run: $(children | tr '\n' ';')"
-for _ in $(seq 250); do orphan || break; sleep 0.02; done
+wait_until 10 no_orphan
 sleep 0.2
 [ "$(children | wc -l)" = 1 ] && [[ $(children) != *" Z"* ]] && pass "orphan reaped: $(children)" ||
   fail "zombie left: $(children | tr '\n' ';')"
