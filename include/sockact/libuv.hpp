@@ -306,10 +306,10 @@ inline bool libuv_check(uv_loop_t* loop, const void* handle, const adopt_fd& fd,
     return libuv_fail({EINVAL, std::generic_category()}, loop == nullptr ? "no loop" : "no handle", ec, why);
   fd_info info = describe_fd(fd.get(), ec);
   if (ec)
-    return libuv_fail(ec,
-                      libuv_fd_label(fd) +
-                          (ec == std::errc::bad_file_descriptor ? " is not open" : ": " + ec.message()),
-                      ec, why);
+    return libuv_fail(
+        ec,
+        libuv_fd_label(fd) + (ec == std::errc::bad_file_descriptor ? " is not open" : ": " + ec.message()),
+        ec, why);
   if (!info.is_socket())
     return libuv_fail(errc::not_a_socket,
                       libuv_fd_label(fd) + " is a " + kind_name(info.kind) + ", not a socket", ec, why);
@@ -424,7 +424,8 @@ inline bool adopt(uv_loop_t* loop, uv_pipe_t* handle, adopt_fd fd, std::error_co
 
 inline uv_stream_t* adopt(uv_loop_t* loop, libuv_stream* handle, adopt_fd fd, std::error_code& ec,
                           std::string* why) {
-  return detail::libuv_adopt(loop, handle, fd, detail::libuv_kind::stream, ec, why) ? &handle->stream : nullptr;
+  return detail::libuv_adopt(loop, handle, fd, detail::libuv_kind::stream, ec, why) ? &handle->stream
+                                                                                    : nullptr;
 }
 
 inline bool adopt(uv_loop_t* loop, uv_udp_t* handle, adopt_fd fd, std::error_code& ec, std::string* why) {
@@ -528,11 +529,11 @@ class libuv_driver_core {
   uv_prepare_t prepare{};
   uv_signal_t signals[2]{};
   std::vector<watch*> watches;
-  int open_handles = 0;                 // initialized and not yet through their close callback
-  bool driver_gone = false;             // the driver object no longer points here
-  bool closing = false;                 // finished or stopped: no more calls out
-  bool finished = false;                // the activation finished
-  std::uint64_t armed = UINT64_MAX;     // uv_hrtime() the timer is set for; max: stopped
+  int open_handles = 0;              // initialized and not yet through their close callback
+  bool driver_gone = false;          // the driver object no longer points here
+  bool closing = false;              // finished or stopped: no more calls out
+  bool finished = false;             // the activation finished
+  std::uint64_t armed = UINT64_MAX;  // uv_hrtime() the timer is set for; max: stopped
   static constexpr std::uint64_t back_off_ns = 100'000'000;  // after EMFILE/ENFILE
 
   // What the activation type knows.
@@ -555,7 +556,8 @@ class libuv_driver_core {
       if (r < 0) return failed = "uv_signal_init", libuv_error(r);
       opened(reinterpret_cast<uv_handle_t*>(&signals[i]), this);
       r = ::uv_signal_start(&signals[i], on_signal, numbers[i]);
-      if (r < 0) return failed = i == 0 ? "uv_signal_start(SIGTERM)" : "uv_signal_start(SIGINT)", libuv_error(r);
+      if (r < 0)
+        return failed = i == 0 ? "uv_signal_start(SIGTERM)" : "uv_signal_start(SIGINT)", libuv_error(r);
     }
     ::uv_prepare_start(&prepare, on_prepare);
     ::uv_unref(reinterpret_cast<uv_handle_t*>(&prepare));  // runs every iteration, keeps nothing alive
@@ -634,7 +636,8 @@ class libuv_driver_core {
     std::int64_t in = deadline_in_ns();
     for (const watch* w : watches)
       if (w->open && w->paused_until != 0) {
-        const std::int64_t left = w->paused_until > now ? static_cast<std::int64_t>(w->paused_until - now) : 0;
+        const std::int64_t left =
+            w->paused_until > now ? static_cast<std::int64_t>(w->paused_until - now) : 0;
         if (left < in) in = left;
       }
     if (in == INT64_MAX) return;  // nothing due; a timer already set fires early and does no harm
@@ -687,8 +690,8 @@ class libuv_driver_core {
   }
 
   static void on_closed(uv_handle_t* h) noexcept {
-    libuv_driver_core* s = h->type == UV_POLL ? static_cast<watch*>(h->data)->owner
-                                              : static_cast<libuv_driver_core*>(h->data);
+    libuv_driver_core* s =
+        h->type == UV_POLL ? static_cast<watch*>(h->data)->owner : static_cast<libuv_driver_core*>(h->data);
     if (--s->open_handles == 0 && s->driver_gone) delete s;
   }
 };
