@@ -31,11 +31,12 @@ namespace {
 
 constexpr const char* program = "example-libuv-http";
 constexpr std::size_t max_unsent = 1024 * 1024;  // stop reading while more waits to be sent
-constexpr std::size_t max_buffered = mini_http::max_head + mini_http::max_body;  // one request at most
+constexpr std::size_t max_buffered = mini_http::max_head + 4 + mini_http::max_body;  // one request at most
 char read_buffer[64 * 1024];  // one read at a time: one thread
 
 /// One client connection: its stream and a timer for /delay.
 struct client {
+  explicit client(std::string socket_name) : name(std::move(socket_name)) {}
   sockact::libuv_stream handle{};
   uv_timer_t timer{};
   std::string name;        // the socket the client came in on
@@ -227,9 +228,8 @@ int main(int argc, char** argv) {
   uv_loop_init(&loop);
   {
     sockact::libuv_driver driver(&loop, act, [&](sockact::libuv_accepted& a) {  // sockact
-      auto* c = new client;
-      c->name = a.from().name;                      // sockact
-      c->conn = a.open(&c->handle, on_closed, ec);  // sockact
+      auto* c = new client(a.from().name);                                      // sockact
+      c->conn = a.open(&c->handle, on_closed, ec);                              // sockact
       if (!c->conn) return delete c;
       c->handle.handle.data = c;
       uv_timer_init(&loop, &c->timer);

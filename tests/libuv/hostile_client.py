@@ -16,8 +16,12 @@
     graceful           a request with Connection: close followed by more
                        pipelined bytes, and more after the answer: the client
                        reads the whole answer and EOF, no reset
+    too-large          a request head over 16 KiB: 431, then EOF
     never-reads MB     pipelines requests and never reads: the server stays
                        under MB of RSS and answers another client meanwhile
+    batch MB           a MB-sized batch of pipelined requests, read as it is
+                       answered: every request answered, in linear time, and
+                       another client is answered within 1 s meanwhile
 
 Reuses the helpers of tests/fault/fault_client.py. Every wait is bounded;
 each failed check prints a line that starts with "FAIL:".
@@ -226,6 +230,60 @@ def never_reads(host, port, pid, limit_mb):
     fc.check(fc.alive(pid), "server alive")
 
 
+def too_large(host, port, pid):
+    s = fc.connect(host, port)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: hostile\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+    data, how = fc.read_answer(s, time.monotonic() + 10)
+    s.close()
+    fc.check(data.startswith(b"HTTP/1.1 431 "), "a head over 16 KiB is answered with 431 (%r)" % data[:40])
+    fc.check(how == "closed", "then EOF (got %s)" % how)
+
+
+def batch(host, port, pid, megabytes):
+    import threading
+    n = megabytes * 1000000 // len(GET)
+    s = fc.connect(host, port, timeout=30)
+    received = [0, b""]  # answers counted, the tail of an incomplete one
+
+    def reader():
+        marker = b"HTTP/1.1 200 OK"
+        s.settimeout(30)
+        while received[0] < n:
+            try:
+                chunk = s.recv(1 << 20)
+            except OSError:
+                return
+            if not chunk:
+                return
+            data = received[1] + chunk
+            received[0] += data.count(marker)
+            keep = len(marker) - 1
+            received[1] = data[-keep:] if not data.endswith(b"\n") else b""
+
+    t = threading.Thread(target=reader)
+    t.start()
+    t0 = time.monotonic()
+    payload = GET * n
+    sender = threading.Thread(target=lambda: s.sendall(payload))
+    sender.start()
+    delays = []
+    while t.is_alive() and time.monotonic() - t0 < 60 and len(delays) < 20:
+        t1 = time.monotonic()
+        ok = fc.is_200(fc.get(host, port, timeout=5))
+        delays.append((ok, time.monotonic() - t1))
+        time.sleep(0.1)
+    sender.join(60)
+    t.join(60)
+    elapsed = time.monotonic() - t0
+    s.close()
+    worst = max((d for _, d in delays), default=0.0)
+    print("%d MB batch: %d of %d answered in %.2f s; another client: %d requests, worst %.3f s" %
+          (megabytes, received[0], n, elapsed, len(delays), worst), flush=True)
+    fc.check(received[0] == n, "every pipelined request of the batch answered")
+    fc.check(elapsed < 30, "the batch took %.2f s (linear time)" % elapsed)
+    fc.check(all(ok for ok, _ in delays) and worst < 1.0, "another client waited at most %.3f s (< 1 s)" % worst)
+
+
 def main():
     args = sys.argv[1:]
     if len(args) < 4:
@@ -243,6 +301,10 @@ def main():
             headers_timeout(host, port, pid, float(rest[0]))
         elif mode == "graceful":
             graceful(host, port, pid)
+        elif mode == "too-large":
+            too_large(host, port, pid)
+        elif mode == "batch":
+            batch(host, port, pid, int(rest[0]))
         elif mode == "never-reads":
             never_reads(host, port, pid, int(rest[0]))
         else:

@@ -5,7 +5,8 @@
 # accept-and-close); pipelined requests during the drain; a pipelined pair
 # with SIGTERM right behind it (the drain begins between accept and the
 # first read); a partial head cut by HEADERS_TIMEOUT with 408; a graceful
-# close that is not a reset; a client that pipelines and never reads.
+# close that is not a reset; a head over 16 KiB (431); a 4 MB pipelined batch; a client that pipelines
+# and never reads.
 #   libuv_hostile_e2e.sh BINARY [N_CLIENTS] [RLIMIT]
 BIN=$1
 N=${2:-1000}
@@ -55,6 +56,14 @@ stop_server headers-timeout
 serve graceful "$BIN"
 client graceful
 stop_server graceful
+
+serve too-large "$BIN"
+client too-large
+stop_server too-large
+
+serve batch "$BIN"
+client batch 4
+stop_server batch
 
 serve never-reads "$BIN"
 client never-reads 64
