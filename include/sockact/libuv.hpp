@@ -160,7 +160,9 @@ class libuv_accepted {
 
   /// adopt() then track(): opens `handle` (uv_tcp_t, uv_pipe_t or
   /// libuv_stream) on the connection and registers it; `on_closed` is the
-  /// handle's close callback (see track()).
+  /// handle's close callback (see track()). After the last response, close
+  /// with the returned connection's close() (FIN, then the library lingers
+  /// so that the client sees no reset) rather than uv_close().
   /// @param ec as adopt(); then the returned connection is empty and the
   ///        handle not initialized.
   template <class Handle, class Activation = activation>
@@ -171,6 +173,7 @@ class libuv_accepted {
   auto open(Handle* handle, uv_close_cb on_closed = nullptr);
 #endif
 
+  /// Made by libuv_driver.
   libuv_accepted(uv_loop_t* loop, void* act, unique_fd fd, const listener& from) noexcept
       : loop_(loop), act_(act), fd_(std::move(fd)), from_(&from) {}
 
