@@ -22,6 +22,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -547,6 +548,30 @@ TEST_F(LibuvDriver, SigintIsAStopReasonToo) {
   ASSERT_TRUE(run_bounded());
   EXPECT_EQ(act.state().reason(), sockact::stop_reason::sigint);
   EXPECT_TRUE(driver.finished());
+}
+
+// When the drain begins the driver stops watching the listening socket and
+// closes it: close, never shutdown(2), so that the service manager's copy
+// still listens and keeps new clients queued for the next instance.
+TEST_F(LibuvDriver, TheDrainClosesTheListenerButTheManagersCopyStillListens) {
+  const auto t0 = clock_type::now();
+  int port = 0;
+  sockact::activation act = activation_on_loopback({}, port);
+  // Keep a copy of the listening socket, as systemd does.
+  const int managers_copy = check(::fcntl(act.sockets()[0].fd.get(), F_DUPFD_CLOEXEC, 0), "dup");
+  const int ours = act.sockets()[0].fd.get();
+  sockact::libuv_driver driver(&loop_, act, [](sockact::libuv_accepted&) {});
+  after(&loop_, 50, [] { send_signal(SIGTERM); });
+  ASSERT_TRUE(run_bounded());
+  EXPECT_FALSE(is_open(ours)) << "the activation's fd is closed";
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  EXPECT_EQ(::getsockopt(managers_copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len), 0);
+  EXPECT_EQ(listening, 1) << "the socket must still listen for the next instance";
+  client queued(port, "fast\n", t0);  // connects: queued in the manager's copy
+  pollfd p{managers_copy, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 5000), 1) << "the new client waits for the next instance";
+  ::close(managers_copy);  // its reader sees the reset or EOF and ends
 }
 
 // The drain begins after the connection was accepted and before its first
