@@ -203,8 +203,7 @@ void process(client* c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sockact::activation_config config;                   // sockact
-  config.timeout_reply = sockact::http_timeout_reply;  // sockact
+  auto config = sockact::activation_config::http();  // sockact
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--listen=", 0) == 0) {
