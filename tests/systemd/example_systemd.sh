@@ -23,8 +23,8 @@ sd_install_example "$BIN" "$UNIT_DIR" "$PW" "$PA"
 # For the sandbox checks at the end: the probe, and a tmpfs (mode 1777) on
 # /usr/local in the manager's mount namespace as the probe's target below /usr,
 # so that only the sandbox can refuse the write, and the host's /usr is never
-# written. Mounted before the service first starts: a mount made later would
-# propagate into the service's mount namespace writable.
+# written. Mounted before the service first starts, so that the service's
+# mount namespace is built with it (and made read-only with the rest).
 sd_nsenter sh -c "mount -t tmpfs -o mode=1777 sockact-usr /usr/local && cp '$HERE/sandbox_probe.sh' /srv/"
 sd_reload
 sdctl start "$NAME-web.socket" "$NAME-admin.socket"

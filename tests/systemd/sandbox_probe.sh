@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2317 # tcp and write below are called through result
 # Tries two things the example services' sandbox forbids and prints one line:
 #   sockact-probe TAG: tcp=RESULT write=RESULT netns=net:[INODE]
 # RESULT is "ok" or the error (e.g. "Read-only file system").

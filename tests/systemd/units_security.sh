@@ -81,7 +81,7 @@ for f in "${units[@]}"; do
   # Not a failure: a unit may leave a setting out (with a comment saying why).
   if [ -f "$HARDENING" ]; then
     missing=$(directives "$HARDENING" | grep -vxF -f <(directives "$f") || true)
-    [ -z "$missing" ] || echo "      note: not as in common/hardening.conf:" $missing
+    [ -z "$missing" ] || echo "      note: not as in common/hardening.conf: $(tr '\n' ' ' <<<"$missing")"
   fi
 done
 
