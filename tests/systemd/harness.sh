@@ -259,7 +259,7 @@ sd_install_example() {
     sed -e "s|^ExecStart=/usr/local/bin/$name|ExecStart=/srv/$name|" \
       -e "s|^ListenStream=127.0.0.1:[0-9]*|ListenStream=127.0.0.1:$port|" "$dir/$u" | sd_install "$u" || return 1
   done
-  sd_nsenter sh -c "mountpoint -q /srv || mount -t tmpfs -o mode=755 sockact-bin /srv" &&
+  sd_nsenter mount -t tmpfs -o mode=755 sockact-bin /srv &&
     sd_nsenter cp "$bin" "/srv/$name"
 }
 
