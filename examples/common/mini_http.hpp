@@ -449,7 +449,7 @@ inline int request_parser::content_length(std::string_view value) {
   if (!ok) return 400;
   if (have_encoding_) return 400;
   if (have_length_ && n != req_.content_length) return 400;
-  if (n > limits_.max_body_bytes) return 413;
+  if (n > limits_.max_body_bytes || n > SIZE_MAX - limits_.max_header_bytes) return 413;
   have_length_ = true;
   req_.content_length = static_cast<std::size_t>(n);
   return 0;

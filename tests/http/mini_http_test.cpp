@@ -319,6 +319,14 @@ TEST(MiniHttp, ErrorsAreStickyUntilReset) {
   EXPECT_TRUE(p.parse(get, req).complete());
 }
 
+TEST(MiniHttp, ShorterInputThanBeforeStartsOver) {
+  request_parser p;
+  request req;
+  EXPECT_EQ(p.parse("GET /a HTTP/1.1\r\nHost: a-longer-name\r\n", req).state, progress::partial_head);
+  ASSERT_TRUE(p.parse(get, req).complete());  // a contract breach, but no stale state survives it
+  EXPECT_EQ(req.target, "/");
+}
+
 TEST(MiniHttp, NeverIncompleteOnceMaxRequestBytesAreHere) {
   const limits lim{64, 4, 32};
   for (const std::string& prefix : {std::string("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 32\r\n\r\n"),
