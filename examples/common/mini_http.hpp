@@ -24,6 +24,15 @@
 //     which carries Connection: close, and read nothing more from it.
 // Checks run line by line, in order, so the first problem decides the status
 // however the bytes were split into reads.
+//
+// A server's loop, per connection (in: input_buffer, parser: request_parser):
+//   readable: while in.size() < limits.max_request_bytes() and the unsent
+//             output is under its cap: read into in.prepare(n), in.commit(got).
+//   then:     loop { r = parser.parse(in.unread(), req);
+//                    complete -> in.consume(r.consumed), answer(req, ..., draining);
+//                                stop here while output is over its cap
+//                    error    -> send error_response(r.status), close after it
+//                    else     -> arm HEADERS_TIMEOUT if partial_head, stop }
 #ifndef SOCKACT_EXAMPLES_MINI_HTTP_HPP
 #define SOCKACT_EXAMPLES_MINI_HTTP_HPP
 
