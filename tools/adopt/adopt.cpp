@@ -789,16 +789,37 @@ SOCKACT_ADOPT_EXPORT int close(int fd) {
   return real_close()(fd);
 }
 
+namespace {
+/// A program that accepts on a blocking socket calls shutdown() to wake the
+/// thread blocked in accept() (cpp-httplib's stop() does). The manager's
+/// socket must not be shut down, so the thread is woken by a connection of
+/// our own, closed at once: the program accepts it, reads EOF and closes it.
+void wake_blocked_accept(const passed_socket& p) {
+  const int c = ::socket(p.raw.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c < 0) return;
+  if (::connect(c, reinterpret_cast<const sockaddr*>(&p.raw), p.raw_len) < 0 && errno == EINPROGRESS) {
+    pollfd w{c, POLLOUT, 0};
+    ::poll(&w, 1, 100);
+  }
+  real_close()(c);
+}
+}  // namespace
+
 SOCKACT_ADOPT_EXPORT int shutdown(int fd, int how) noexcept {
   if (passed_socket* p = adopted(fd)) {
+    const int saved = errno;
+    const int fl = ::fcntl(fd, F_GETFL);
+    const bool wake = p->type == SOCK_STREAM && fl >= 0 && (fl & O_NONBLOCK) == 0;
     SOCKACT_ADOPT_DEBUG(.add("shutdown(")
                             .num(fd)
                             .add(", ")
                             .num(how)
-                            .add("): suppressed: fd is the manager's "
-                                 "socket (passed fd ")
+                            .add("): suppressed: fd is the manager's socket (passed fd ")
                             .num(p->fd)
-                            .add("), which later starts need"));
+                            .add("), which later starts need")
+                            .add(wake ? "; a connection of our own wakes a thread blocked in accept()" : ""));
+    if (wake) wake_blocked_accept(*p);
+    errno = saved;
     return 0;
   }
   return real_shutdown()(fd, how);
