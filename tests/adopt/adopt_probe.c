@@ -85,7 +85,8 @@ static void describe(const struct sockaddr_storage* ss, socklen_t len, char* out
     snprintf(out, size, "[%s]:%u", text, ntohs(in6->sin6_port));
   } else if (ss->ss_family == AF_UNIX) {
     const struct sockaddr_un* un = (const struct sockaddr_un*)ss;
-    size_t n = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+    size_t n =
+        len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
     if (n > 0 && un->sun_path[0] == '\0')
       snprintf(out, size, "@%.*s", (int)(n - 1), un->sun_path + 1);
     else
@@ -100,22 +101,38 @@ static int serve(int argc, char** argv) {
   int opt;
   while ((opt = getopt(argc, argv, "nk6us:x:e")) != -1) {
     switch (opt) {
-      case 'n': nonblock = 1; break;
-      case 'k': cloexec = 0; break;
-      case '6': force6 = 1; break;
-      case 'u': unlink_first = 1; break;
-      case 's': shutdown_after = atoi(optarg); break;
-      case 'x': exit_after = atoi(optarg); break;
-      case 'e': env = 1; break;
-      default: return 2;
+      case 'n':
+        nonblock = 1;
+        break;
+      case 'k':
+        cloexec = 0;
+        break;
+      case '6':
+        force6 = 1;
+        break;
+      case 'u':
+        unlink_first = 1;
+        break;
+      case 's':
+        shutdown_after = atoi(optarg);
+        break;
+      case 'x':
+        exit_after = atoi(optarg);
+        break;
+      case 'e':
+        env = 1;
+        break;
+      default:
+        return 2;
     }
   }
   if (optind >= argc) return 2;
   const char* where = argv[optind];
   if (env) {
     fflush(stderr);
-    int r = system("echo \"probe child: LD_PRELOAD=${LD_PRELOAD-unset} LISTEN_FDS=${LISTEN_FDS-unset} "
-                   "LISTEN_PID=${LISTEN_PID-unset} LISTEN_FDNAMES=${LISTEN_FDNAMES-unset}\" >&2");
+    int r = system(
+        "echo \"probe child: LD_PRELOAD=${LD_PRELOAD-unset} LISTEN_FDS=${LISTEN_FDS-unset} "
+        "LISTEN_PID=${LISTEN_PID-unset} LISTEN_FDNAMES=${LISTEN_FDNAMES-unset}\" >&2");
     (void)r;
   }
   struct sockaddr_storage ss;
@@ -127,7 +144,8 @@ static int serve(int argc, char** argv) {
   int one = 1;
   if (ss.ss_family != AF_UNIX) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (unlink_first && where[0] == '/') fprintf(stderr, "probe: unlink(%s) = %d\n", where, unlink(where));
-  if (bind(fd, (struct sockaddr*)&ss, len) < 0) return fprintf(stderr, "probe: bind %s: %s\n", where, strerror(errno)), 1;
+  if (bind(fd, (struct sockaddr*)&ss, len) < 0)
+    return fprintf(stderr, "probe: bind %s: %s\n", where, strerror(errno)), 1;
   if (listen(fd, 16) < 0) return perror("probe: listen"), 1;
   struct sockaddr_storage got;
   socklen_t glen = sizeof got;
@@ -190,7 +208,9 @@ int main(int argc, char** argv) {
     sleep((unsigned)atoi(argv[2]));
     return 0;
   }
-  fprintf(stderr, "usage: %s serve ADDRESS [-n] [-k] [-6] [-u] [-s N] [-x N] [-e] | idle SECONDS | connect ADDRESS [HOLD_MS]\n",
+  fprintf(stderr,
+          "usage: %s serve ADDRESS [-n] [-k] [-6] [-u] [-s N] [-x N] [-e] | idle SECONDS | connect ADDRESS "
+          "[HOLD_MS]\n",
           argv[0]);
   return 2;
 }

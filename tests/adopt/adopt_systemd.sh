@@ -9,8 +9,8 @@
 #            LISTEN_*; it exits by itself when idle (SIGTERM, Result=success);
 #            the next request starts it again. bun: without the library the
 #            activating connection gets no answer (the failure this fixes).
-#   cycling  30 activations with bursts of concurrent requests around the
-#            idle deadline: 0 failed requests, the socket unit never fails.
+#   cycling  bursts of concurrent requests around the idle deadline until
+#            30 activations: 0 failed requests, the socket unit never fails.
 set -euo pipefail
 LIB=${1:?usage: adopt_systemd.sh LIBRARY SERVER basic|cycling [HTTPLIB_SERVER]}
 SERVER=${2:?}
@@ -121,21 +121,16 @@ if [ "$MODE" = basic ]; then
     echo "note: without the library the request was abandoned after $(($(_sd_now_ms) - t0)) ms"
   fi
 else
-  failed=0 sent=0 activations=0 last_inv=''
-  for cycle in $(seq 30); do
+  failed=0 sent=0 activations=0 last_inv='' cycle=0
+  while [ $activations -lt 30 ] && [ $cycle -lt 40 ]; do
+    cycle=$((cycle + 1))
     sd_wait_state "$SVC" inactive 10 >/dev/null || { sd_fail "cycle $cycle: did not go idle"; break; }
     # A burst of 4 concurrent requests starts it; a second lands near the idle
     # deadline (0.20-0.45 s later): just before the exit, during it, or after.
     for b in 1 2; do
-      pids=()
-      for i in 1 2 3 4; do
-        web >"$SD_DIR/c.$b.$i" 2>&1 &
-        pids+=($!)
-      done
-      wait "${pids[@]}" || true
+      sd_burst 4 "c.$b" web
       sent=$((sent + 4))
-      for f in "$SD_DIR"/c.$b.*; do
-        grep -q "$want" "$f" && continue
+      for f in $(grep -L "$want" "$SD_DIR"/c.$b.*); do
         failed=$((failed + 1))
         [ $failed -le 5 ] && echo "failed request (cycle $cycle, burst $b): $(head -c 300 "$f")"
       done
