@@ -158,7 +158,7 @@ stop
 
 # 8. Nothing adopted: a warning once, about 3 s after start.
 P=$(free_port)
-activate warn -l 127.0.0.1:$P -E LD_PRELOAD="$LIB" "$PROBE" idle 4
+activate warn -l 127.0.0.1:$P -E LD_PRELOAD="$LIB" "$PROBE" idle 5
 exec {c}<>"/dev/tcp/127.0.0.1/$P"
 wait_exit "$ACT_PID" 10 || stop
 exec {c}>&-
