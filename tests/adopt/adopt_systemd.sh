@@ -81,7 +81,7 @@ DynamicUser=yes
 EOF
 sd_reload
 sdctl start "adopt-$SERVER.socket"
-web() { sd_talk_http "http://127.0.0.1:$P/" "$@"; }
+web() { sd_talk_http "http://127.0.0.1:$P/"; }
 
 if [ "$MODE" = basic ]; then
   sd_check "inactive before the first request" [ "$(sd_prop "$SVC" ActiveState)" = inactive ]
