@@ -7,11 +7,15 @@ answer to `GET /`:
             as systemd does (fd 3, LISTEN_FDS=1, LISTEN_PID), with the library
             in LD_PRELOAD; the client connects at once and waits.
   own bind  no activation, no library: the program binds 127.0.0.1:PORT itself;
-            the client retries connect() every 0.1 ms until it is accepted.
+            the client retries connect() every 0.2 ms until it is accepted.
   own+lib   as "own bind", with the library preloaded (nothing to adopt):
             what loading and initialising it costs.
-Rounds alternate the order of the variants. Prints medians side by side; the
-target is adopted - own bind < 1 ms. Exit status 1 when a target is missed.
+Rounds alternate the order of the variants. Prints medians side by side, of
+the wall time and of the child's CPU time (user + sys, all threads, from
+wait4): on a loaded machine the wall times mostly measure the load, the CPU
+times much less so. The target: adopted - own bind < 1 ms in CPU time. The
+polling client of "own bind" competes with the server for the CPU, which wall
+time shows and CPU time does not. Exit status 1 when a target is missed.
 
   bench/adopt_cold_start.py LIBRARY [--bun BUN] [--node NODE] [--rounds N]
 """
@@ -61,8 +65,10 @@ def spawn(argv, env, listener=None):
 
 
 def reap(pid):
+    """Ends the child; its CPU time (user + sys, all threads) in ms."""
     os.kill(pid, 9)
-    os.waitpid(pid, 0)
+    _, _, ru = os.wait4(pid, 0)
+    return (ru.ru_utime + ru.ru_stime) * 1e3
 
 
 def adopted(argv, env, lib):
@@ -79,8 +85,7 @@ def adopted(argv, env, lib):
     conn.settimeout(10)
     t1 = first_byte(conn)
     conn.close()
-    reap(pid)
-    return (t1 - t0) / 1e6
+    return (t1 - t0) / 1e6, reap(pid)
 
 
 def own_bind(argv, env, lib=None):
@@ -101,12 +106,27 @@ def own_bind(argv, env, lib=None):
             if time.monotonic() > deadline:
                 reap(pid)
                 raise RuntimeError("program did not listen within 10 s")
-            time.sleep(0.0001)
+            time.sleep(0.0002)
     conn.settimeout(10)
     t1 = first_byte(conn)
     conn.close()
-    reap(pid)
-    return (t1 - t0) / 1e6
+    return (t1 - t0) / 1e6, reap(pid)
+
+
+def floor_run(lib, env, with_lib):
+    """/bin/true, passed a listening socket as systemd does, with or without
+    the library: what loading and initialising the library costs by itself,
+    without a runtime's noise. Returns (wall ms fork to exit, child CPU ms)."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(8)
+    e = dict(env, LD_PRELOAD=lib) if with_lib else dict(env)
+    t0 = time.perf_counter_ns()
+    pid = spawn(["/bin/true"], e, lst)
+    _, _, ru = os.wait4(pid, 0)
+    t1 = time.perf_counter_ns()
+    lst.close()
+    return (t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1e3
 
 
 def main():
@@ -139,17 +159,31 @@ def main():
                     v = fn()
                     if r >= 2:  # 2 warm-up rounds
                         samples[key].append(v)
-            med = {k: statistics.median(v) for k, v in samples.items()}
+            med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+                   for k, v in samples.items()}
             rows.append((name, med))
-        print(f"cold start, fork() to first byte, median of {a.rounds} fresh processes each (ms)")
-        print(f"{'server':8} {'adopted':>9} {'own bind':>9} {'own+lib':>9} {'adopted-own':>12} {'lib load':>9}  target")
+        floor = {True: [], False: []}
+        for r in range(a.rounds * 10):
+            for w in ((True, False) if r % 2 == 0 else (False, True)):
+                floor[w].append(floor_run(lib, env, w))
+        fw = {k: (statistics.median(x for x, _ in v), statistics.median(c for _, c in v)) for k, v in floor.items()}
+        print(f"/bin/true passed a listening socket, median of {a.rounds * 10} runs (ms): without the library "
+              f"wall {fw[False][0]:.3f} cpu {fw[False][1]:.3f}; with it wall {fw[True][0]:.3f} cpu {fw[True][1]:.3f}; "
+              f"added wall {fw[True][0] - fw[False][0]:.3f} cpu {fw[True][1] - fw[False][1]:.3f}")
+        print(f"cold start, fork() to first byte, median of {a.rounds} fresh processes each (ms); "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"{'server':8} {'':5} {'adopted':>9} {'own bind':>9} {'own+lib':>9} {'adopted-own':>12} {'lib load':>9}")
         for name, m in rows:
-            d = m["adopted"] - m["own bind"]
-            load = m["own+lib"] - m["own bind"]
-            ok = d < 1.0
-            status |= 0 if ok else 1
-            print(f"{name:8} {m['adopted']:9.2f} {m['own bind']:9.2f} {m['own+lib']:9.2f} {d:12.2f} {load:9.2f}  "
-                  f"< 1 ms: {'met' if ok else 'MISSED'}")
+            for i, what in ((0, "wall"), (1, "cpu")):
+                d = m["adopted"][i] - m["own bind"][i]
+                load = m["own+lib"][i] - m["own bind"][i]
+                verdict = ""
+                if i == 1:
+                    ok = d < 1.0
+                    status |= 0 if ok else 1
+                    verdict = f"  target < 1 ms: {'met' if ok else 'MISSED'}"
+                print(f"{name:8} {what:5} {m['adopted'][i]:9.2f} {m['own bind'][i]:9.2f} {m['own+lib'][i]:9.2f} "
+                      f"{d:12.2f} {load:9.2f}{verdict}")
     return status
 
 

@@ -316,10 +316,14 @@ std::atomic<bool> untracked_logged{false};
 std::atomic<pid_t> watcher_pid{0};
 std::int64_t start_ms = 0;
 
-std::int64_t now_ms() {
+std::int64_t now_us(clockid_t clock) {
   timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+  ::clock_gettime(clock, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+std::int64_t now_ms() {
+  return now_us(CLOCK_MONOTONIC) / 1000;
 }
 
 /// The passed socket adopted onto `fd`, or a passed fd itself; nullptr otherwise.
@@ -619,7 +623,8 @@ void describe(passed_socket& p) {
 }
 
 __attribute__((constructor)) void init() {
-  start_ms = now_ms();
+  const std::int64_t t0 = now_us(CLOCK_MONOTONIC), cpu0 = now_us(CLOCK_THREAD_CPUTIME_ID);
+  start_ms = t0 / 1000;
   const char* dbg = std::getenv("SOCKACT_ADOPT_DEBUG");
   debug_on = dbg != nullptr && *dbg != '\0' && std::strcmp(dbg, "0") != 0;
   const bool activated = std::getenv("LISTEN_PID") != nullptr || std::getenv("LISTEN_FDS") != nullptr;
@@ -687,15 +692,19 @@ __attribute__((constructor)) void init() {
       conn_bits_fds = want;
     }
   }
+  clean_ld_preload();
+  if (passed_count > 0) start_watcher();
   SOCKACT_ADOPT_DEBUG(.add("ready: ")
                           .num(passed_count)
                           .add(" passed fd(s), ")
                           .num(map_count)
                           .add(" SOCKACT_ADOPT entr(ies), IDLE_TIMEOUT ")
                           .num(idle_ms)
-                          .add(" ms"));
-  clean_ld_preload();
-  if (passed_count > 0) start_watcher();
+                          .add(" ms; start-up took ")
+                          .num(now_us(CLOCK_MONOTONIC) - t0)
+                          .add(" us (")
+                          .num(now_us(CLOCK_THREAD_CPUTIME_ID) - cpu0)
+                          .add(" us CPU)"));
 }
 
 int adopt_or_bind(int fd, const sockaddr* addr, socklen_t len) {
