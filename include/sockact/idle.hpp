@@ -196,6 +196,17 @@ struct lifecycle_config {
   /// Apply the idle timeout only when socket-activated (as adapter-node):
   /// a server started by hand has nobody to start it again.
   bool idle_only_when_activated = true;
+  /// A request that has begun (its first byte arrived) must complete its
+  /// head within this (HEADERS_TIMEOUT); zero = no limit. Default 10 s: an
+  /// idle-exiting server must not be pinned by a client that sends one byte.
+  std::chrono::milliseconds headers_timeout{std::chrono::seconds(10)};
+  /// ... and arrive whole, body included, within this (REQUEST_TIMEOUT);
+  /// zero = no limit. Default 60 s.
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(60)};
+  /// After the last response on a connection the library closes: how long it
+  /// reads and discards what the client still sends, so that the client gets
+  /// a FIN rather than a reset that could destroy responses it has not read.
+  std::chrono::milliseconds linger{std::chrono::seconds(2)};
 };
 
 namespace detail {
@@ -231,8 +242,9 @@ inline bool parse_seconds(std::string_view s, std::chrono::milliseconds& out) {
 
 }  // namespace detail
 
-/// Reads IDLE_TIMEOUT and SHUTDOWN_TIMEOUT (seconds; fractions allowed; 0 or
-/// unset: idle timeout off, shutdown default kept) into `config`.
+/// Reads IDLE_TIMEOUT, SHUTDOWN_TIMEOUT, HEADERS_TIMEOUT and REQUEST_TIMEOUT
+/// (seconds; fractions allowed; unset: the default kept; 0: no limit, or for
+/// SHUTDOWN_TIMEOUT, do not wait) into `config`.
 /// @param ec std::errc::invalid_argument when a value is malformed.
 /// @param why when not null, receives e.g. `IDLE_TIMEOUT="-5" is not a number
 ///        of seconds (...)`.
@@ -243,6 +255,8 @@ inline bool lifecycle_from_environment(lifecycle_config& config, std::error_code
   const std::pair<const char*, std::chrono::milliseconds*> vars[] = {
       {"IDLE_TIMEOUT", &result.idle_timeout},
       {"SHUTDOWN_TIMEOUT", &result.shutdown_timeout},
+      {"HEADERS_TIMEOUT", &result.headers_timeout},
+      {"REQUEST_TIMEOUT", &result.request_timeout},
   };
   for (const auto& [name, target] : vars) {
     const char* v = std::getenv(name);
@@ -253,7 +267,7 @@ inline bool lifecycle_from_environment(lifecycle_config& config, std::error_code
       if (why != nullptr)
         *why = std::string(name) + "=" + detail::quote(v) +
                " is not a number of seconds (such as 30 or 2.5; at most a year; 0 = " +
-               (target == &result.idle_timeout ? "off)" : "do not wait)");
+               (target == &result.shutdown_timeout ? "do not wait)" : "off)");
       return false;
     }
     *target = value;

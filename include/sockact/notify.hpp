@@ -13,6 +13,7 @@
 #include <sockact/error.hpp>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -136,6 +137,37 @@ inline int parse_notify_address(const char* e, notify_address& a) {
   return -EAFNOSUPPORT;
 #endif
 }
+
+}  // namespace detail
+
+/// Whether NOTIFY_SOCKET, when set, can be used: it parses, and a path names
+/// an existing socket. False with `why` naming NOTIFY_SOCKET, its value and
+/// the reason; servers warn once at start rather than lose READY=1 silently.
+/// Unset is usable (nothing to notify).
+inline bool notify_socket_usable(std::string* why = nullptr) {
+  const char* e = std::getenv("NOTIFY_SOCKET");
+  if (e == nullptr) return true;
+  detail::notify_address a;
+  const int r = detail::parse_notify_address(e, a);
+  std::string problem;
+  if (r < 0) {
+    problem = r == -ENAMETOOLONG ? "the path is longer than a unix socket address can hold"
+                                 : "not a /path, @abstract name or vsock:CID:PORT";
+  } else if (e[0] == '/') {
+    struct stat st {};
+    if (::stat(e, &st) != 0)
+      problem = std::string("cannot be reached: ") + std::strerror(errno);
+    else if (!S_ISSOCK(st.st_mode))
+      problem = "is not a socket";
+  }
+  if (problem.empty()) return true;
+  if (why != nullptr)
+    *why = "NOTIFY_SOCKET=" + detail::quote(e) + " " + problem +
+           "; READY=1, STOPPING=1 and watchdog pings will be lost";
+  return false;
+}
+
+namespace detail {
 
 inline void grow_send_buffer(int fd) noexcept {
   constexpr int wanted = 8 * 1024 * 1024;  // as libsystemd: room for large STATUS= or many fds

@@ -1,0 +1,685 @@
+// SPDX-License-Identifier: MIT
+#ifndef SOCKACT_ACTIVATION_HPP
+#define SOCKACT_ACTIVATION_HPP
+
+// One object per server: the sockets to serve (passed by the service manager,
+// else bound from HOST/PORT/SOCKET_PATH), the lifecycle (idle exit, graceful
+// drain, watchdog, READY=1/STOPPING=1) and the connections being served.
+//
+//   sockact::activation act = sockact::activate();   // reads the environment
+//   for (sockact::listener& l : act.sockets()) ...   // serve them
+//   auto conn = act.track(fd, [&] { close_it(); });  // on accept
+//   conn.received(n);  conn.request_received();  conn.response_sent();
+//   bool keep = conn.keep_alive();                   // false while draining
+//
+// A driver (<sockact/poll_driver.hpp>, the Asio, libuv and thread drivers)
+// runs the timers and signals and tells the activation when they fire; the
+// activation itself closes the connections the drain closes, through the
+// close function each connection registered. Users never walk connections.
+
+#include <sockact/detail/config.hpp>
+#include <sockact/idle.hpp>
+#include <sockact/lifecycle.hpp>
+#include <sockact/listen.hpp>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace sockact {
+
+/// Why a connection is closed by the library.
+enum class close_reason {
+  app,               ///< connection::close(): the application asked, after its last response
+  idle,              ///< draining: it finished its requests and waits for the next one
+  unused,            ///< draining: it sent nothing within the new-connection grace period
+  headers_timeout,   ///< its request head did not arrive within HEADERS_TIMEOUT
+  request_timeout,   ///< its request did not arrive whole within REQUEST_TIMEOUT
+  shutdown_timeout,  ///< the drain took SHUTDOWN_TIMEOUT (or a second signal came)
+};
+
+inline const char* to_string(close_reason r) noexcept {
+  switch (r) {
+    case close_reason::app:
+      return "closed by the application";
+    case close_reason::idle:
+      return "idle while draining";
+    case close_reason::unused:
+      return "sent nothing while draining";
+    case close_reason::headers_timeout:
+      return "HEADERS_TIMEOUT";
+    case close_reason::request_timeout:
+      return "REQUEST_TIMEOUT";
+    case close_reason::shutdown_timeout:
+      return "SHUTDOWN_TIMEOUT";
+  }
+  return "?";
+}
+
+/// What activate() does.
+struct activation_config {
+  /// Where to listen when not socket-activated, and how (address, backlog,
+  /// O_NONBLOCK, ...). By default LISTEN_* are removed from the environment.
+  listen_config listen;
+  /// Timeouts; with read_environment, IDLE_TIMEOUT, SHUTDOWN_TIMEOUT,
+  /// HEADERS_TIMEOUT and REQUEST_TIMEOUT override these.
+  lifecycle_config lifecycle;
+  bool read_environment = true;
+  /// Serve Accept=yes connections (connected stream sockets) as well as
+  /// listening ones. Every other kind of passed fd (datagram, unbound,
+  /// not a socket) is refused by activate(), before anything is served.
+  bool accept_connections = true;
+  /// Bytes sent on a connection whose request timed out, before it is closed
+  /// (HTTP servers: sockact::http_timeout_reply). Empty: close only.
+  std::string timeout_reply;
+  /// Receives every line the library logs (sockets served, warnings, why it
+  /// stops). nullptr: standard error, prefixed with `program`.
+  void (*log)(const std::string& line) = nullptr;
+  /// Prefix of the log lines; empty: the program's short name.
+  std::string program;
+
+  /// The defaults for an HTTP/1.x server: a request that times out gets a 408.
+  static activation_config http();
+};
+
+/// An HTTP/1.1 408 that closes the connection, for activation_config::timeout_reply.
+inline constexpr const char* http_timeout_reply =
+    "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+inline activation_config activation_config::http() {
+  activation_config c;
+  c.timeout_reply = http_timeout_reply;
+  return c;
+}
+
+class activation;
+
+namespace detail {
+
+class activation_state;
+struct connection_node;
+
+// How one connection is closed, and on which thread: type-erased so that a
+// connection registered from Asio posts to its strand, one from a
+// single-threaded loop closes inline.
+struct connection_closer {
+  virtual ~connection_closer() = default;
+  virtual void dispatch(const std::shared_ptr<connection_node>& node, close_reason why) = 0;
+};
+
+struct connection_node {
+  enum : unsigned {
+    sent = 1u,           // at least one byte arrived
+    in_request = 2u,     // a request has begun and its response is not sent yet
+    head_done = 4u,      // the current request's head arrived
+    request_done = 8u,   // the current request arrived whole
+    close_pending = 16u  // a close was dispatched and has not run yet
+  };
+  activation_state* owner = nullptr;
+  int fd = -1;
+  std::size_t index = 0;  // in the registry; under the registry mutex
+  std::atomic<bool> alive{true};
+  std::atomic<unsigned> flags{0};
+  std::atomic<long long> request_began_ms{0};  // steady clock, for the request deadlines
+  idle_tracker::activity busy;                 // the connection's own thread only
+  std::unique_ptr<connection_closer> closer;
+
+  bool has(unsigned f) const noexcept { return (flags.load(std::memory_order_acquire) & f) != 0; }
+};
+
+inline long long steady_ms(std::chrono::steady_clock::time_point t) noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// Bytes the kernel holds for this connection that the application has not read.
+inline int unread_bytes(int fd) noexcept {
+  int n = 0;
+  if (::ioctl(fd, FIONREAD, &n) != 0) return 0;
+  return n;
+}
+
+inline void default_log(const std::string& program, const std::string& line) {
+  std::fprintf(stderr, "%s: %s\n", program.c_str(), line.c_str());
+}
+
+}  // namespace detail
+
+/// One connection being served: created by activation::track() when the
+/// connection is accepted, destroyed when it is closed. Move-only. Its calls
+/// are cheap (an atomic each) and may be made from the connection's own
+/// thread or strand while other connections are served on other threads.
+class connection {
+ public:
+  connection() noexcept = default;
+  connection(connection&& o) noexcept : node_(std::move(o.node_)) {}
+  connection& operator=(connection&& o) noexcept {
+    if (this != &o) {
+      reset();
+      node_ = std::move(o.node_);
+    }
+    return *this;
+  }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  ~connection() { reset(); }
+
+  /// `n` bytes arrived. The first byte of a request starts it: from then on
+  /// the server is busy, and the request deadlines run.
+  void received(std::size_t n = 1) noexcept;
+  /// The current request's head is complete (stops the HEADERS_TIMEOUT clock).
+  void headers_received() noexcept;
+  /// The current request arrived whole, body included (stops both clocks).
+  /// Frameworks that hand over whole requests call only this and response_sent().
+  void request_received() noexcept;
+  /// The response to the current request was written. With `buffered` bytes
+  /// of the next (pipelined) request already in the application's buffer,
+  /// that request begins now; else the connection is idle until its next byte.
+  void response_sent(std::size_t buffered = 0) noexcept;
+
+  /// Whether the response being written may keep the connection open. False
+  /// while the server drains, unless the next request is already here:
+  /// `buffered` bytes in the application's own buffer, or unread bytes in
+  /// the socket. HTTP: write `Connection: close` and then close() when false.
+  bool keep_alive(std::size_t buffered = 0) const noexcept;
+  /// The server is draining (no new connections; finish and close).
+  bool draining() const noexcept;
+
+  /// Closes the connection gracefully: shutdown(SHUT_WR) after what was
+  /// written, the close function the connection registered, and a short
+  /// linger that reads and discards until the client closes its side.
+  void close();
+
+  explicit operator bool() const noexcept { return node_ != nullptr; }
+  int fd() const noexcept { return node_ ? node_->fd : -1; }
+
+ private:
+  friend class activation;
+  explicit connection(std::shared_ptr<detail::connection_node> node) noexcept : node_(std::move(node)) {}
+  void reset() noexcept;
+  std::shared_ptr<detail::connection_node> node_;
+};
+
+namespace detail {
+
+struct inline_post {
+  template <class F>
+  void operator()(F&& f) const {
+    f();
+  }
+};
+
+template <class Close, class Post>
+struct closer_impl final : connection_closer {
+  closer_impl(Close c, Post p) : close(std::move(c)), post(std::move(p)) {}
+  void dispatch(const std::shared_ptr<connection_node>& node, close_reason why) override;
+  Close close;
+  Post post;
+};
+
+class activation_state {
+ public:
+  using clock = lifecycle::clock;
+
+  activation_state(std::vector<listener> sockets, const activation_config& config, bool activated,
+                   std::vector<int> listening)
+      : config_(config),
+        sockets_(std::move(sockets)),
+        lifecycle_(config.lifecycle, activated, std::move(listening)),
+        activated_(activated) {}
+
+  ~activation_state() {
+    for (const int fd : lingering_) ::close(fd);
+  }
+
+  void log(const std::string& line) const {
+    if (config_.log != nullptr)
+      config_.log(line);
+    else
+      default_log(program(), line);
+  }
+
+  std::string program() const {
+    if (!config_.program.empty()) return config_.program;
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return ::program_invocation_short_name;
+#else
+    return "sockact";
+#endif
+  }
+
+  const activation_config& config() const noexcept {
+    return config_;
+  }
+  std::vector<listener>& sockets() noexcept {
+    return sockets_;
+  }
+  lifecycle& state() noexcept {
+    return lifecycle_;
+  }
+  bool activated() const noexcept {
+    return activated_;
+  }
+  bool draining() const noexcept {
+    return draining_.load(std::memory_order_acquire);
+  }
+
+  std::shared_ptr<connection_node> add(int fd, std::unique_ptr<connection_closer> closer) {
+    auto node = std::make_shared<connection_node>();
+    node->owner = this;
+    node->fd = fd;
+    node->closer = std::move(closer);
+    std::lock_guard<std::mutex> lock(mutex_);
+    node->index = nodes_.size();
+    nodes_.push_back(node);
+    return node;
+  }
+
+  void remove(connection_node& node) noexcept {
+    node.alive.store(false, std::memory_order_release);
+    node.busy.end();
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::size_t i = node.index;
+    if (i >= nodes_.size() || nodes_[i].get() != &node) return;
+    if (i + 1 != nodes_.size()) {
+      nodes_[i] = std::move(nodes_.back());
+      nodes_[i]->index = i;
+    }
+    nodes_.pop_back();
+  }
+
+  std::size_t open() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return nodes_.size();
+  }
+
+  // Runs in the connection's own context, right before its close function:
+  // true when it is still to be closed for `why`.
+  bool close_prepare(connection_node& n, close_reason why) {
+    n.flags.fetch_and(~unsigned{connection_node::close_pending}, std::memory_order_acq_rel);
+    if (!n.alive.load(std::memory_order_acquire)) return false;
+    const unsigned f = n.flags.load(std::memory_order_acquire);
+    switch (why) {
+      case close_reason::idle:
+      case close_reason::unused:
+        // Bytes that came in since the decision make it busy again: serve them.
+        if ((f & connection_node::in_request) != 0 || unread_bytes(n.fd) > 0) return false;
+        break;
+      case close_reason::headers_timeout:
+        if ((f & connection_node::in_request) == 0 || (f & connection_node::head_done) != 0) return false;
+        break;
+      case close_reason::request_timeout:
+        if ((f & connection_node::in_request) == 0 || (f & connection_node::request_done) != 0) return false;
+        break;
+      case close_reason::app:
+      case close_reason::shutdown_timeout:
+        break;
+    }
+    if ((why == close_reason::headers_timeout || why == close_reason::request_timeout) &&
+        !config_.timeout_reply.empty())
+      (void)::send(n.fd, config_.timeout_reply.data(), config_.timeout_reply.size(),
+                   MSG_DONTWAIT | MSG_NOSIGNAL);
+    graceful_shutdown(n.fd);
+    n.alive.store(false, std::memory_order_release);
+    return true;
+  }
+
+  // FIN after what was written; a duplicate of the fd stays with us to read
+  // and discard what the client still sends, so that closing does not reset.
+  void graceful_shutdown(int fd) {
+    const int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    ::shutdown(fd, SHUT_WR);  // a connection, never a listener
+    if (dup < 0) return;
+    std::lock_guard<std::mutex> lock(linger_mutex_);
+    lingering_.push_back(dup);
+    linger_deadlines_.push_back(clock::now() + config_.lifecycle.linger);
+  }
+
+  // Reads what waits on the lingering fds; closes those at EOF, error or deadline.
+  void service_lingering(clock::time_point now, bool final_pass) {
+    std::lock_guard<std::mutex> lock(linger_mutex_);
+    char buf[4096];
+    for (std::size_t i = 0; i < lingering_.size();) {
+      bool done = now >= linger_deadlines_[i] || final_pass;
+      for (int reads = 0; !done && reads < 16; ++reads) {
+        const ssize_t r = ::recv(lingering_[i], buf, sizeof buf, MSG_DONTWAIT);
+        if (r > 0) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+        done = true;  // EOF or error
+      }
+      if (done) {
+        ::close(lingering_[i]);
+        lingering_[i] = lingering_.back();
+        linger_deadlines_[i] = linger_deadlines_.back();
+        lingering_.pop_back();
+        linger_deadlines_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+  }
+
+  bool lingering() const {
+    std::lock_guard<std::mutex> lock(linger_mutex_);
+    return !lingering_.empty();
+  }
+
+  // Waits (blocking, bounded) for the lingering connections to close.
+  void finish_lingering(clock::time_point until) {
+    for (;;) {
+      const clock::time_point now = clock::now();
+      service_lingering(now, now >= until);
+      if (!lingering() || now >= until) return;
+      std::vector<pollfd> fds;
+      {
+        std::lock_guard<std::mutex> lock(linger_mutex_);
+        for (const int fd : lingering_) fds.push_back(pollfd{fd, POLLIN, 0});
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
+      ::poll(fds.data(), fds.size(), static_cast<int>(left > 100 ? 100 : left + 1));
+    }
+  }
+
+  clock::time_point next_deadline(clock::time_point now) const {
+    clock::time_point t = lifecycle_.next_deadline(now);
+    // While draining, or while lingering or request deadlines run, look again
+    // soon: connections close on other threads, bytes arrive, deadlines pass.
+    const auto soon = std::chrono::milliseconds(draining() || lingering() ? 20 : 250);
+    if (draining() || lingering() || (watch_requests() && open() > 0)) t = std::min(t, now + soon);
+    return t;
+  }
+
+  // Closes the listening sockets still held here; never shutdown(2): the
+  // manager keeps its copies and starts the service again on the next client.
+  void close_listeners() noexcept {
+    for (listener& l : sockets_)
+      if (l.info.listening) l.fd.reset();
+  }
+
+  bool watch_requests() const noexcept {
+    return config_.lifecycle.headers_timeout.count() > 0 || config_.lifecycle.request_timeout.count() > 0;
+  }
+
+  // What a driver does with the outcome of an event.
+  struct step_result {
+    bool stop_accepting = false;  ///< close the listeners now (never shutdown(2))
+    bool finished = false;        ///< leave the loop
+  };
+
+  step_result on_timer(clock::time_point now) {
+    return apply(lifecycle_.on_timer(now), now);
+  }
+  step_result on_signal(int signo, clock::time_point now) {
+    return apply(lifecycle_.on_signal(signo), now);
+  }
+
+  void ready() {
+    std::string status = "serving";
+    for (const listener& l : sockets_) status += " " + l.name;
+    lifecycle_.ready(status);
+  }
+
+ private:
+  step_result apply(lifecycle_actions a, clock::time_point now) {
+    step_result r;
+    if (lifecycle_.draining() || lifecycle_.current() == lifecycle::phase::done)
+      draining_.store(true, std::memory_order_release);
+    if (a.stop_accepting) {
+      r.stop_accepting = true;
+      if (const auto why = lifecycle_.reason())
+        log(std::string("stopping (") + to_string(*why) + "), " + std::to_string(open()) +
+            " connection(s) open");
+    }
+    // The walk: one pass over a snapshot, closes dispatched outside the lock
+    // (an inline close destroys the connection, which takes the lock).
+    std::vector<std::pair<std::shared_ptr<connection_node>, close_reason>> closes;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const long long now_ms = steady_ms(now);
+      const long long head_ms = config_.lifecycle.headers_timeout.count();
+      const long long req_ms = config_.lifecycle.request_timeout.count();
+      for (const auto& n : nodes_) {
+        const unsigned f = n->flags.load(std::memory_order_acquire);
+        if ((f & connection_node::close_pending) != 0 && !a.close_all) continue;
+        const bool busy = (f & connection_node::in_request) != 0;
+        const bool sent = (f & connection_node::sent) != 0;
+        if (a.close_all) {
+          closes.emplace_back(n, close_reason::shutdown_timeout);
+        } else if (busy) {
+          const long long age = now_ms - n->request_began_ms.load(std::memory_order_relaxed);
+          if (head_ms > 0 && (f & connection_node::head_done) == 0 && age >= head_ms)
+            closes.emplace_back(n, close_reason::headers_timeout);
+          else if (req_ms > 0 && (f & connection_node::request_done) == 0 && age >= req_ms)
+            closes.emplace_back(n, close_reason::request_timeout);
+        } else if (draining()) {
+          const bool close_it = sent ? (a.close_idle || lifecycle_.draining()) : a.close_new || new_closed_;
+          if (close_it && unread_bytes(n->fd) == 0)
+            closes.emplace_back(n, sent ? close_reason::idle : close_reason::unused);
+        }
+      }
+    }
+    if (a.close_new) new_closed_ = true;
+    for (auto& [n, why] : closes) {
+      n->flags.fetch_or(connection_node::close_pending, std::memory_order_acq_rel);
+      n->closer->dispatch(n, why);
+    }
+    service_lingering(now, false);
+    if (lifecycle_.draining()) a |= lifecycle_.on_connections(open());
+    if (a.finished || lifecycle_.current() == lifecycle::phase::done) {
+      r.finished = true;
+      r.stop_accepting = true;
+    }
+    return r;
+  }
+
+  activation_config config_;
+  std::vector<listener> sockets_;
+  lifecycle lifecycle_;
+  bool activated_ = false;
+  bool new_closed_ = false;  // the grace period for silent connections is over
+  std::atomic<bool> draining_{false};
+  mutable std::mutex mutex_;
+  std::vector<std::shared_ptr<connection_node>> nodes_;
+  mutable std::mutex linger_mutex_;
+  std::vector<int> lingering_;
+  std::vector<clock::time_point> linger_deadlines_;
+};
+
+template <class Close, class Post>
+void closer_impl<Close, Post>::dispatch(const std::shared_ptr<connection_node>& node, close_reason why) {
+  post([node, why] {
+    auto* self = static_cast<closer_impl*>(node->closer.get());
+    if (node->owner->close_prepare(*node, why)) self->close();
+  });
+}
+
+}  // namespace detail
+
+/// The server's sockets, lifecycle and connections; made by activate().
+/// Move-only; connections refer to it, so it must outlive them (declare it
+/// first in main()).
+class activation {
+ public:
+  using clock = lifecycle::clock;
+  using step_result = detail::activation_state::step_result;
+
+  activation() = default;
+
+  /// The sockets to serve, in the order the manager passed them (or of the
+  /// address list). Move them into acceptors or handles as you like: the
+  /// idle rule keeps the fd numbers it was given, and a driver that owns
+  /// them closes them when the drain begins.
+  std::vector<listener>& sockets() noexcept { return state_->sockets(); }
+  /// Whether the sockets came from the service manager (the idle timeout
+  /// applies only then, unless lifecycle_config says otherwise).
+  bool activated() const noexcept { return state_->activated(); }
+  /// The server is draining: answer what was received, accept nothing new.
+  bool draining() const noexcept { return state_ && state_->draining(); }
+  const activation_config& config() const noexcept { return state_->config(); }
+  /// The state machine underneath (phase, reason, the idle tracker).
+  lifecycle& state() noexcept { return state_->state(); }
+
+  /// Registers a connection just accepted. `close` closes it (the socket
+  /// object, the handle, the session); it runs where `post` puts it:
+  /// inline by default (single-threaded loops), on the connection's strand
+  /// with Asio (see asio.hpp's track()). The activation calls it when the
+  /// drain or a request deadline closes the connection, after shutdown(SHUT_WR).
+  template <class Close, class Post = detail::inline_post>
+  connection track(int fd, Close close, Post post = {}) {
+    using impl = detail::closer_impl<Close, Post>;
+    return connection(state_->add(fd, std::make_unique<impl>(std::move(close), std::move(post))));
+  }
+
+  /// Connections registered and not yet destroyed.
+  std::size_t connections() const { return state_->open(); }
+
+  /// READY=1 with STATUS=serving NAME...; drivers call it once they serve.
+  void ready() { state_->ready(); }
+  /// Closes the listening sockets still in sockets() (drivers, once they
+  /// stopped watching them): close, never shutdown(2).
+  void close_listeners() noexcept { state_->close_listeners(); }
+  /// Writes a line through activation_config::log.
+  void log(const std::string& line) const { state_->log(line); }
+
+  // Driver interface: when to call on_timer() next, and the two events.
+  clock::time_point next_deadline(clock::time_point now = clock::now()) const {
+    return state_->next_deadline(now);
+  }
+  step_result on_timer(clock::time_point now = clock::now()) { return state_->on_timer(now); }
+  step_result on_signal(int signo, clock::time_point now = clock::now()) {
+    return state_->on_signal(signo, now);
+  }
+  /// After the loop: waits (at most the linger time) until the connections
+  /// closed by the library have been closed by their clients too.
+  void finish() { state_->finish_lingering(clock::now() + state_->config().lifecycle.linger); }
+
+ private:
+  friend bool activate(activation& out, const activation_config& config, std::error_code& ec,
+                       std::string* why);
+  std::unique_ptr<detail::activation_state> state_;
+};
+
+inline void connection::reset() noexcept {
+  if (node_) {
+    node_->owner->remove(*node_);
+    node_.reset();
+  }
+}
+
+inline void connection::received(std::size_t n) noexcept {
+  if (!node_ || n == 0) return;
+  detail::connection_node& c = *node_;
+  const unsigned f = c.flags.load(std::memory_order_relaxed);
+  if ((f & detail::connection_node::in_request) != 0) return;
+  c.request_began_ms.store(detail::steady_ms(std::chrono::steady_clock::now()), std::memory_order_relaxed);
+  if (!c.busy) c.busy = c.owner->state().tracker().begin();
+  c.flags.fetch_or(detail::connection_node::sent | detail::connection_node::in_request,
+                   std::memory_order_acq_rel);
+}
+
+inline void connection::headers_received() noexcept {
+  if (!node_) return;
+  received();
+  node_->flags.fetch_or(detail::connection_node::head_done, std::memory_order_acq_rel);
+}
+
+inline void connection::request_received() noexcept {
+  if (!node_) return;
+  received();
+  node_->flags.fetch_or(detail::connection_node::head_done | detail::connection_node::request_done,
+                        std::memory_order_acq_rel);
+}
+
+inline void connection::response_sent(std::size_t buffered) noexcept {
+  if (!node_) return;
+  node_->flags.fetch_and(~unsigned{detail::connection_node::in_request | detail::connection_node::head_done |
+                                   detail::connection_node::request_done},
+                         std::memory_order_acq_rel);
+  if (buffered > 0)
+    received(buffered);  // the next request's clock starts now, and the server stays busy
+  else
+    node_->busy.end();
+}
+
+inline bool connection::keep_alive(std::size_t buffered) const noexcept {
+  if (!node_ || !node_->owner->draining()) return true;
+  return buffered > 0 || detail::unread_bytes(node_->fd) > 0;
+}
+
+inline bool connection::draining() const noexcept {
+  return node_ && node_->owner->draining();
+}
+
+inline void connection::close() {
+  if (!node_) return;
+  const std::shared_ptr<detail::connection_node> n = node_;
+  n->closer->dispatch(n, close_reason::app);
+}
+
+/// Receives or binds the sockets (listen_or_bind), reads the timeouts from
+/// the environment, refuses kinds of fd a stream server cannot serve, and
+/// warns once about an unusable NOTIFY_SOCKET. Logs one line per socket.
+/// @param why receives a message naming the variable, value, fd or address at fault.
+inline bool activate(activation& out, const activation_config& config, std::error_code& ec,
+                     std::string* why = nullptr) {
+  ec.clear();
+  activation_config cfg = config;
+  if (cfg.read_environment && !lifecycle_from_environment(cfg.lifecycle, ec, why)) return false;
+  std::vector<listener> sockets = listen_or_bind(cfg.listen, ec, why);
+  if (ec) return false;
+  for (const listener& l : sockets) {
+    const bool stream = l.info.type == SOCK_STREAM || l.info.type == SOCK_SEQPACKET;
+    const bool ok = stream && (l.info.listening || (cfg.accept_connections && l.info.connected));
+    if (ok) continue;
+    if (why != nullptr)
+      *why = l.name + " is not a socket this server can serve (" + l.info.to_string() +
+             "); it serves listening stream sockets" +
+             (cfg.accept_connections ? " and Accept=yes connections" : "");
+    ec = make_error_code(errc::wrong_type);
+    if (l.activated)
+      for (listener& s : sockets) s.fd.release();  // not ours to close: leave every passed fd as it was
+    return false;
+  }
+  bool activated = false;
+  std::vector<int> listening;
+  for (const listener& l : sockets) {
+    activated = activated || l.activated;
+    if (l.info.listening) listening.push_back(l.fd.get());
+  }
+  out.state_ =
+      std::make_unique<detail::activation_state>(std::move(sockets), cfg, activated, std::move(listening));
+  for (const listener& l : out.sockets())
+    out.log(std::string(l.activated ? "serving activated " : "serving bound ") + l.name + " on " +
+            (l.info.local_address.empty() ? "(unnamed)" : l.info.local_address) +
+            (l.info.connected ? " (one connection)" : ""));
+  std::string warning;
+  if (!notify_socket_usable(&warning)) out.log("warning: " + warning);
+  return true;
+}
+
+#if SOCKACT_HAS_EXCEPTIONS
+/// activate() that throws std::system_error with the same message.
+inline activation activate(const activation_config& config = {}) {
+  activation a;
+  std::error_code ec;
+  std::string why;
+  if (!activate(a, config, ec, &why)) detail::throw_error(ec, "sockact::activate: " + why);
+  return a;
+}
+#endif
+
+}  // namespace sockact
+
+#endif  // SOCKACT_ACTIVATION_HPP
