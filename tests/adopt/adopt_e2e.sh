@@ -5,9 +5,12 @@
 # the manager's unix path kept, a clean environment for children, idle exit
 # by SIGTERM, bad variables reported without a crash, the "nothing adopted"
 # warning; and, without the library, the hang it fixes.
-#   adopt_e2e.sh LIBRARY PROBE
+#   adopt_e2e.sh LIBRARY PROBE [SOCKACT_RUN]
+# With SOCKACT_RUN (the build's tools/sockact-run, next to the library), also
+# `sockact-run --adopt`: idle exit and wake-up without a service manager.
 LIB=$1
 PROBE=$2
+RUN=${3:-}
 . "$(dirname "$0")/../e2e/lib.sh"
 need systemd-socket-activate
 
@@ -173,5 +176,21 @@ activate without -l 127.0.0.1:$P "$PROBE" serve 127.0.0.1:$Q
 out=$(talk 127.0.0.1:$P)
 expect_contains "without the library: the connection hangs" "$out" "no answer from 127.0.0.1:$P within 3 s"
 stop
+
+# 10. sockact-run --adopt finds the library next to itself; idle exit, then woken again.
+if [ -n "$RUN" ]; then
+  P=$(free_port)
+  Q=$(free_port)
+  "$RUN" --adopt -l 127.0.0.1:$P -E IDLE_TIMEOUT=0.5 -- "$PROBE" serve 127.0.0.1:$Q >"$E2E_TMP/run.log" 2>&1 &
+  E2E_PIDS+=($!)
+  for _ in $(seq 100); do grep -q "listening on" "$E2E_TMP/run.log" && break; sleep 0.05; done
+  out=$(talk 127.0.0.1:$P)
+  for _ in $(seq 100); do grep -q "activation 1:.*stopped: signal SIGTERM" "$E2E_TMP/run.log" && break; sleep 0.1; done
+  out2=$(talk 127.0.0.1:$P)
+  expect_contains "sockact-run --adopt: served, idle SIGTERM, woken again by another process" \
+    "$out $out2$(cat "$E2E_TMP/run.log")" "hello pid=" "activation 1:" "stopped: signal SIGTERM"
+  [ "${out%% fd=*}" != "${out2%% fd=*}" ] && pass "sockact-run --adopt: two processes ($out / $out2)" ||
+    fail "sockact-run --adopt: the same process answered twice ($out / $out2)"
+fi
 
 finish
