@@ -13,9 +13,11 @@ answer to `GET /`:
 Rounds alternate the order of the variants. Prints medians side by side, of
 the wall time and of the child's CPU time (user + sys, all threads, from
 wait4): on a loaded machine the wall times mostly measure the load, the CPU
-times much less so. The target: adopted - own bind < 1 ms in CPU time. The
-polling client of "own bind" competes with the server for the CPU, which wall
-time shows and CPU time does not. Exit status 1 when a target is missed.
+times much less so. The target: adopted - own bind < 1 ms and own+lib - own
+bind < 1 ms, in CPU time. The polling client of "own bind" competes with the
+server for the CPU, which shows in its wall time and, on a busy machine, in
+its CPU time too: "own+lib" is polled the same way, so its difference is the
+cleaner one. Exit status 1 when a target is missed.
 
   bench/adopt_cold_start.py LIBRARY [--bun BUN] [--node NODE] [--rounds N]
 """
@@ -178,8 +180,8 @@ def main():
                 d = m["adopted"][i] - m["own bind"][i]
                 load = m["own+lib"][i] - m["own bind"][i]
                 verdict = ""
-                if i == 1:
-                    ok = d < 1.0
+                if i == 1:  # both: "adopted" alone favours the library (its client does not poll)
+                    ok = max(d, load) < 1.0
                     status |= 0 if ok else 1
                     verdict = f"  target < 1 ms: {'met' if ok else 'MISSED'}"
                 print(f"{name:8} {what:5} {m['adopted'][i]:9.2f} {m['own bind'][i]:9.2f} {m['own+lib'][i]:9.2f} "
