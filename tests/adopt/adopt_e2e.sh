@@ -14,15 +14,6 @@ RUN=${3:-}
 . "$(dirname "$0")/../e2e/lib.sh"
 need systemd-socket-activate
 
-now_ms() { date +%s%3N; }
-# wait_exit PID SECONDS: waits for PID to end; sets RC or returns 1.
-wait_exit() {
-  for _ in $(seq $(($2 * 20))); do
-    kill -0 "$1" 2>/dev/null || { RC=0; wait "$1" || RC=$?; return 0; }
-    sleep 0.05
-  done
-  return 1
-}
 # run NAME ACTIVATE_ARGS... -- PROBE_ARGS...: the probe under systemd-socket-activate with the library.
 run() {
   local name=$1 args=()
