@@ -320,6 +320,18 @@ sd_talk_http() {
   curl -sS --connect-timeout 5 --max-time "${SD_HTTP_TIMEOUT:-15}" "$@"
 }
 
+# sd_burst N PREFIX CMD...: runs CMD N times at once, run i writing to $SD_DIR/PREFIX.i;
+# waits for exactly those (a bare `wait` would wait for the manager too).
+sd_burst() {
+  local n=$1 prefix=$2 pids=() i
+  shift 2
+  for i in $(seq "$n"); do
+    "$@" >"$SD_DIR/$prefix.$i" 2>&1 &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || true
+}
+
 # ---------------------------------------------------------------- results
 
 sd_pass() {
