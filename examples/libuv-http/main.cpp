@@ -192,14 +192,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  config.program = program;
   std::error_code ec;
-  std::string why;
-  sockact::activation act;                          // sockact
-  if (!sockact::activate(act, config, ec, &why)) {  // sockact
-    std::fprintf(stderr, "%s: %s\n", program, why.c_str());
-    return 1;
-  }
+  sockact::activation act = sockact::activate_or_exit(config);  // sockact
   ::signal(SIGPIPE, SIG_IGN);
 
   uv_loop_t loop;

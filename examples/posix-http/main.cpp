@@ -263,13 +263,7 @@ int main(int argc, char** argv) {
   }
   if (const char* v = std::getenv("SOCKACT_ALLOW_PARENT_PID"); v != nullptr && std::strcmp(v, "1") == 0)
     config.listen.activation.pid_check = sockact::listen_pid_check::allow_parent;
-  std::error_code ec;
-  std::string why;
-  sockact::activation act;                          // sockact
-  if (!sockact::activate(act, config, ec, &why)) {  // sockact
-    std::fprintf(stderr, "%s: %s\n", program, why.c_str());
-    return 1;
-  }
+  sockact::activation act = sockact::activate_or_exit(config);  // sockact
   ::signal(SIGPIPE, SIG_IGN);
   return server(act).run();
 }
