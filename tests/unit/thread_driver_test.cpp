@@ -107,7 +107,7 @@ std::string read_line(int fd) {
 // close the connection (draining).
 class blocking_server {
  public:
-  blocking_server(sockact::activation& act, sockact::thread_driver& driver) : act_(act), driver_(driver) {
+  blocking_server(sockact::activation& act, sockact::thread_driver& driver) : driver_(driver) {
     for (sockact::listener& l : act.sockets()) fd_ = l.fd.get();
     accept_thread_ = std::thread([this] { accept_loop(); });
   }
@@ -138,7 +138,7 @@ class blocking_server {
       }
       sockact::thread_connection conn = driver_.track(c);
       std::lock_guard<std::mutex> lock(mutex_);
-      threads_.emplace_back([this, c, conn = std::move(conn)]() mutable { serve(c, conn); });
+      threads_.emplace_back([c, conn = std::move(conn)]() mutable { serve(c, conn); });
     }
   }
 
@@ -171,7 +171,6 @@ class blocking_server {
     ::close(c);
   }
 
-  sockact::activation& act_;
   sockact::thread_driver& driver_;
   int fd_ = -1;
   std::thread accept_thread_;
