@@ -172,10 +172,14 @@ class thread_driver {
 
   /// Blocks until the drain is over (every tracked connection closed, or
   /// SHUTDOWN_TIMEOUT, or a second signal) and the library's lingering
-  /// closes are done.
-  void wait() {
+  /// closes are done. False when connections were still open at the end,
+  /// which the library could not close (counted() ones, track(-1)): end the
+  /// program without waiting for their threads (std::_Exit(0); the kernel
+  /// closes their sockets).
+  bool wait() {
     std::unique_lock<std::mutex> lock(mutex_);
     done_cv_.wait(lock, [this] { return done_; });
+    return !cut_;
   }
   /// wait() for at most `timeout`; true when the drain is over.
   template <class Rep, class Period>
@@ -186,6 +190,11 @@ class thread_driver {
   bool finished() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return done_;
+  }
+
+  /// The server is draining: answer what was received, with `Connection: close`.
+  bool draining() const noexcept {
+    return act_->draining();
   }
 
   /// Begins the drain as SIGTERM would (a second call: as a second signal).
@@ -204,6 +213,21 @@ class thread_driver {
   thread_connection track(int fd) {
     return track(fd, [] {});
   }
+  /// For a framework that runs each connection as one task and hides its
+  /// socket (cpp-httplib's TaskQueue): wraps `task` so that the connection
+  /// counts, busy, from now until the task returns. The server does not go
+  /// idle while it runs, and the drain waits for it; the library cannot close
+  /// it, so at SHUTDOWN_TIMEOUT the program ends instead (see wait()).
+  template <class Task>
+  std::function<void()> counted(Task task) {
+    auto conn = std::make_shared<thread_connection>(track(-1));
+    (*conn)->request_received();  // no request clocks: the framework keeps its own timeouts
+    return [task = std::move(task), conn]() mutable {
+      task();
+      conn->reset();
+    };
+  }
+
   /// track() with an extra close step of the server's own (a flag, a cancel).
   template <class Close>
   thread_connection track(int fd, Close close) {
@@ -285,9 +309,11 @@ class thread_driver {
       if (!finished_) apply(act_->on_timer());
     }
     if (finished_) act_->finish();
+    const bool cut = act_->connections() > 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       done_ = true;
+      cut_ = cut;
     }
     done_cv_.notify_all();
   }
@@ -314,7 +340,7 @@ class thread_driver {
   bool stopped_ = false, finished_ = false;  // the driver's thread only
   mutable std::mutex mutex_;
   std::condition_variable done_cv_;
-  bool done_ = false;
+  bool done_ = false, cut_ = false;
 };
 
 }  // namespace sockact
