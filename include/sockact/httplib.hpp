@@ -74,8 +74,13 @@ class httplib_server : public httplib::Server {
   /// listener; after the drain, false as well (the loop ends on EINVAL).
   bool serve(listener& l) {
     if (!l.info.listening || !l.fd) return false;
-    svr_sock_ = l.fd.release();
-    return listen_after_bind();
+    const int fd = l.fd.release();
+    svr_sock_ = fd;
+    const bool ok = listen_after_bind();
+    // On an accept() error cpp-httplib closes the socket itself; after the
+    // drain it closes the driver's placeholder. Either way the number is not ours now.
+    driver_->listener_closed(fd);
+    return ok;
   }
 
   /// As httplib::Server's; the server adds `Connection: close` after yours while draining.

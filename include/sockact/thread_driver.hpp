@@ -172,10 +172,11 @@ class thread_driver {
 
   /// Blocks until the drain is over (every tracked connection closed, or
   /// SHUTDOWN_TIMEOUT, or a second signal) and the library's lingering
-  /// closes are done. False when connections were still open at the end,
-  /// which the library could not close (counted() ones, track(-1)): end the
-  /// program without waiting for their threads (std::_Exit(0); the kernel
-  /// closes their sockets).
+  /// closes are done. False when the drain was cut with connections still
+  /// registered: those with an fd were closed under their threads, which
+  /// return soon; counted() ones (and track(-1)) the library cannot close:
+  /// end the program without waiting for their threads (std::_Exit(0); the
+  /// kernel closes their sockets).
   bool wait() {
     std::unique_lock<std::mutex> lock(mutex_);
     done_cv_.wait(lock, [this] { return done_; });
@@ -204,6 +205,15 @@ class thread_driver {
     wake();
   }
 
+  /// A listening fd was closed by the server itself (a framework's accept
+  /// loop that gave up on an error): the driver leaves that number alone at
+  /// the drain, since it may belong to another file by then.
+  void listener_closed(int fd) {
+    std::lock_guard<std::mutex> lock(listen_mutex_);
+    for (int& l : listening_)
+      if (l == fd) l = -1;
+  }
+
   /// Registers a connection that a thread serves with blocking reads. When
   /// the activation closes it, `close` runs on the driver's thread (after
   /// shutdown(SHUT_WR)); the default shuts the read side so that the
@@ -222,6 +232,7 @@ class thread_driver {
   std::function<void()> counted(Task task) {
     auto conn = std::make_shared<thread_connection>(track(-1));
     (*conn)->request_received();  // no request clocks: the framework keeps its own timeouts
+    wake();                       // the idle deadline computed before this is stale now
     return [task = std::move(task), conn]() mutable {
       task();
       conn->reset();
@@ -241,6 +252,7 @@ class thread_driver {
           close();
         },
         detail::guarded_post{c.guard_});
+    wake();  // look at the connections (and the idle deadline) again
     return c;
   }
 
@@ -324,7 +336,11 @@ class thread_driver {
       // Close the listeners in place: dup3 drops this process's reference to
       // each listening socket (the manager keeps its own; no shutdown(2)) and
       // keeps the number taken until the activation closes it.
-      for (const int fd : listening_) ::dup3(placeholder_.get(), fd, O_CLOEXEC);
+      {
+        std::lock_guard<std::mutex> lock(listen_mutex_);
+        for (const int fd : listening_)
+          if (fd >= 0) ::dup3(placeholder_.get(), fd, O_CLOEXEC);
+      }
       if (on_stop_) on_stop_();
     }
     if (r.finished) finished_ = true;
@@ -333,6 +349,7 @@ class thread_driver {
   activation* act_;
   std::function<void()> on_stop_;
   unique_fd signals_, wake_, placeholder_;
+  std::mutex listen_mutex_;
   std::vector<int> listening_;  // the listening fd numbers, taken at construction
   std::thread thread_;
   std::atomic<bool> quit_{false};
