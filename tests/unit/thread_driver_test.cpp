@@ -15,9 +15,11 @@
 #include <unistd.h>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -245,7 +247,8 @@ TEST(ThreadDriver, SigtermLetsTheRequestInFlightFinish) {
   EXPECT_LT(steady::now() - t0, 500ms) << "the idle connection was closed late";
   EXPECT_EQ(read_line(fd), "done 800 close");
   EXPECT_EQ(read_line(fd), "");
-  EXPECT_TRUE(driver.wait_for(5s));
+  // The idle connection's thread was woken (its client still holds it open).
+  EXPECT_TRUE(driver.wait_for(2s)) << "the drain waited for a thread blocked in read()";
   EXPECT_GE(steady::now() - t0, 550ms) << "did not wait for the request";
   EXPECT_TRUE(logged("stopping (SIGTERM)"));
   ::close(fd);
@@ -350,6 +353,46 @@ TEST(ThreadDriver, IdleCloseThenLateDataIsReset) {
   ::close(fd);
   EXPECT_TRUE(driver.wait_for(5s));
   server.join();
+}
+
+// A framework that hides its sockets: each connection as one counted task.
+TEST(ThreadDriver, CountedTaskKeepsItBusyAndTheDrainWaitsForIt) {
+  sockact::activation act = make_activation(300ms);
+  sockact::thread_driver driver(act);
+  std::this_thread::sleep_for(100ms);
+  std::function<void()> task = driver.counted([] { std::this_thread::sleep_for(700ms); });
+  EXPECT_EQ(act.connections(), 1u) << "counted from the moment it is made (accept), not when it runs";
+  std::thread worker(task);
+  worker.join();
+  const auto ended = steady::now();
+  EXPECT_EQ(act.connections(), 0u);
+  EXPECT_FALSE(driver.finished()) << "went idle while the task ran";
+  EXPECT_TRUE(driver.wait_for(5s));
+  EXPECT_GE(steady::now() - ended, 300ms) << "exited before IDLE_TIMEOUT after the task";
+  EXPECT_TRUE(driver.wait()) << "every connection closed: a clean end";
+}
+
+TEST(ThreadDriver, ShutdownTimeoutCutsCountedTasks) {
+  sockact::activation act = make_activation(0ms, 400ms);
+  sockact::thread_driver driver(act);
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  std::thread worker(driver.counted([&] {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return release; });
+  }));
+  const auto t0 = steady::now();
+  driver.stop();
+  EXPECT_FALSE(driver.wait()) << "the library cannot close a counted task: the drain must say it was cut";
+  EXPECT_GE(steady::now() - t0, 350ms);
+  EXPECT_TRUE(logged("stopping (SIGTERM)"));
+  {
+    std::lock_guard<std::mutex> lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  worker.join();
 }
 
 // A stand-in for the manager's notify socket.
