@@ -12,7 +12,7 @@
 // up to SHUTDOWN_TIMEOUT (default 30 s), exit 0; a second signal stops at
 // once. READY=1/STOPPING=1 (Type=notify), WATCHDOG=1 when WatchdogSec= is set.
 //
-// The lines marked `// sockact` are what sockact adds to a cpp-httplib server
+// The lines that end in a "sockact" comment are what sockact adds to a cpp-httplib server
 // that already works. cpp-httplib's traps (no way to pass it an fd, a spinning
 // accept loop on O_NONBLOCK sockets, a stop() that calls shutdown(2) on the
 // manager's socket, no connection hook) and what sockact::httplib_server does
