@@ -19,6 +19,8 @@
 #include <string>
 #include <thread>
 
+bool sockact_thread_driver_second_tu(sockact::thread_driver& driver);
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -209,6 +211,12 @@ TEST(HttplibServer, ShutdownTimeoutCutsTheDrainAndSaysSo) {
   f.let_go();
   client.join();
   ::close(fd);
+}
+
+TEST(HttplibServer, SecondTranslationUnitLinks) {
+  sockact::activation act = make_activation(0ms, 1000ms);
+  sockact::thread_driver driver(act);
+  EXPECT_TRUE(sockact_thread_driver_second_tu(driver));
 }
 
 }  // namespace

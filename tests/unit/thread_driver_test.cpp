@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+bool sockact_thread_driver_second_tu(sockact::thread_driver& driver);
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -452,6 +454,13 @@ TEST(ThreadDriver, ReadyWatchdogStopping) {
   EXPECT_EQ(got.front().rfind("READY=1", 0), 0u) << got.front();
   EXPECT_GE(pings, 3) << "pings at half of WATCHDOG_USEC";
   EXPECT_EQ(stopping, 1);
+}
+
+TEST(ThreadDriver, SecondTranslationUnitLinks) {
+  sockact::activation act = make_activation(0ms);
+  sockact::thread_driver driver(act);
+  EXPECT_TRUE(sockact_thread_driver_second_tu(driver));
+  EXPECT_EQ(act.connections(), 0u);
 }
 
 }  // namespace
