@@ -21,9 +21,10 @@
 //    failed accept() calls in under a second were measured), and a thread
 //    blocked in accept() is not woken when the socket is closed. The server
 //    sets an idle interval, so the loop polls the socket first: EAGAIN then
-//    waits, and the loop sees within that interval the placeholder the driver
-//    put over the socket at the drain (accept() fails with EINVAL: the loop
-//    returns and closes the placeholder).
+//    waits. At the drain the driver puts its placeholder over the socket,
+//    which never becomes readable: the poll times out, and the loop's idle
+//    hook (TaskQueue::on_idle, on the loop's own thread) ends the loop the
+//    way stop() does, minus the shutdown(2). serve() then closes the fd.
 //  * Its stop() calls shutdown(2) on the listening socket, which breaks it in
 //    the service manager too: every later activation would find it dead.
 //    httplib_server::stop() is deleted; never call httplib::Server::stop()
@@ -61,7 +62,7 @@ class httplib_server : public httplib::Server {
                           std::chrono::milliseconds accept_poll = std::chrono::milliseconds(100))
       : driver_(&driver) {
     set_idle_interval(accept_poll);
-    new_task_queue = [this] { return new counted_pool(*driver_); };
+    new_task_queue = [this] { return new counted_pool(*this); };
     httplib::Server::set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (post_routing_) post_routing_(req, res);
       if (driver_->draining()) res.set_header("Connection", "close");
@@ -71,16 +72,18 @@ class httplib_server : public httplib::Server {
   /// Serves `l`, a listening socket (its fd moves into the server), until
   /// the drain begins and the last connection has closed. Blocks, like
   /// listen(). False at once for an Accept=yes connection or a moved-from
-  /// listener; after the drain, false as well (the loop ends on EINVAL).
+  /// listener, and when the accept loop failed before the drain.
   bool serve(listener& l) {
     if (!l.info.listening || !l.fd) return false;
     const int fd = l.fd.release();
     svr_sock_ = fd;
-    const bool ok = listen_after_bind();
-    // On an accept() error cpp-httplib closes the socket itself; after the
-    // drain it closes the driver's placeholder. Either way the number is not ours now.
-    driver_->listener_closed(fd);
-    return ok;
+    listen_after_bind();
+    if (svr_sock_ == INVALID_SOCKET) {  // ended by the drain (counted_pool::on_idle)
+      ::close(fd);                      // the driver's placeholder by now
+      return true;
+    }
+    driver_->listener_closed(fd);  // cpp-httplib closed it after an accept() error
+    return false;
   }
 
   /// As httplib::Server's; the server adds `Connection: close` after yours while draining.
@@ -93,10 +96,18 @@ class httplib_server : public httplib::Server {
   void stop() = delete;
 
  private:
+  // Runs each connection as a counted() task; ends the accept loop at the drain.
   struct counted_pool : httplib::ThreadPool {
-    explicit counted_pool(thread_driver& d) : ThreadPool(CPPHTTPLIB_THREAD_POOL_COUNT), driver(d) {}
-    void enqueue(std::function<void()> fn) override { ThreadPool::enqueue(driver.counted(std::move(fn))); }
-    thread_driver& driver;
+    explicit counted_pool(httplib_server& s) : ThreadPool(CPPHTTPLIB_THREAD_POOL_COUNT), server(s) {}
+    void enqueue(std::function<void()> fn) override {
+      ThreadPool::enqueue(server.driver_->counted(std::move(fn)));
+    }
+    // On the accept loop's thread, between two polls: the loop reads
+    // svr_sock_ next, so this ends it without closing or shutting anything.
+    void on_idle() override {
+      if (server.driver_->listeners_closed()) server.svr_sock_ = INVALID_SOCKET;
+    }
+    httplib_server& server;
   };
 
   thread_driver* driver_;

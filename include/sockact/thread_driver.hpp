@@ -14,14 +14,15 @@
 //   driver.wait();                        // the drain is over
 //
 // Stopping. When the drain begins the driver closes the listeners, never with
-// shutdown(2): it puts a placeholder socket (unbound, not listening) over each
-// listening fd with dup3(2). The manager's copy of the socket keeps listening
-// and queueing clients for the next start; the fd number stays taken, so a
-// thread still polling it gets POLLHUP and accept() fails with EINVAL, instead
-// of finding another socket that reused the number. A thread already blocked
-// in accept() is not woken by that (nor by close(2) on Linux): accept loops
-// must poll the listener with a timeout (cpp-httplib: set_idle_interval), or
-// return when `on_stop` (called right after) tells them to.
+// shutdown(2): it puts a placeholder over each listening fd with dup3(2), an
+// eventfd that never becomes readable. The manager's copy of the socket keeps
+// listening and queueing clients for the next start; the fd number stays
+// taken, so a thread still polling it sees nothing more (and accept() on it
+// fails with ENOTSOCK) instead of finding another file that reused the
+// number. A thread blocked in accept() is not woken by that (nor by close(2)
+// on Linux): accept loops poll their listener with a timeout and return once
+// listeners_closed() is true (or when `on_stop` tells them); then the owner
+// of the fd closes it (the activation, or whoever took it from there).
 //
 // Connections. track(fd) registers a connection whose thread blocks in
 // read(): when the activation closes it (idle at the drain, a request
@@ -146,7 +147,7 @@ class thread_driver {
   /// @param on_stop called once on the driver's thread when the server must
   ///        stop accepting, right after the listeners were closed: tell the
   ///        accept loops to return (never with shutdown(2) on a listener).
-  /// @param ec set when signalfd, eventfd, the placeholder socket or the thread fail.
+  /// @param ec set when signalfd, eventfd or the thread fail.
   thread_driver(activation& act, std::function<void()> on_stop, std::error_code& ec)
       : act_(&act), on_stop_(std::move(on_stop)) {
     start(ec);
@@ -193,6 +194,13 @@ class thread_driver {
     return done_;
   }
 
+  /// The listeners are closed (the drain began): accept loops return now.
+  /// What they did to the fds before happens before what they do after
+  /// seeing true (they may close them).
+  bool listeners_closed() const noexcept {
+    return listeners_closed_.load(std::memory_order_acquire);
+  }
+
   /// The server is draining: answer what was received, with `Connection: close`.
   bool draining() const noexcept {
     return act_->draining();
@@ -205,9 +213,9 @@ class thread_driver {
     wake();
   }
 
-  /// A listening fd was closed by the server itself (a framework's accept
-  /// loop that gave up on an error): the driver leaves that number alone at
-  /// the drain, since it may belong to another file by then.
+  /// A listening fd was closed by the server itself before the drain (a
+  /// framework's accept loop that gave up on an error): the driver leaves
+  /// that number alone at the drain, since it may belong to another file by then.
   void listener_closed(int fd) {
     std::lock_guard<std::mutex> lock(listen_mutex_);
     for (int& l : listening_)
@@ -271,7 +279,7 @@ class thread_driver {
     signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     // Made now, so that closing the listeners cannot fail for lack of fds later.
-    placeholder_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    placeholder_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!signals_ || !wake_ || !placeholder_) {
       ec.assign(errno, std::generic_category());
       return;
@@ -341,6 +349,7 @@ class thread_driver {
         for (const int fd : listening_)
           if (fd >= 0) ::dup3(placeholder_.get(), fd, O_CLOEXEC);
       }
+      listeners_closed_.store(true, std::memory_order_release);  // after the dup3s: see listeners_closed()
       if (on_stop_) on_stop_();
     }
     if (r.finished) finished_ = true;
@@ -353,6 +362,7 @@ class thread_driver {
   std::vector<int> listening_;  // the listening fd numbers, taken at construction
   std::thread thread_;
   std::atomic<bool> quit_{false};
+  std::atomic<bool> listeners_closed_{false};
   std::atomic<int> stops_{0};
   bool stopped_ = false, finished_ = false;  // the driver's thread only
   mutable std::mutex mutex_;
