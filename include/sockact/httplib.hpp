@@ -2,7 +2,7 @@
 #ifndef SOCKACT_HTTPLIB_HPP
 #define SOCKACT_HTTPLIB_HPP
 
-// cpp-httplib (0.11 as in Debian's libcpp-httplib-dev, and later 0.x) on the
+// cpp-httplib (tested with 0.11.4, Debian's libcpp-httplib-dev) on the
 // sockets an activation serves, with the thread driver:
 //
 //   sockact::activation act = sockact::activate();
