@@ -16,10 +16,12 @@
 // that already works. cpp-httplib's traps (no way to pass it an fd, a spinning
 // accept loop on O_NONBLOCK sockets, a stop() that calls shutdown(2) on the
 // manager's socket, no connection hook) and what sockact::httplib_server does
-// about them are described in <sockact/httplib.hpp>. Not supported: Accept=yes.
+// about them are described in <sockact/httplib.hpp> (it includes <httplib.h>).
+// Not supported: Accept=yes. One server per socket (web, admin), as cpp-httplib
+// serves one socket per server.
 // SPDX-License-Identifier: MIT
 
-#include <sockact/httplib.hpp>  // sockact: includes <httplib.h>
+#include <sockact/httplib.hpp>  // sockact
 
 #include <unistd.h>
 #include <chrono>
@@ -63,17 +65,19 @@ void add_routes(httplib::Server& svr, const std::string& socket_name) {
 
 int main() try {                                  // sockact
   sockact::activation act = sockact::activate();  // sockact
-  sockact::thread_driver driver(act);             // sockact: first: it blocks SIGTERM/SIGINT for the threads
+  // First: the driver blocks SIGTERM and SIGINT for the threads started after it.
+  sockact::thread_driver driver(act);  // sockact
   std::vector<std::unique_ptr<httplib::Server>> servers;
   std::vector<std::thread> threads;
-  for (sockact::listener& l : act.sockets()) {  // sockact: one server per socket
+  for (sockact::listener& l : act.sockets()) {                                                  // sockact
     if (!l.info.listening) throw std::runtime_error(l.name + ": Accept=yes is not supported");  // sockact
     auto svr = std::make_unique<sockact::httplib_server>(driver);                               // sockact
     add_routes(*svr, l.name);
     threads.emplace_back([s = svr.get(), &l] { s->serve(l); });  // sockact
     servers.push_back(std::move(svr));
   }
-  if (!driver.wait()) std::_Exit(0);  // sockact: SHUTDOWN_TIMEOUT cut the drain: the kernel closes the rest
+  // The drain is over; false: SHUTDOWN_TIMEOUT cut it, and the kernel closes what is left.
+  if (!driver.wait()) std::_Exit(0);        // sockact
   for (std::thread& t : threads) t.join();  // each returns once its last connection closed
   return 0;
 } catch (const std::exception& e) {                               // sockact
