@@ -389,6 +389,12 @@ class activation_state {
     // soon: connections close on other threads, bytes arrive, deadlines pass.
     const auto soon = std::chrono::milliseconds(draining() || lingering() ? 20 : 250);
     if (draining() || lingering() || (watch_requests() && open() > 0)) t = std::min(t, now + soon);
+    // Requests begin and end between two timer events, where a driver does not
+    // look: while connections are open, look every check_interval(), so that
+    // the exit comes at most that late after the last request, as promised.
+    const idle_tracker& tracker = lifecycle_.tracker();
+    if (tracker.enabled() && lifecycle_.current() == lifecycle::phase::serving && open() > 0)
+      t = std::min(t, now + tracker.check_interval());
     return t;
   }
 
