@@ -202,7 +202,7 @@ elseif(MODE STREQUAL "libsystemd")
   set(_prefix "${WORK_DIR}/prefix")
   step("configure sockact with SOCKACT_USE_LIBSYSTEMD=ON"
        "${CMAKE_COMMAND}" -S "${SOURCE_DIR}" -B "${_sockact_build}" ${_toolchain_args}
-       -DSOCKACT_USE_LIBSYSTEMD=ON -DSOCKACT_BUILD_TESTS=OFF -DSOCKACT_BUILD_EXAMPLES=OFF
+       -DSOCKACT_USE_LIBSYSTEMD=ON -DSOCKACT_BUILD_TESTS=OFF -DSOCKACT_BUILD_EXAMPLES=OFF -DSOCKACT_BUILD_TOOLS=OFF
        -DSOCKACT_INSTALL=ON)
   install_build("${_sockact_build}" "${_prefix}")
   build_and_run_consumer(find_package
