@@ -180,8 +180,8 @@ template <class T>
 struct object_traits;
 template <class E>
 struct object_traits<asio_ns::basic_socket_acceptor<asio_ns::ip::tcp, E>> {
-  static constexpr asio_wanted wanted{"tcp::acceptor", "a listening TCP socket", asio_family::inet, SOCK_STREAM,
-                                      asio_state::listening};
+  static constexpr asio_wanted wanted{"tcp::acceptor", "a listening TCP socket", asio_family::inet,
+                                      SOCK_STREAM, asio_state::listening};
 };
 template <class E>
 struct object_traits<asio_ns::basic_socket_acceptor<asio_ns::local::stream_protocol, E>> {
@@ -254,12 +254,13 @@ inline std::string what_it_is(const fd_info& info) {
 }
 
 // Is the fd what `w` wants? Reads only; the fd is left as it was.
-inline bool check_fd(int fd, const std::string& name, const asio_wanted& w, fd_info& info, std::error_code& ec,
-                     std::string* why) {
+inline bool check_fd(int fd, const std::string& name, const asio_wanted& w, fd_info& info,
+                     std::error_code& ec, std::string* why) {
   info = describe_fd(fd, ec);
   if (ec) {
     return fail_check(
-        ec, fd_label(fd, name) + (ec == std::errc::bad_file_descriptor ? " is not open" : ": " + ec.message()),
+        ec,
+        fd_label(fd, name) + (ec == std::errc::bad_file_descriptor ? " is not open" : ": " + ec.message()),
         ec, why);
   }
   if (!info.is_socket())
@@ -279,8 +280,8 @@ inline bool check_fd(int fd, const std::string& name, const asio_wanted& w, fd_i
     ec.clear();
     return true;
   }
-  return fail_check(problem, fd_label(fd, name) + ": wanted " + w.description + ", got " + what_it_is(info), ec,
-                    why);
+  return fail_check(problem, fd_label(fd, name) + ": wanted " + w.description + ", got " + what_it_is(info),
+                    ec, why);
 }
 
 // Asio reports errno values in its system category ("system" in Boost,
@@ -672,8 +673,9 @@ class driver_state final : public driver_base,
     const listener& from = act_.sockets()[index];
     if constexpr (std::is_invocable<OnConnection&, Socket&&, const listener&>::value)
       on_connection_(std::move(socket), from);
-    else
+    else if constexpr (std::is_invocable<OnConnection&, Socket&&>::value)
       on_connection_(std::move(socket));
+    // else: never reached, adopt_sockets() refused sockets of this kind
   }
 
   template <class Protocol>
@@ -703,7 +705,8 @@ class driver_state final : public driver_base,
     // Out of fds (or worse): pause this acceptor rather than spin; the
     // queued clients wait in the kernel until fds free up.
     if (what != accept_status::fd_limit || !warned_fd_limit_)
-      act_.log("accept on " + act_.sockets()[e->index].name + ": " + ec.message() + "; pausing accepts for 100 ms");
+      act_.log("accept on " + act_.sockets()[e->index].name + ": " + ec.message() +
+               "; pausing accepts for 100 ms");
     if (what == accept_status::fd_limit) warned_fd_limit_ = true;
     e->pause.expires_after(std::chrono::milliseconds(100));
     e->pause.async_wait([self = this->shared_from_this(), e](const asio_error_code& wec) {
@@ -895,7 +898,9 @@ class asio_driver {
   }
 
   /// The activation is done (idle exit or drain over, lingered).
-  bool finished() const noexcept { return state_ && state_->finished.load(std::memory_order_acquire); }
+  bool finished() const noexcept {
+    return state_ && state_->finished.load(std::memory_order_acquire);
+  }
 
  private:
   template <class Executor, class OnConnection>
