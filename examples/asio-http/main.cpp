@@ -71,15 +71,17 @@ class session : public std::enable_shared_from_this<session<Socket>> {
   std::size_t buffered() const { return in_.size() - pos_; }
 
   void read() {
-    if (reading_ || done_ || eof_ || out_.size() + sending_.size() > max_output || buffered() >= max_input) return;
+    if (reading_ || done_ || eof_ || out_.size() + sending_.size() > max_output || buffered() >= max_input)
+      return;
     reading_ = true;
-    stream_.async_read_some(net::buffer(buf_), [self = this->shared_from_this()](error_code ec, std::size_t n) {
-      self->reading_ = false;
-      if (ec == net::error::operation_aborted || self->done_) return self->stop();  // closed
-      if (ec) self->eof_ = true;  // the client is done sending: answer what came, then close
-      self->in_.append(self->buf_.data(), n);
-      self->process();
-    });
+    stream_.async_read_some(
+        net::buffer(buf_), [self = this->shared_from_this()](error_code ec, std::size_t n) {
+          self->reading_ = false;
+          if (ec == net::error::operation_aborted || self->done_) return self->stop();  // closed
+          if (ec) self->eof_ = true;  // the client is done sending: answer what came, then close
+          self->in_.append(self->buf_.data(), n);
+          self->process();
+        });
   }
 
   // Answers every complete request in the buffer, in order.
@@ -130,15 +132,16 @@ class session : public std::enable_shared_from_this<session<Socket>> {
     }
     writing_ = true;
     sending_.swap(out_);
-    net::async_write(stream_, net::buffer(sending_), [self = this->shared_from_this()](error_code ec, std::size_t) {
-      self->writing_ = false;
-      self->sending_.clear();
-      if (ec) return self->close();
-      if (self->out_.empty() && !self->waiting_)
-        self->stream_.connection().response_sent(self->buffered());  // sockact
-      self->flush();
-      self->read();
-    });
+    net::async_write(stream_, net::buffer(sending_),
+                     [self = this->shared_from_this()](error_code ec, std::size_t) {
+                       self->writing_ = false;
+                       self->sending_.clear();
+                       if (ec) return self->close();
+                       if (self->out_.empty() && !self->waiting_)
+                         self->stream_.connection().response_sent(self->buffered());  // sockact
+                       self->flush();
+                       self->read();
+                     });
   }
 
   // After the last response: FIN, then the library lingers for the client's.
