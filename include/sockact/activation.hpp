@@ -90,11 +90,20 @@ struct activation_config {
   void (*log)(const std::string& line) = nullptr;
   /// Prefix of the log lines; empty: the program's short name.
   std::string program;
+
+  /// The defaults for an HTTP/1.x server: a request that times out gets a 408.
+  static activation_config http();
 };
 
 /// An HTTP/1.1 408 that closes the connection, for activation_config::timeout_reply.
 inline constexpr const char* http_timeout_reply =
     "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+inline activation_config activation_config::http() {
+  activation_config c;
+  c.timeout_reply = http_timeout_reply;
+  return c;
+}
 
 class activation;
 
@@ -635,8 +644,8 @@ inline bool activate(activation& out, const activation_config& config, std::erro
     const bool ok = stream && (l.info.listening || (cfg.accept_connections && l.info.connected));
     if (ok) continue;
     if (why != nullptr)
-      *why = "fd " + std::to_string(l.fd.get()) + " (" + detail::quote(l.name) + ") is " +
-             l.info.to_string() + "; this server serves listening stream sockets" +
+      *why = l.name + " is not a socket this server can serve (" + l.info.to_string() +
+             "); it serves listening stream sockets" +
              (cfg.accept_connections ? " and Accept=yes connections" : "");
     ec = make_error_code(errc::wrong_type);
     if (l.activated)

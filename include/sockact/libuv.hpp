@@ -2,75 +2,74 @@
 #ifndef SOCKACT_LIBUV_HPP
 #define SOCKACT_LIBUV_HPP
 
-// The libuv adapter: opens a uv_tcp_t, uv_pipe_t or uv_udp_t on a socket the
-// service manager passed (or listen_or_bind() bound), after checking that the
-// socket is of that kind; and libuv_lifecycle_driver, which runs a
-// sockact::lifecycle (idle exit, graceful shutdown, watchdog) on a uv loop.
+// The libuv adapter.
 //
-// Contract of every open_*() call:
-// - Success: the handle is initialized on `loop` and owns the fd; uv_close()
-//   closes it. From a `listener&&`, only its `fd` is taken (released); its
-//   `name` and `info` stay.
-// - Error: the handle is not initialized (there is nothing to uv_close) and
-//   the fd is left open, unchanged and owned by the caller. Everything that
-//   can fail is checked before uv_*_init(): a bad fd is EBADF, an fd already
-//   in a handle of this loop EEXIST (libuv itself notices only fds it polls,
-//   and two handles would close one fd twice), a wrong kind of socket
-//   errc::not_a_socket, errc::wrong_family or errc::wrong_type. (Should a
-//   future libuv's uv_*_open() fail after these checks, the handle is
-//   uv_close()d here, without callback, and must stay valid until the loop
-//   runs again; with libuv 1.x on Linux it cannot.)
-// - libuv sets O_NONBLOCK, which is shared with the service manager's copy of
-//   the socket (uv_udp_open() also sets SO_REUSEADDR). uv_listen() calls
-//   listen(2) again on an already-listening socket, which only sets the
-//   backlog: pass SOMAXCONN to keep systemd's default (Backlog=).
-// - Closing an inherited listening socket is fine; shutting it down is not
-//   (systemd keeps a copy). libuv never shuts listeners down, and a
-//   uv_pipe_t opened here never unlinks the socket file.
+//   sockact::activation act = sockact::activate(config);  // <sockact/activation.hpp>
+//   sockact::libuv_driver driver(loop, act, [&](sockact::libuv_accepted& a) {
+//     auto* c = new client;                                  // holds a libuv_stream and a connection
+//     c->conn = a.open(&c->handle, on_closed, ec);           // uv_tcp_t or uv_pipe_t, tracked
+//     uv_read_start(&c->handle.stream, on_alloc, on_read);
+//   });
+//   uv_run(loop, UV_RUN_DEFAULT);                            // returns when the drain is over
+//
+// - libuv_driver accepts connections itself, from a uv_poll_t on each
+//   listening socket: on EMFILE/ENFILE it stops watching that socket for
+//   100 ms and the clients wait in the kernel's queue (uv_listen() would
+//   accept and close them). It runs the activation's deadlines on a
+//   uv_timer_t, catches SIGTERM and SIGINT, closes the listeners when the
+//   drain begins (close, never shutdown(2)) and its own handles when it ends.
+// - adopt() opens a uv_tcp_t, uv_pipe_t or uv_udp_t on an fd it takes over,
+//   after checking that the socket is of that kind.
+// - track() registers a uv stream with the activation; the activation closes
+//   it with uv_close() when the drain or a request deadline says so.
+//
+// This header needs only <uv.h> and the fd helpers of the core; it does not
+// include <sockact/activation.hpp>: its templates use the activation the
+// program includes anyway.
 
 #include <sockact/detail/config.hpp>
 #include <sockact/detail/text.hpp>
 #include <sockact/error.hpp>
-#include <sockact/lifecycle.hpp>
-#include <sockact/listen.hpp>
+#include <sockact/posix.hpp>
 #include <sockact/socket_info.hpp>
+#include <sockact/unique_fd.hpp>
 
 #include <uv.h>
 
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <cerrno>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace sockact {
+
+class activation;
+struct listener;
 
 // ---------------------------------------------------------------------------
 // Declarations
 // ---------------------------------------------------------------------------
 
 /// The category of libuv's own error codes, the ones that are not a negated
-/// errno on Unix (UV_EOF, UV_EAI_*, UV_ECHARSET, ...); messages are uv_strerror().
+/// errno on Unix (UV_EOF, UV_EAI_*, ...); messages are uv_strerror().
 inline const std::error_category& libuv_category() noexcept;
 
-/// A libuv status as a std::error_code: 0 is no error; a negative errno (what
-/// libuv returns on Unix for system errors) is that errno in
-/// std::generic_category(), so it compares equal to std::errc values; libuv's
-/// own codes (UV_EOF, ...) are in libuv_category().
+/// A libuv status as a std::error_code: 0 is no error; a negative errno is
+/// that errno in std::generic_category(); libuv's own codes are in libuv_category().
 /// @code
-/// if (int r = uv_listen(stream, SOMAXCONN, on_connection); r < 0) ec = sockact::libuv_error(r);
+/// if (int r = uv_read_start(s, on_alloc, on_read); r < 0) ec = sockact::libuv_error(r);
 /// @endcode
 inline std::error_code libuv_error(int status) noexcept;
 
-/// Room for either handle open_stream() may open. After success,
-/// `handle.type` is UV_TCP or UV_NAMED_PIPE.
+/// Room for either stream handle adopt() may open on a stream socket. After
+/// success, `handle.type` is UV_TCP or UV_NAMED_PIPE.
 union libuv_stream {
   uv_handle_t handle;
   uv_stream_t stream;
@@ -78,210 +77,184 @@ union libuv_stream {
   uv_pipe_t pipe;
 };
 
-/// Opens a uv_tcp_t on a TCP socket (IPv4 or IPv6): listening (then call
-/// uv_listen()), an Accept=yes connection, or bound and idle.
-/// @param loop the loop the handle will belong to.
-/// @param handle an uninitialized handle; initialized only on success.
-/// @param fd the socket; owned by the handle on success, by the caller otherwise.
-/// @param ec EBADF (not open), EEXIST (already in a handle of this loop),
-///        errc::not_a_socket, errc::wrong_family (not AF_INET/AF_INET6),
-///        errc::wrong_type (not a stream socket, or SCTP), EINVAL (null loop
-///        or handle).
-/// @return true on success.
-/// @code
-/// uv_tcp_t server;
-/// std::error_code ec;
-/// if (sockact::open_tcp(loop, &server, 3, ec)) uv_listen((uv_stream_t*)&server, SOMAXCONN, on_connection);
-/// @endcode
-inline bool open_tcp(uv_loop_t* loop, uv_tcp_t* handle, int fd, std::error_code& ec) noexcept;
-/// As above; on success `l.fd` is released to the handle, on error it still owns the fd.
-inline bool open_tcp(uv_loop_t* loop, uv_tcp_t* handle, listener&& l, std::error_code& ec) noexcept;
-
-/// Opens a uv_pipe_t (not for IPC) on a unix stream socket: listening, an
-/// Accept=yes connection, or one end of a socketpair().
-/// @param loop the loop the handle will belong to.
-/// @param handle an uninitialized handle; initialized only on success.
-/// @param fd the socket; owned by the handle on success, by the caller otherwise.
-/// @param ec EBADF, EEXIST, errc::not_a_socket, errc::wrong_family (not
-///        AF_UNIX), errc::wrong_type (datagram or seqpacket), EINVAL.
-/// @return true on success.
-/// @code
-/// uv_pipe_t server;
-/// if (sockact::open_pipe(loop, &server, std::move(l), ec)) uv_listen((uv_stream_t*)&server, SOMAXCONN, cb);
-/// @endcode
-inline bool open_pipe(uv_loop_t* loop, uv_pipe_t* handle, int fd, std::error_code& ec) noexcept;
-/// As above; on success `l.fd` is released to the handle, on error it still owns the fd.
-inline bool open_pipe(uv_loop_t* loop, uv_pipe_t* handle, listener&& l, std::error_code& ec) noexcept;
-
-/// Opens a uv_udp_t on a UDP socket (IPv4 or IPv6, bound or connected).
-/// @param loop the loop the handle will belong to.
-/// @param handle an uninitialized handle; initialized only on success.
-/// @param fd the socket; owned by the handle on success, by the caller otherwise.
-/// @param ec EBADF, EEXIST, errc::not_a_socket, errc::wrong_family (not
-///        AF_INET/AF_INET6), errc::wrong_type (not a datagram socket), EINVAL.
-/// @return true on success.
-/// @code
-/// uv_udp_t udp;
-/// if (sockact::open_udp(loop, &udp, 3, ec)) uv_udp_recv_start(&udp, on_alloc, on_datagram);
-/// @endcode
-inline bool open_udp(uv_loop_t* loop, uv_udp_t* handle, int fd, std::error_code& ec) noexcept;
-/// As above; on success `l.fd` is released to the handle, on error it still owns the fd.
-inline bool open_udp(uv_loop_t* loop, uv_udp_t* handle, listener&& l, std::error_code& ec) noexcept;
-
-/// Opens the stream handle that fits the socket: a uv_tcp_t for TCP, a
-/// uv_pipe_t for a unix stream socket. For servers that listen wherever they
-/// are told (listen_or_bind()) and so do not know the family in advance.
-/// @param loop the loop the handle will belong to.
-/// @param handle uninitialized storage; initialized only on success.
-/// @param fd the socket; owned by the handle on success, by the caller otherwise.
-/// @param ec EBADF, EEXIST, errc::not_a_socket, errc::wrong_family (neither
-///        inet nor unix), errc::wrong_type (not a stream socket), EINVAL.
-/// @return the stream on success, nullptr on error.
-/// @code
-/// sockact::libuv_stream s;
-/// if (uv_stream_t* stream = sockact::open_stream(loop, &s, std::move(l), ec))
-///   uv_listen(stream, SOMAXCONN, on_connection);
-/// @endcode
-inline uv_stream_t* open_stream(uv_loop_t* loop, libuv_stream* handle, int fd, std::error_code& ec) noexcept;
-/// As above; on success `l.fd` is released to the handle, on error it still owns the fd.
-inline uv_stream_t* open_stream(uv_loop_t* loop, libuv_stream* handle, listener&& l,
-                                std::error_code& ec) noexcept;
-
-#if SOCKACT_HAS_EXCEPTIONS
-/// @throws std::system_error with the ec overload's error; what() describes the fd.
-inline void open_tcp(uv_loop_t* loop, uv_tcp_t* handle, int fd);
-/// @throws std::system_error with the ec overload's error; what() names the listener.
-inline void open_tcp(uv_loop_t* loop, uv_tcp_t* handle, listener&& l);
-/// @throws std::system_error with the ec overload's error; what() describes the fd.
-inline void open_pipe(uv_loop_t* loop, uv_pipe_t* handle, int fd);
-/// @throws std::system_error with the ec overload's error; what() names the listener.
-inline void open_pipe(uv_loop_t* loop, uv_pipe_t* handle, listener&& l);
-/// @throws std::system_error with the ec overload's error; what() describes the fd.
-inline void open_udp(uv_loop_t* loop, uv_udp_t* handle, int fd);
-/// @throws std::system_error with the ec overload's error; what() names the listener.
-inline void open_udp(uv_loop_t* loop, uv_udp_t* handle, listener&& l);
-/// @throws std::system_error with the ec overload's error; what() describes the fd.
-inline uv_stream_t* open_stream(uv_loop_t* loop, libuv_stream* handle, int fd);
-/// @throws std::system_error with the ec overload's error; what() names the listener.
-inline uv_stream_t* open_stream(uv_loop_t* loop, libuv_stream* handle, listener&& l);
-#endif
-
-// ---------------------------------------------------------------------------
-// Idle exit and graceful shutdown on a uv loop
-// ---------------------------------------------------------------------------
-
-namespace detail {
-struct libuv_lifecycle_state;
-}
-
-/// Runs a sockact::lifecycle on a uv loop: a uv_timer_t for its deadlines
-/// (idle, shutdown timeout, watchdog), a uv_signal_t each for SIGTERM and
-/// SIGINT, and a uv_prepare_t that re-arms the timer before the loop waits.
-/// So activity begun or ended in any callback moves the idle deadline, and the
-/// exit comes between the idle timeout and one check_interval() more after
-/// the last activity ended, without a timer firing while nothing happens.
-/// What the lifecycle decides goes to `on_actions`, which the server writes:
-/// - stop_accepting: uv_close() the listening handles (close, never
-///   shutdown(2): the service manager keeps its copies);
-/// - close_idle: uv_close() the connections that finished a request and wait
-///   for the next;
-/// - close_new: uv_close() the connections that have sent nothing yet (they
-///   get lifecycle_config::new_connection_grace to send their request);
-/// - close_all: uv_close() every connection;
-/// - finished: nothing more to do. Right after this call the driver closes its
-///   own handles, so uv_run() returns once the server's are closed too.
-/// The server reports its number of connections with connections_changed()
-/// (from its close callbacks, and at the end of on_actions), so that a drain
-/// ends as soon as none is left.
-///
-/// Contract:
-/// - The uv handles live in a block of the driver's own, which their last
-///   close callback frees (or the destructor, when they are closed already).
-///   So the driver object may be moved, and destroyed at any time, also
-///   inside on_actions; as for any libuv handle, the loop must run once more
-///   after stop() or destruction, before uv_loop_close().
-/// - `lc`, and what `on_actions` uses, must outlive the running driver; once
-///   it is finished or stopped, neither is touched again, and SIGTERM and
-///   SIGINT have their default action again.
-/// - `on_actions` is called with at least one action set, never from inside
-///   itself: what connections_changed() decides while it runs comes right
-///   after it returns. Outside it, connections_changed() may call it (with
-///   `finished`) before returning. It must not throw: it runs inside libuv
-///   callbacks, and an exception that escapes calls std::terminate().
-/// - The signal handles keep the loop alive until the lifecycle is done: a
-///   server that ends for its own reasons (an Accept=yes connection served, a
-///   failed start) calls stop().
-/// - One thread, the loop's; activity guards may be taken and dropped anywhere.
-/// @code
-/// sockact::lifecycle lc(config, activated, listen_fds);
-/// sockact::libuv_lifecycle_driver driver;
-/// driver.start(loop, lc, [&](const sockact::lifecycle_actions& a) {
-///   if (a.stop_accepting) close_listeners();
-///   if (a.close_all) close_connections(all);
-///   if (a.close_idle) close_connections(waiting_for_their_next_request);
-///   if (a.close_new) close_connections(that_sent_nothing_yet);
-///   driver.connections_changed(open_connections());  // none: done
-/// });
-/// lc.ready();
-/// uv_run(loop, UV_RUN_DEFAULT);  // returns when the lifecycle is done
-/// @endcode
-class libuv_lifecycle_driver {
+/// The fd adopt() takes over: a unique_fd or a listener, moved in. It is
+/// released only when adopt() succeeds; on error the caller still owns it.
+/// A listener's name goes into the error message.
+class adopt_fd {
  public:
-  /// Carries out a lifecycle's decision; see the class comment.
-  using action_handler = std::function<void(const lifecycle_actions&)>;
+  adopt_fd(unique_fd&& fd) noexcept : fd_(&fd) {}  // NOLINT(google-explicit-constructor)
+  template <class Listener, class = decltype(std::declval<Listener&>().name),
+            class = std::enable_if_t<!std::is_lvalue_reference_v<Listener>>>
+  adopt_fd(Listener&& l) noexcept : fd_(&l.fd), name_(l.name) {}  // NOLINT(google-explicit-constructor)
 
-  /// Not running; start() makes it run.
-  libuv_lifecycle_driver() noexcept = default;
-#if SOCKACT_HAS_EXCEPTIONS
-  /// Starts at once.
-  /// @throws std::system_error as start().
-  libuv_lifecycle_driver(uv_loop_t* loop, lifecycle& lc, action_handler on_actions);
-#endif
-  libuv_lifecycle_driver(libuv_lifecycle_driver&& o) noexcept;
-  /// stop()s this driver, then takes over the other's run.
-  libuv_lifecycle_driver& operator=(libuv_lifecycle_driver&& o) noexcept;
-  libuv_lifecycle_driver(const libuv_lifecycle_driver&) = delete;
-  libuv_lifecycle_driver& operator=(const libuv_lifecycle_driver&) = delete;
-  /// stop(); the handles' memory goes with their close callbacks.
-  ~libuv_lifecycle_driver();
-
-  /// Opens the timer, the prepare handle and the SIGTERM/SIGINT handles on
-  /// `loop`, and arms the timer for lc.next_deadline(). Call lc.ready() once
-  /// the listeners are open too.
-  /// @param loop the loop; it must run for anything to happen.
-  /// @param lc the lifecycle to drive; it must outlive the running driver.
-  /// @param on_actions carries out the lifecycle's decisions; must not throw.
-  /// @param ec EINVAL (null loop, empty on_actions), EBUSY (already running),
-  ///        or what uv_timer_init(), uv_prepare_init(), uv_signal_init() or
-  ///        uv_signal_start() returned; then what was opened is closed again
-  ///        (freed when the loop runs) and on_actions is never called.
-  /// @return true on success. A driver that finished or was stopped may start again.
-  /// @code
-  /// std::error_code ec;
-  /// if (!driver.start(loop, lc, [&](const sockact::lifecycle_actions& a) { apply(a); }, ec))
-  ///   std::fprintf(stderr, "cannot catch SIGTERM: %s\n", ec.message().c_str());
-  /// @endcode
-  bool start(uv_loop_t* loop, lifecycle& lc, action_handler on_actions, std::error_code& ec);
-#if SOCKACT_HAS_EXCEPTIONS
-  /// @throws std::system_error with the ec overload's error; what() names the
-  ///         libuv call that failed.
-  void start(uv_loop_t* loop, lifecycle& lc, action_handler on_actions);
-#endif
-
-  /// The server's number of connections changed to `open` (count those still
-  /// closing); while draining, 0 finishes the lifecycle. No-op when not running.
-  void connections_changed(std::size_t open) noexcept;
-
-  /// Stops for good: uv_close()s the driver's handles; on_actions is not
-  /// called again and the lifecycle stays where it is. For a server that ends
-  /// on its own. Idempotent.
-  void stop() noexcept;
-
-  /// Started, and neither finished nor stopped.
-  bool running() const noexcept;
+  int get() const noexcept { return fd_->get(); }
+  std::string_view name() const noexcept { return name_; }
+  void release() const noexcept { fd_->release(); }
 
  private:
-  detail::libuv_lifecycle_state* state_ = nullptr;
+  unique_fd* fd_;
+  std::string_view name_;
+};
+
+/// Opens `handle` on `loop` on a socket of its kind, which it then owns: a
+/// uv_tcp_t on a TCP socket (inet or inet6 stream: listening, an Accept=yes or
+/// accepted connection, or bound), a uv_pipe_t on a unix stream socket, a
+/// uv_udp_t on a UDP socket, a libuv_stream on either stream kind (the
+/// handle's type says which).
+/// @param loop the loop the handle will belong to.
+/// @param handle uninitialized; initialized only on success (uv_close() it then).
+/// @param fd moved in: released to the handle on success, left with the caller on error.
+/// @param ec EBADF (not open), EEXIST (already in a handle of this loop),
+///        errc::not_a_socket, errc::wrong_family, errc::wrong_type, EINVAL
+///        (null loop or handle).
+/// @param why receives a message that names the fd and says what it is.
+/// @return true (the stream, for libuv_stream) on success.
+/// @code
+/// uv_tcp_t tcp;
+/// if (!sockact::adopt(loop, &tcp, std::move(fd), ec, &why)) log(why);
+/// @endcode
+/// libuv sets O_NONBLOCK, which the fd shares with the service manager's copy.
+inline bool adopt(uv_loop_t* loop, uv_tcp_t* handle, adopt_fd fd, std::error_code& ec,
+                  std::string* why = nullptr);
+inline bool adopt(uv_loop_t* loop, uv_pipe_t* handle, adopt_fd fd, std::error_code& ec,
+                  std::string* why = nullptr);
+inline bool adopt(uv_loop_t* loop, uv_udp_t* handle, adopt_fd fd, std::error_code& ec,
+                  std::string* why = nullptr);
+inline uv_stream_t* adopt(uv_loop_t* loop, libuv_stream* handle, adopt_fd fd, std::error_code& ec,
+                          std::string* why = nullptr);
+#if SOCKACT_HAS_EXCEPTIONS
+/// @throws std::system_error with the ec overload's error; what() is its `why`.
+inline void adopt(uv_loop_t* loop, uv_tcp_t* handle, adopt_fd fd);
+inline void adopt(uv_loop_t* loop, uv_pipe_t* handle, adopt_fd fd);
+inline void adopt(uv_loop_t* loop, uv_udp_t* handle, adopt_fd fd);
+inline uv_stream_t* adopt(uv_loop_t* loop, libuv_stream* handle, adopt_fd fd);
+#endif
+
+/// Registers an open stream handle (uv_tcp_t, uv_pipe_t, libuv_stream,
+/// uv_stream_t) with the activation and returns its sockact::connection.
+/// When the drain or a request deadline closes the connection, or
+/// connection::close() is called, the handle is uv_close()d with `on_closed`.
+///
+/// Lifetime: keep the returned connection in the object that holds the
+/// handle, and destroy both in `on_closed` (or later). From then on the
+/// activation never touches the handle again; nor does it touch a handle
+/// that is already closing (uv_close() called by the program itself).
+/// @code
+/// c->conn = sockact::track(act, &c->tcp, [](uv_handle_t* h) { delete static_cast<client*>(h->data); });
+/// @endcode
+template <class Activation, class Handle>
+auto track(Activation& act, Handle* handle, uv_close_cb on_closed = nullptr);
+
+/// A connection libuv_driver accepted (or an Accept=yes connection the
+/// manager passed), handed to the program's connection callback.
+class libuv_accepted {
+ public:
+  /// The socket it came in on (its name: FileDescriptorName=, or the address).
+  const listener& from() const noexcept { return *from_; }
+  uv_loop_t* loop() const noexcept { return loop_; }
+  /// The connection's fd (non-blocking, close-on-exec); closed when this
+  /// object goes, unless open() or release() took it.
+  int fd() const noexcept { return fd_.get(); }
+  /// Takes the fd, to open it another way (uv_tcp_open(), uv_pipe_open()).
+  unique_fd release() noexcept { return std::move(fd_); }
+
+  /// adopt() then track(): opens `handle` (uv_tcp_t, uv_pipe_t or
+  /// libuv_stream) on the connection and registers it; `on_closed` is the
+  /// handle's close callback (see track()). After the last response, close
+  /// with the returned connection's close() (FIN, then the library lingers
+  /// so that the client sees no reset) rather than uv_close().
+  /// @param ec as adopt(); then the returned connection is empty and the
+  ///        handle not initialized.
+  template <class Handle, class Activation = activation>
+  auto open(Handle* handle, uv_close_cb on_closed, std::error_code& ec);
+#if SOCKACT_HAS_EXCEPTIONS
+  /// @throws std::system_error as adopt().
+  template <class Handle, class Activation = activation>
+  auto open(Handle* handle, uv_close_cb on_closed = nullptr);
+#endif
+
+  /// Made by libuv_driver.
+  libuv_accepted(uv_loop_t* loop, void* act, unique_fd fd, const listener& from) noexcept
+      : loop_(loop), act_(act), fd_(std::move(fd)), from_(&from) {}
+
+ private:
+  uv_loop_t* loop_;
+  void* act_;
+  unique_fd fd_;
+  const listener* from_;
+};
+
+namespace detail {
+class libuv_driver_core;
+}
+
+/// Serves an activation on a uv loop. It
+/// - accepts connections itself from a uv_poll_t on each listening socket
+///   and hands each to `on_connection(sockact::libuv_accepted&)` (Accept=yes
+///   connections passed by the manager too, in the loop's first iteration).
+///   Out of fds (EMFILE, ENFILE, ...) it stops watching that socket for
+///   100 ms: the clients stay queued in the kernel and are served later;
+/// - runs the activation's deadlines (idle exit, request timeouts, drain,
+///   watchdog) on a uv_timer_t, and SIGTERM/SIGINT on uv_signal_t handles;
+/// - when the drain begins, stops and closes its polls and the listening
+///   sockets (close, never shutdown(2): the manager keeps its copies);
+/// - when the drain is over (or the one Accept=yes connection closed),
+///   closes its handles, so that uv_run() returns once the program's are
+///   closed too, and calls act.finish().
+/// It sends READY=1 once it serves.
+///
+/// Contract: `act` and what `on_connection` uses outlive the running driver.
+/// on_connection must not throw (it runs inside libuv callbacks). The driver
+/// object may be moved, and destroyed at any time (even inside
+/// on_connection): its handles live in a block of their own that their
+/// close callbacks free; as with any libuv handle, run the loop once more
+/// before uv_loop_close(). One thread: the loop's.
+/// @code
+/// sockact::libuv_driver driver(&loop, act, [&](sockact::libuv_accepted& a) { serve(a); });
+/// uv_run(&loop, UV_RUN_DEFAULT);
+/// @endcode
+class libuv_driver {
+ public:
+  /// Not running.
+  libuv_driver() noexcept = default;
+  /// Opens the handles on `loop` and starts serving.
+  /// @param ec EINVAL (null loop), or what uv_timer_init(), uv_signal_start(),
+  ///        uv_poll_init() (EEXIST: a listening fd already in a handle of
+  ///        this loop) returned; then nothing stays open and on_connection is
+  ///        never called.
+  template <class Activation, class OnConnection>
+  libuv_driver(uv_loop_t* loop, Activation& act, OnConnection on_connection, std::error_code& ec) {
+    start(loop, act, std::move(on_connection), ec, nullptr);
+  }
+#if SOCKACT_HAS_EXCEPTIONS
+  /// @throws std::system_error as the ec overload; what() names the call and socket.
+  template <class Activation, class OnConnection>
+  libuv_driver(uv_loop_t* loop, Activation& act, OnConnection on_connection) {
+    std::error_code ec;
+    std::string why;
+    start(loop, act, std::move(on_connection), ec, &why);
+    if (ec) detail::throw_error(ec, "sockact::libuv_driver: " + why);
+  }
+#endif
+  libuv_driver(libuv_driver&& o) noexcept : core_(std::exchange(o.core_, nullptr)) {}
+  libuv_driver& operator=(libuv_driver&& o) noexcept;
+  libuv_driver(const libuv_driver&) = delete;
+  libuv_driver& operator=(const libuv_driver&) = delete;
+  /// stop(); the handles' memory goes with their close callbacks.
+  ~libuv_driver();
+
+  /// The drain is over (or the driver was stopped): nothing more will happen.
+  bool finished() const noexcept;
+  /// Stops for good, without finishing the activation: closes the driver's
+  /// handles (not the listening sockets, not the connections). For a server
+  /// that ends for its own reasons. Idempotent.
+  void stop() noexcept;
+
+ private:
+  template <class Activation, class OnConnection>
+  void start(uv_loop_t* loop, Activation& act, OnConnection on_connection, std::error_code& ec,
+             std::string* why);
+  detail::libuv_driver_core* core_ = nullptr;
 };
 
 // ---------------------------------------------------------------------------
@@ -299,51 +272,86 @@ class libuv_error_category final : public std::error_category {
   }
 };
 
-enum class libuv_kind { tcp, pipe, udp };
+enum class libuv_kind { tcp, pipe, udp, stream };
+
+inline const char* libuv_handle_name(libuv_kind k) noexcept {
+  switch (k) {
+    case libuv_kind::tcp:
+      return "a uv_tcp_t needs a TCP socket (inet or inet6 stream)";
+    case libuv_kind::pipe:
+      return "a uv_pipe_t needs a unix stream socket";
+    case libuv_kind::udp:
+      return "a uv_udp_t needs a UDP socket (inet or inet6 datagram)";
+    case libuv_kind::stream:
+      return "a libuv stream needs a TCP or unix stream socket";
+  }
+  return "?";
+}
+
+inline std::string libuv_fd_label(const adopt_fd& fd) {
+  std::string out = "fd " + std::to_string(fd.get());
+  if (!fd.name().empty()) out += " (" + quote(fd.name()) + ")";
+  return out;
+}
+
+inline bool libuv_fail(std::error_code code, std::string text, std::error_code& ec, std::string* why) {
+  ec = code;
+  if (why != nullptr) *why = std::move(text);
+  return false;
+}
 
 // Everything that could make uv_*_open() fail, checked before uv_*_init() so
-// that an error leaves the handle uninitialized. 0 or an error.
-inline std::error_code libuv_check(uv_loop_t* loop, const void* handle, int fd, libuv_kind want) noexcept {
-  if (loop == nullptr || handle == nullptr) return {EINVAL, std::generic_category()};
-  if (fd < 0) return {EBADF, std::generic_category()};
-  struct stat st {};
-  if (::fstat(fd, &st) < 0) return {errno, std::generic_category()};
-  if (!S_ISSOCK(st.st_mode)) return errc::not_a_socket;
-
-  int family = 0, type = 0, protocol = 0;
-#ifdef SO_DOMAIN
-  if (const int r = int_sockopt(fd, SO_DOMAIN, family); r < 0) return {-r, std::generic_category()};
-#else
-  sockaddr_storage sa;
-  socklen_t len = 0;
-  if (const int r = local_address(fd, sa, len); r < 0) return {-r, std::generic_category()};
-  family = sa.ss_family;
-#endif
-  if (const int r = int_sockopt(fd, SO_TYPE, type); r < 0) return {-r, std::generic_category()};
-  const bool inet = family == AF_INET || family == AF_INET6;
+// that an error leaves the handle uninitialized and the fd untouched. The
+// description of the fd is the core's describe_fd(), as in every message.
+inline bool libuv_check(uv_loop_t* loop, const void* handle, const adopt_fd& fd, libuv_kind& want,
+                        std::error_code& ec, std::string* why) {
+  if (loop == nullptr || handle == nullptr)
+    return libuv_fail({EINVAL, std::generic_category()}, loop == nullptr ? "no loop" : "no handle", ec, why);
+  fd_info info = describe_fd(fd.get(), ec);
+  if (ec)
+    return libuv_fail(
+        ec,
+        libuv_fd_label(fd) + (ec == std::errc::bad_file_descriptor ? " is not open" : ": " + ec.message()),
+        ec, why);
+  if (!info.is_socket())
+    return libuv_fail(errc::not_a_socket,
+                      libuv_fd_label(fd) + " is a " + kind_name(info.kind) + ", not a socket", ec, why);
+  const bool inet = info.family == AF_INET || info.family == AF_INET6;
+  if (want == libuv_kind::stream) want = info.family == AF_UNIX ? libuv_kind::pipe : libuv_kind::tcp;
+  errc problem{};
   switch (want) {
+    case libuv_kind::stream:
     case libuv_kind::tcp:
-      if (!inet) return errc::wrong_family;
-      if (type != SOCK_STREAM) return errc::wrong_type;
       // SCTP has stream sockets too; libuv's TCP options do not apply to them.
-      if (int_sockopt(fd, SO_PROTOCOL, protocol) == 0 && protocol == IPPROTO_SCTP) return errc::wrong_type;
+      if (!inet)
+        problem = errc::wrong_family;
+      else if (info.type != SOCK_STREAM || info.protocol == IPPROTO_SCTP)
+        problem = errc::wrong_type;
       break;
     case libuv_kind::pipe:
-      if (family != AF_UNIX) return errc::wrong_family;
-      if (type != SOCK_STREAM) return errc::wrong_type;
+      if (info.family != AF_UNIX)
+        problem = errc::wrong_family;
+      else if (info.type != SOCK_STREAM)
+        problem = errc::wrong_type;
       break;
     case libuv_kind::udp:
-      if (!inet) return errc::wrong_family;
-      if (type != SOCK_DGRAM) return errc::wrong_type;
+      if (!inet)
+        problem = errc::wrong_family;
+      else if (info.type != SOCK_DGRAM)
+        problem = errc::wrong_type;
       break;
   }
+  std::string is = info.to_string();
+  is.erase(0, is.find(": ") + 2);  // "fd N: " is in the label already
+  if (problem != errc{})
+    return libuv_fail(problem, libuv_fd_label(fd) + " is " + is + "; " + libuv_handle_name(want), ec, why);
 
-  // uv_*_open() refuses (UV_EEXIST) an fd the loop polls; an fd in a handle
-  // that does not poll yet would be taken twice, and closed twice.
+  // uv_*_open() refuses (EEXIST) an fd the loop polls; an fd in a handle that
+  // does not poll yet would be taken twice, and closed twice.
   struct search {
     int fd;
     bool found;
-  } s{fd, false};
+  } s{fd.get(), false};
   ::uv_walk(
       loop,
       [](uv_handle_t* h, void* arg) {
@@ -352,50 +360,47 @@ inline std::error_code libuv_check(uv_loop_t* loop, const void* handle, int fd, 
         if (::uv_fileno(h, &handle_fd) == 0 && handle_fd == sp->fd) sp->found = true;
       },
       &s);
-  if (s.found) return {EEXIST, std::generic_category()};
-  return {};
+  if (s.found)
+    return libuv_fail({EEXIST, std::generic_category()},
+                      libuv_fd_label(fd) + " (" + is + ") is already in a handle of this loop", ec, why);
+  ec.clear();
+  return true;
 }
 
 // After the checks, uv_*_open() cannot fail on Linux (its remaining steps are
 // ioctl(FIONBIO) and setsockopt(SO_REUSEADDR) on a valid socket). Should a
 // future libuv fail anyway, the handle is already in the loop's queue and
-// cannot be taken out: it is closed here (no callback), so it must stay valid
-// until the loop has run once more.
-inline bool libuv_opened(uv_handle_t* handle, int status, std::error_code& ec) noexcept {
+// cannot be taken out: it is closed here (no callback), so it must stay
+// valid until the loop has run once more.
+inline bool libuv_opened(uv_handle_t* handle, const adopt_fd& fd, int status, std::error_code& ec,
+                         std::string* why) {
   if (status == 0) {
+    fd.release();
     ec.clear();
     return true;
   }
   ::uv_close(handle, nullptr);
-  ec = libuv_error(status);
-  return false;
+  return libuv_fail(libuv_error(status), libuv_fd_label(fd) + ": libuv cannot open it", ec, why);
 }
 
-inline bool libuv_is_unix(int fd) noexcept {
-  int family = 0;
-#ifdef SO_DOMAIN
-  return int_sockopt(fd, SO_DOMAIN, family) == 0 && family == AF_UNIX;
-#else
-  sockaddr_storage sa;
-  socklen_t len = 0;
-  return local_address(fd, sa, len) == 0 && sa.ss_family == AF_UNIX;
-#endif
+inline bool libuv_adopt(uv_loop_t* loop, libuv_stream* handle, const adopt_fd& fd, libuv_kind want,
+                        std::error_code& ec, std::string* why) {
+  if (!libuv_check(loop, handle, fd, want, ec, why)) return false;
+  if (want == libuv_kind::pipe) {
+    if (const int r = ::uv_pipe_init(loop, &handle->pipe, 0); r < 0)
+      return libuv_fail(libuv_error(r), "uv_pipe_init", ec, why);
+    return libuv_opened(&handle->handle, fd, ::uv_pipe_open(&handle->pipe, fd.get()), ec, why);
+  }
+  if (const int r = ::uv_tcp_init(loop, &handle->tcp); r < 0)  // AF_UNSPEC: cannot fail
+    return libuv_fail(libuv_error(r), "uv_tcp_init", ec, why);
+  return libuv_opened(&handle->handle, fd, ::uv_tcp_open(&handle->tcp, fd.get()), ec, why);
 }
 
-#if SOCKACT_HAS_EXCEPTIONS
-[[noreturn]] inline void libuv_throw(const std::error_code& ec, const char* function, int fd) {
-  std::error_code ignored;
-  const fd_info info = describe_fd(fd, ignored);
-  throw_error(ec, std::string("sockact::") + function + ": " +
-                      (ignored ? "fd " + std::to_string(fd) : info.to_string()));
+// Only the member a handle of this kind has is touched: a uv_tcp_t passed in
+// is not a whole libuv_stream.
+inline libuv_stream* as_stream(void* handle) noexcept {
+  return static_cast<libuv_stream*>(handle);
 }
-[[noreturn]] inline void libuv_throw(const std::error_code& ec, const char* function, const listener& l) {
-  std::error_code ignored;
-  const fd_info info = describe_fd(l.fd.get(), ignored);
-  throw_error(ec, std::string("sockact::") + function + ": listener " + quote(l.name) + ", " +
-                      (ignored ? "fd " + std::to_string(l.fd.get()) : info.to_string()));
-}
-#endif
 
 }  // namespace detail
 
@@ -407,331 +412,439 @@ inline const std::error_category& libuv_category() noexcept {
 inline std::error_code libuv_error(int status) noexcept {
   if (status >= 0) return {};
   // On Unix, libuv's codes for system errors are -errno; its own codes
-  // (UV__EOF = -4095, UV__EAI_* from -3000, fallbacks for errnos a platform
-  // lacks) lie far below any errno.
+  // (UV__EOF = -4095, UV__EAI_* from -3000, ...) lie far below any errno.
   if (status > -3000) return {-status, std::generic_category()};
   return {-status, libuv_category()};
 }
 
-inline bool open_tcp(uv_loop_t* loop, uv_tcp_t* handle, int fd, std::error_code& ec) noexcept {
-  ec = detail::libuv_check(loop, handle, fd, detail::libuv_kind::tcp);
-  if (ec) return false;
-  if (const int r = ::uv_tcp_init(loop, handle); r < 0) {  // AF_UNSPEC: cannot fail
-    ec = libuv_error(r);
-    return false;
-  }
-  return detail::libuv_opened(reinterpret_cast<uv_handle_t*>(handle), ::uv_tcp_open(handle, fd), ec);
+inline bool adopt(uv_loop_t* loop, uv_tcp_t* handle, adopt_fd fd, std::error_code& ec, std::string* why) {
+  return detail::libuv_adopt(loop, detail::as_stream(handle), fd, detail::libuv_kind::tcp, ec, why);
 }
 
-inline bool open_pipe(uv_loop_t* loop, uv_pipe_t* handle, int fd, std::error_code& ec) noexcept {
-  ec = detail::libuv_check(loop, handle, fd, detail::libuv_kind::pipe);
-  if (ec) return false;
-  if (const int r = ::uv_pipe_init(loop, handle, 0); r < 0) {
-    ec = libuv_error(r);
-    return false;
-  }
-  return detail::libuv_opened(reinterpret_cast<uv_handle_t*>(handle), ::uv_pipe_open(handle, fd), ec);
+inline bool adopt(uv_loop_t* loop, uv_pipe_t* handle, adopt_fd fd, std::error_code& ec, std::string* why) {
+  return detail::libuv_adopt(loop, detail::as_stream(handle), fd, detail::libuv_kind::pipe, ec, why);
 }
 
-inline bool open_udp(uv_loop_t* loop, uv_udp_t* handle, int fd, std::error_code& ec) noexcept {
-  ec = detail::libuv_check(loop, handle, fd, detail::libuv_kind::udp);
-  if (ec) return false;
-  if (const int r = ::uv_udp_init(loop, handle); r < 0) {  // AF_UNSPEC: cannot fail
-    ec = libuv_error(r);
-    return false;
-  }
-  return detail::libuv_opened(reinterpret_cast<uv_handle_t*>(handle), ::uv_udp_open(handle, fd), ec);
+inline uv_stream_t* adopt(uv_loop_t* loop, libuv_stream* handle, adopt_fd fd, std::error_code& ec,
+                          std::string* why) {
+  return detail::libuv_adopt(loop, handle, fd, detail::libuv_kind::stream, ec, why) ? &handle->stream
+                                                                                    : nullptr;
 }
 
-inline uv_stream_t* open_stream(uv_loop_t* loop, libuv_stream* handle, int fd, std::error_code& ec) noexcept {
-  if (handle == nullptr) {
-    ec.assign(EINVAL, std::generic_category());
-    return nullptr;
-  }
-  // Anything but a unix socket goes the TCP way, whose checks name what is wrong.
-  const bool ok = detail::libuv_is_unix(fd) ? open_pipe(loop, &handle->pipe, fd, ec)
-                                            : open_tcp(loop, &handle->tcp, fd, ec);
-  return ok ? &handle->stream : nullptr;
-}
-
-inline bool open_tcp(uv_loop_t* loop, uv_tcp_t* handle, listener&& l, std::error_code& ec) noexcept {
-  if (!open_tcp(loop, handle, l.fd.get(), ec)) return false;
-  l.fd.release();  // the handle owns it now
-  return true;
-}
-
-inline bool open_pipe(uv_loop_t* loop, uv_pipe_t* handle, listener&& l, std::error_code& ec) noexcept {
-  if (!open_pipe(loop, handle, l.fd.get(), ec)) return false;
-  l.fd.release();  // the handle owns it now
-  return true;
-}
-
-inline bool open_udp(uv_loop_t* loop, uv_udp_t* handle, listener&& l, std::error_code& ec) noexcept {
-  if (!open_udp(loop, handle, l.fd.get(), ec)) return false;
-  l.fd.release();  // the handle owns it now
-  return true;
-}
-
-inline uv_stream_t* open_stream(uv_loop_t* loop, libuv_stream* handle, listener&& l,
-                                std::error_code& ec) noexcept {
-  uv_stream_t* s = open_stream(loop, handle, l.fd.get(), ec);
-  if (s != nullptr) l.fd.release();
-  return s;
+inline bool adopt(uv_loop_t* loop, uv_udp_t* handle, adopt_fd fd, std::error_code& ec, std::string* why) {
+  detail::libuv_kind want = detail::libuv_kind::udp;
+  if (!detail::libuv_check(loop, handle, fd, want, ec, why)) return false;
+  if (const int r = ::uv_udp_init(loop, handle); r < 0)  // AF_UNSPEC: cannot fail
+    return detail::libuv_fail(libuv_error(r), "uv_udp_init", ec, why);
+  return detail::libuv_opened(reinterpret_cast<uv_handle_t*>(handle), fd, ::uv_udp_open(handle, fd.get()), ec,
+                              why);
 }
 
 #if SOCKACT_HAS_EXCEPTIONS
-inline void open_tcp(uv_loop_t* loop, uv_tcp_t* handle, int fd) {
+namespace detail {
+template <class Handle>
+auto adopt_or_throw(uv_loop_t* loop, Handle* handle, adopt_fd fd) {
   std::error_code ec;
-  if (!open_tcp(loop, handle, fd, ec)) detail::libuv_throw(ec, "open_tcp", fd);
+  std::string why;
+  auto r = adopt(loop, handle, fd, ec, &why);
+  if (ec) throw_error(ec, "sockact::adopt: " + why);
+  return r;
 }
-inline void open_tcp(uv_loop_t* loop, uv_tcp_t* handle, listener&& l) {
-  std::error_code ec;
-  if (!open_tcp(loop, handle, l.fd.get(), ec)) detail::libuv_throw(ec, "open_tcp", l);
-  l.fd.release();
+}  // namespace detail
+inline void adopt(uv_loop_t* loop, uv_tcp_t* handle, adopt_fd fd) {
+  detail::adopt_or_throw(loop, handle, fd);
 }
-inline void open_pipe(uv_loop_t* loop, uv_pipe_t* handle, int fd) {
-  std::error_code ec;
-  if (!open_pipe(loop, handle, fd, ec)) detail::libuv_throw(ec, "open_pipe", fd);
+inline void adopt(uv_loop_t* loop, uv_pipe_t* handle, adopt_fd fd) {
+  detail::adopt_or_throw(loop, handle, fd);
 }
-inline void open_pipe(uv_loop_t* loop, uv_pipe_t* handle, listener&& l) {
-  std::error_code ec;
-  if (!open_pipe(loop, handle, l.fd.get(), ec)) detail::libuv_throw(ec, "open_pipe", l);
-  l.fd.release();
+inline void adopt(uv_loop_t* loop, uv_udp_t* handle, adopt_fd fd) {
+  detail::adopt_or_throw(loop, handle, fd);
 }
-inline void open_udp(uv_loop_t* loop, uv_udp_t* handle, int fd) {
-  std::error_code ec;
-  if (!open_udp(loop, handle, fd, ec)) detail::libuv_throw(ec, "open_udp", fd);
-}
-inline void open_udp(uv_loop_t* loop, uv_udp_t* handle, listener&& l) {
-  std::error_code ec;
-  if (!open_udp(loop, handle, l.fd.get(), ec)) detail::libuv_throw(ec, "open_udp", l);
-  l.fd.release();
-}
-inline uv_stream_t* open_stream(uv_loop_t* loop, libuv_stream* handle, int fd) {
-  std::error_code ec;
-  uv_stream_t* s = open_stream(loop, handle, fd, ec);
-  if (s == nullptr) detail::libuv_throw(ec, "open_stream", fd);
-  return s;
-}
-inline uv_stream_t* open_stream(uv_loop_t* loop, libuv_stream* handle, listener&& l) {
-  std::error_code ec;
-  uv_stream_t* s = open_stream(loop, handle, l.fd.get(), ec);
-  if (s == nullptr) detail::libuv_throw(ec, "open_stream", l);
-  l.fd.release();
-  return s;
+inline uv_stream_t* adopt(uv_loop_t* loop, libuv_stream* handle, adopt_fd fd) {
+  return detail::adopt_or_throw(loop, handle, fd);
 }
 #endif
 
-// ---------------------------------------------------------------------------
-// libuv_lifecycle_driver
-// ---------------------------------------------------------------------------
+template <class Activation, class Handle>
+auto track(Activation& act, Handle* handle, uv_close_cb on_closed) {
+  auto* h = reinterpret_cast<uv_handle_t*>(handle);
+  uv_os_fd_t fd = -1;
+  (void)::uv_fileno(h, &fd);
+  // The library's closes go through `post`: skipped for a handle that is
+  // already closing, so that neither shutdown(2) nor uv_close() reaches an
+  // fd number libuv has closed (and the kernel may have given to another).
+  return act.track(
+      static_cast<int>(fd),
+      [h, on_closed] {
+        if (!::uv_is_closing(h)) ::uv_close(h, on_closed);
+      },
+      [h](auto&& close) {
+        if (!::uv_is_closing(h)) close();
+      });
+}
+
+template <class Handle, class Activation>
+auto libuv_accepted::open(Handle* handle, uv_close_cb on_closed, std::error_code& ec) {
+  Activation& act = *static_cast<Activation*>(act_);
+  decltype(track(act, handle, on_closed)) conn;
+  std::string why;
+  if (!adopt(loop_, handle, std::move(fd_), ec, &why)) return conn;
+  conn = track(act, handle, on_closed);
+  return conn;
+}
+
+#if SOCKACT_HAS_EXCEPTIONS
+template <class Handle, class Activation>
+auto libuv_accepted::open(Handle* handle, uv_close_cb on_closed) {
+  std::error_code ec;
+  auto conn = open<Handle, Activation>(handle, on_closed, ec);
+  if (ec) detail::throw_error(ec, "sockact::libuv_accepted::open: fd " + std::to_string(fd_.get()));
+  return conn;
+}
+#endif
 
 namespace detail {
 
-// Everything the uv callbacks reach, on the heap: its handles must stay valid
-// until their close callbacks, which may come after the driver object is gone.
-// Freed when both are over: the handles closed, and the driver let go of it.
-struct libuv_lifecycle_state {
-  using clock = lifecycle::clock;
+// The driver's handles and what their callbacks reach, on the heap: they
+// must stay valid until their close callbacks, which may come after the
+// driver object is gone. Freed when both are over.
+class libuv_driver_core {
+ public:
+  // A listening socket, watched for connections to accept.
+  struct watch {
+    uv_poll_t poll{};
+    libuv_driver_core* owner = nullptr;
+    std::size_t index = 0;           // in act.sockets()
+    int fd = -1;                     // the listening fd, as it was at the start
+    std::uint64_t paused_until = 0;  // uv_hrtime() at which to watch again; 0: watching
+    bool open = false;
+  };
 
+  explicit libuv_driver_core(uv_loop_t* l) noexcept : loop(l) {}
+  virtual ~libuv_driver_core() {
+    for (watch* w : watches) delete w;
+  }
+  libuv_driver_core(const libuv_driver_core&) = delete;
+  libuv_driver_core& operator=(const libuv_driver_core&) = delete;
+
+  uv_loop_t* loop;
   uv_timer_t timer{};
   uv_prepare_t prepare{};
   uv_signal_t signals[2]{};
-  static constexpr int signal_numbers[2] = {SIGTERM, SIGINT};
+  std::vector<watch*> watches;
+  int open_handles = 0;              // initialized and not yet through their close callback
+  bool driver_gone = false;          // the driver object no longer points here
+  bool closing = false;              // finished or stopped: no more calls out
+  bool finished = false;             // the activation finished
+  std::uint64_t armed = UINT64_MAX;  // uv_hrtime() the timer is set for; max: stopped
+  static constexpr std::uint64_t back_off_ns = 100'000'000;  // after EMFILE/ENFILE
 
-  lifecycle* lc = nullptr;
-  libuv_lifecycle_driver::action_handler on_actions;
-  int open_handles = 0;      // initialized and not yet through their close callback
-  bool driver_gone = false;  // the driver object no longer points here
-  bool closing = false;      // finished or stopped: no more calls to lc or on_actions
-  bool delivering = false;   // on_actions is running
-  lifecycle_actions pending;
-  clock::time_point armed = clock::time_point::max();  // the timer's deadline; max: stopped
+  // What the activation type knows.
+  virtual std::int64_t deadline_in_ns() = 0;  // INT64_MAX: none
+  virtual void timer_fired() = 0;
+  virtual void signal_caught(int signo) = 0;
+  virtual void readable(watch& w) = 0;
+  virtual void before_wait() = 0;
 
-  static libuv_lifecycle_state* of(void* handle) noexcept {
-    return static_cast<libuv_lifecycle_state*>(static_cast<uv_handle_t*>(handle)->data);
+  std::error_code open(std::string& failed) {
+    int r = ::uv_timer_init(loop, &timer);
+    if (r < 0) return failed = "uv_timer_init", libuv_error(r);
+    opened(reinterpret_cast<uv_handle_t*>(&timer), this);
+    r = ::uv_prepare_init(loop, &prepare);
+    if (r < 0) return failed = "uv_prepare_init", libuv_error(r);
+    opened(reinterpret_cast<uv_handle_t*>(&prepare), this);
+    static constexpr int numbers[2] = {SIGTERM, SIGINT};
+    for (int i = 0; i < 2; ++i) {
+      r = ::uv_signal_init(loop, &signals[i]);
+      if (r < 0) return failed = "uv_signal_init", libuv_error(r);
+      opened(reinterpret_cast<uv_handle_t*>(&signals[i]), this);
+      r = ::uv_signal_start(&signals[i], on_signal, numbers[i]);
+      if (r < 0)
+        return failed = i == 0 ? "uv_signal_start(SIGTERM)" : "uv_signal_start(SIGINT)", libuv_error(r);
+    }
+    ::uv_prepare_start(&prepare, on_prepare);
+    ::uv_unref(reinterpret_cast<uv_handle_t*>(&prepare));  // runs every iteration, keeps nothing alive
+    return {};
   }
 
-  // Hands the actions to the server, one call at a time; then re-arms.
-  void deliver(const lifecycle_actions& a) noexcept {
-    pending |= a;
-    if (delivering) return;  // on_actions is running: it gets these when it returns
-    delivering = true;
-    while (!closing && pending.any()) {
-      const lifecycle_actions now = std::exchange(pending, lifecycle_actions{});
-      on_actions(now);
-      if (now.finished) close_handles();
-    }
-    delivering = false;
-    if (closing) on_actions = nullptr;  // not while it runs; what it captured may go now
-    rearm();
+  std::error_code watch_listener(std::size_t index, int fd) {
+    auto* w = new watch;
+    watches.push_back(w);
+    w->owner = this;
+    w->index = index;
+    w->fd = fd;
+    std::error_code ec;
+    set_nonblocking(fd, true, ec);  // a reset between poll and accept must not block the loop
+    if (ec) return ec;
+    if (const int r = ::uv_poll_init(loop, &w->poll, fd); r < 0) return libuv_error(r);
+    opened(reinterpret_cast<uv_handle_t*>(&w->poll), w);
+    w->open = true;
+    if (const int r = ::uv_poll_start(&w->poll, UV_READABLE, on_poll); r < 0) return libuv_error(r);
+    return {};
   }
 
-  // Points the timer at the lifecycle's next deadline, if that moved.
-  void rearm() noexcept {
-    if (closing) return;
-    const clock::time_point now = clock::now();
-    const clock::time_point due = lc->next_deadline(now);
-    if (due == armed || (due <= now && armed <= now)) return;  // set already, or due and set to fire now
-    if (due == clock::time_point::max()) {
-      ::uv_timer_stop(&timer);
-    } else {
-      const auto ms = due <= now ? 0 : std::chrono::ceil<std::chrono::milliseconds>(due - now).count();
-      ::uv_update_time(timer.loop);  // count from now, not from the start of this loop iteration
-      ::uv_timer_start(&timer, on_timer, static_cast<std::uint64_t>(ms), 0);
-    }
-    armed = due;
+  void opened(uv_handle_t* h, void* data) noexcept {
+    h->data = data;
+    ++open_handles;
+  }
+
+  void close(uv_handle_t* h) noexcept {
+    if (h->data != nullptr && !::uv_is_closing(h)) ::uv_close(h, on_closed);
+  }
+
+  // Out of fds: leave the queued clients in the kernel for a while.
+  void pause(watch& w) noexcept {
+    ::uv_poll_stop(&w.poll);
+    w.paused_until = ::uv_hrtime() + back_off_ns;
+  }
+
+  // Stops watching the listeners for good (the drain began).
+  void close_watches() noexcept {
+    for (watch* w : watches)
+      if (w->open) {
+        w->open = false;
+        w->paused_until = 0;
+        close(reinterpret_cast<uv_handle_t*>(&w->poll));  // uv_close() stops the poll; the fd stays open
+      }
+  }
+
+  bool accepting() const noexcept {
+    for (const watch* w : watches)
+      if (w->open) return true;
+    return false;
   }
 
   void close_handles() noexcept {
     if (closing) return;
     closing = true;
-    if (!delivering) on_actions = nullptr;
-    uv_handle_t* handles[] = {
-        reinterpret_cast<uv_handle_t*>(&timer), reinterpret_cast<uv_handle_t*>(&prepare),
-        reinterpret_cast<uv_handle_t*>(&signals[0]), reinterpret_cast<uv_handle_t*>(&signals[1])};
-    for (uv_handle_t* h : handles)
-      if (h->data == this && !::uv_is_closing(h)) ::uv_close(h, on_closed);  // data is set once opened
+    close_watches();
+    close(reinterpret_cast<uv_handle_t*>(&timer));
+    close(reinterpret_cast<uv_handle_t*>(&prepare));
+    for (uv_signal_t& s : signals) close(reinterpret_cast<uv_handle_t*>(&s));
   }
 
-  // The driver object lets go; the state goes now or with the last close callback.
+  // The driver object lets go; the block goes now or with the last close callback.
   void release() noexcept {
     driver_gone = true;
     close_handles();
     if (open_handles == 0) delete this;
   }
 
-  static void on_timer(uv_timer_t* t) noexcept {
-    libuv_lifecycle_state* s = of(t);
-    s->armed = clock::time_point::max();  // a one-shot timer: stopped now
-    s->deliver(s->lc->on_timer(clock::now()));
+  // Points the timer at the next deadline, if that is earlier than the one
+  // it is set for. Never later: deadlines such as "look again in 250 ms"
+  // move with every call, and must still come.
+  void rearm() noexcept {
+    if (closing) return;
+    const std::uint64_t now = ::uv_hrtime();
+    std::int64_t in = deadline_in_ns();
+    for (const watch* w : watches)
+      if (w->open && w->paused_until != 0) {
+        const std::int64_t left =
+            w->paused_until > now ? static_cast<std::int64_t>(w->paused_until - now) : 0;
+        if (left < in) in = left;
+      }
+    if (in == INT64_MAX) return;  // nothing due; a timer already set fires early and does no harm
+    if (in < 0) in = 0;
+    const std::uint64_t ms = (static_cast<std::uint64_t>(in) + 999'999) / 1'000'000;
+    const std::uint64_t due = now + ms * 1'000'000;
+    if (armed != UINT64_MAX && due + 1'000'000 >= armed) return;
+    ::uv_update_time(loop);  // count from now, not from the start of this iteration
+    ::uv_timer_start(&timer, on_timer, ms, 0);
+    armed = due;
   }
 
-  static void on_prepare(uv_prepare_t* p) noexcept { of(p)->rearm(); }
+  static libuv_driver_core* of(void* handle) noexcept {
+    return static_cast<libuv_driver_core*>(static_cast<uv_handle_t*>(handle)->data);
+  }
 
-  static void on_signal(uv_signal_t* h, int signo) noexcept {
-    libuv_lifecycle_state* s = of(h);
-    s->deliver(s->lc->on_signal(signo));
+  static void on_timer(uv_timer_t* t) {
+    libuv_driver_core* s = of(t);
+    s->armed = UINT64_MAX;  // a one-shot timer: stopped now
+    const std::uint64_t now = ::uv_hrtime();
+    for (watch* w : s->watches)
+      if (w->open && w->paused_until != 0 && w->paused_until <= now) {
+        w->paused_until = 0;
+        ::uv_poll_start(&w->poll, UV_READABLE, on_poll);
+      }
+    s->timer_fired();
+    s->rearm();
+  }
+
+  static void on_prepare(uv_prepare_t* p) {
+    libuv_driver_core* s = of(p);
+    if (s->closing) return;
+    s->before_wait();
+    s->rearm();
+  }
+
+  static void on_signal(uv_signal_t* h, int signo) {
+    libuv_driver_core* s = of(h);
+    if (s->closing) return;
+    s->signal_caught(signo);
+    s->rearm();
+  }
+
+  static void on_poll(uv_poll_t* p, int status, int) {
+    auto* w = static_cast<watch*>(p->data);
+    libuv_driver_core* s = w->owner;
+    if (s->closing || !w->open) return;
+    (void)status;  // an error shows up again in accept(), which says what it is
+    s->readable(*w);
   }
 
   static void on_closed(uv_handle_t* h) noexcept {
-    libuv_lifecycle_state* s = of(h);
+    libuv_driver_core* s =
+        h->type == UV_POLL ? static_cast<watch*>(h->data)->owner : static_cast<libuv_driver_core*>(h->data);
     if (--s->open_handles == 0 && s->driver_gone) delete s;
   }
+};
 
-  void opened(uv_handle_t* h) noexcept {
-    h->data = this;
-    ++open_handles;
-  }
+template <class Activation, class OnConnection>
+class libuv_driver_impl final : public libuv_driver_core {
+ public:
+  using clock = typename Activation::clock;
 
-  // Opens the handles. On error, `failed` names the call; release() closes
-  // the ones already open.
-  std::error_code open(uv_loop_t* loop, const char*& failed) noexcept {
-    failed = "uv_timer_init";
-    int r = ::uv_timer_init(loop, &timer);
-    if (r < 0) return libuv_error(r);
-    opened(reinterpret_cast<uv_handle_t*>(&timer));
+  libuv_driver_impl(uv_loop_t* l, Activation& a, OnConnection f)
+      : libuv_driver_core(l), act_(&a), on_connection_(std::move(f)) {}
 
-    failed = "uv_prepare_init";
-    r = ::uv_prepare_init(loop, &prepare);
-    if (r < 0) return libuv_error(r);
-    opened(reinterpret_cast<uv_handle_t*>(&prepare));
-
-    for (int i = 0; i < 2; ++i) {
-      failed = "uv_signal_init";
-      r = ::uv_signal_init(loop, &signals[i]);
-      if (r < 0) return libuv_error(r);
-      opened(reinterpret_cast<uv_handle_t*>(&signals[i]));
-      failed = i == 0 ? "uv_signal_start(SIGTERM)" : "uv_signal_start(SIGINT)";
-      r = ::uv_signal_start(&signals[i], on_signal, signal_numbers[i]);
-      if (r < 0) return libuv_error(r);
+  std::error_code start(std::string& failed) {
+    if (std::error_code ec = open(failed)) return ec;
+    auto& sockets = act_->sockets();
+    for (std::size_t i = 0; i < sockets.size(); ++i) {
+      if (!sockets[i].info.listening || !sockets[i].fd) continue;
+      if (std::error_code ec = watch_listener(i, sockets[i].fd.get())) {
+        failed = "watching " + libuv_fd_label(std::move(sockets[i]));
+        return ec;
+      }
     }
-
-    ::uv_prepare_start(&prepare, on_prepare);
-    ::uv_unref(reinterpret_cast<uv_handle_t*>(&prepare));  // runs every iteration, keeps nothing alive
-    failed = nullptr;
     return {};
   }
+
+ private:
+  std::int64_t deadline_in_ns() override {
+    const typename clock::time_point now = clock::now();
+    const typename clock::time_point due = act_->next_deadline(now);
+    if (due == clock::time_point::max()) return INT64_MAX;
+    if (due <= now) return 0;
+    using period = typename clock::period;
+    const long double ns = static_cast<long double>((due - now).count()) * period::num * 1e9L / period::den;
+    return ns >= 9e18L ? INT64_MAX : static_cast<std::int64_t>(ns);
+  }
+
+  void timer_fired() override { apply(act_->on_timer()); }
+  void signal_caught(int signo) override { apply(act_->on_signal(signo)); }
+
+  void readable(watch& w) override {
+    auto& sockets = act_->sockets();
+    if (w.index >= sockets.size() || sockets[w.index].fd.get() != w.fd) return;
+    const auto& from = sockets[w.index];
+    for (int budget = 64; budget > 0 && !closing && !act_->draining(); --budget) {  // let other work in
+      accept_result r = accept_connection(w.fd);
+      switch (r.status) {
+        case accept_status::accepted:
+          deliver(std::move(r.fd), from);
+          continue;
+        case accept_status::retry:
+          continue;
+        case accept_status::fd_limit:
+          pause(w);
+          if (!warned_fd_limit_) act_->log("accept: " + r.error.message() + "; pausing accepts for 100 ms");
+          warned_fd_limit_ = true;
+          return;
+        case accept_status::would_block:
+          return;
+        case accept_status::error:
+          act_->log("accept on " + from.name + ": " + r.error.message());
+          return;
+      }
+    }
+  }
+
+  void before_wait() override {
+    if (!handed_over_) {  // Accept=yes: connections the manager passed
+      handed_over_ = true;
+      for (auto& l : act_->sockets()) {
+        if (!l.info.connected || !l.fd) continue;
+        std::error_code ignored;
+        set_nonblocking(l.fd.get(), true, ignored);
+        single_ = true;
+        deliver(unique_fd(l.fd.release()), l);
+        if (closing) return;
+      }
+    }
+    // Accept=yes: the connection was served; nothing more to do.
+    if (single_ && act_->connections() == 0 && !accepting()) finish();
+  }
+
+  template <class Listener>
+  void deliver(unique_fd fd, const Listener& from) {
+    libuv_accepted a(loop, act_, std::move(fd), from);
+    on_connection_(a);
+  }
+
+  template <class Step>
+  void apply(const Step& r) {
+    if (r.stop_accepting && accepting()) {
+      close_watches();          // first: the polls must not outlive their fds
+      act_->close_listeners();  // close, never shutdown(2)
+    }
+    if (r.finished) finish();
+  }
+
+  void finish() {
+    if (closing) return;
+    close_handles();
+    finished = true;
+    act_->finish();  // bounded: the connections closed by the library linger at most this long
+  }
+
+  Activation* act_;
+  OnConnection on_connection_;
+  bool handed_over_ = false;
+  bool single_ = false;
+  bool warned_fd_limit_ = false;
 };
 
 }  // namespace detail
 
-#if SOCKACT_HAS_EXCEPTIONS
-inline libuv_lifecycle_driver::libuv_lifecycle_driver(uv_loop_t* loop, lifecycle& lc,
-                                                      action_handler on_actions) {
-  start(loop, lc, std::move(on_actions));
+template <class Activation, class OnConnection>
+void libuv_driver::start(uv_loop_t* loop, Activation& act, OnConnection on_connection, std::error_code& ec,
+                         std::string* why) {
+  if (loop == nullptr) {
+    detail::libuv_fail({EINVAL, std::generic_category()}, "no loop", ec, why);
+    return;
+  }
+  auto* impl = new detail::libuv_driver_impl<Activation, OnConnection>(loop, act, std::move(on_connection));
+  std::string failed;
+  ec = impl->start(failed);
+  if (ec) {
+    if (why != nullptr) *why = failed + ": " + ec.message();
+    impl->release();  // closes what was opened; freed by the close callbacks
+    return;
+  }
+  core_ = impl;
+  impl->rearm();
+  act.ready();
 }
-#endif
 
-inline libuv_lifecycle_driver::libuv_lifecycle_driver(libuv_lifecycle_driver&& o) noexcept
-    : state_(std::exchange(o.state_, nullptr)) {}
-
-inline libuv_lifecycle_driver& libuv_lifecycle_driver::operator=(libuv_lifecycle_driver&& o) noexcept {
+inline libuv_driver& libuv_driver::operator=(libuv_driver&& o) noexcept {
   if (this != &o) {
-    if (state_ != nullptr) state_->release();
-    state_ = std::exchange(o.state_, nullptr);
+    if (core_ != nullptr) core_->release();
+    core_ = std::exchange(o.core_, nullptr);
   }
   return *this;
 }
 
-inline libuv_lifecycle_driver::~libuv_lifecycle_driver() {
-  if (state_ != nullptr) state_->release();
+inline libuv_driver::~libuv_driver() {
+  if (core_ != nullptr) core_->release();
 }
 
-namespace detail {
-inline bool libuv_lifecycle_start(detail::libuv_lifecycle_state*& state, uv_loop_t* loop, lifecycle& lc,
-                                  libuv_lifecycle_driver::action_handler& on_actions, std::error_code& ec,
-                                  const char*& failed) {
-  if (loop == nullptr || !on_actions) {
-    failed = loop == nullptr ? "no loop" : "no action handler";
-    ec.assign(EINVAL, std::generic_category());
-    return false;
-  }
-  if (state != nullptr && !state->closing) {
-    failed = "already running";
-    ec.assign(EBUSY, std::generic_category());
-    return false;
-  }
-  auto* s = new libuv_lifecycle_state;
-  ec = s->open(loop, failed);
-  if (ec) {
-    s->release();  // closes what was opened; freed by the close callbacks
-    return false;
-  }
-  s->lc = &lc;
-  s->on_actions = std::move(on_actions);
-  if (state != nullptr) state->release();  // a finished or closed run
-  state = s;
-  s->rearm();
-  return true;
-}
-}  // namespace detail
-
-inline bool libuv_lifecycle_driver::start(uv_loop_t* loop, lifecycle& lc, action_handler on_actions,
-                                          std::error_code& ec) {
-  const char* failed = nullptr;
-  return detail::libuv_lifecycle_start(state_, loop, lc, on_actions, ec, failed);
+inline bool libuv_driver::finished() const noexcept {
+  return core_ == nullptr || core_->closing;
 }
 
-#if SOCKACT_HAS_EXCEPTIONS
-inline void libuv_lifecycle_driver::start(uv_loop_t* loop, lifecycle& lc, action_handler on_actions) {
-  std::error_code ec;
-  const char* failed = nullptr;
-  if (!detail::libuv_lifecycle_start(state_, loop, lc, on_actions, ec, failed))
-    detail::throw_error(ec, std::string("sockact::libuv_lifecycle_driver::start: ") + failed);
-}
-#endif
-
-inline void libuv_lifecycle_driver::connections_changed(std::size_t open) noexcept {
-  if (state_ != nullptr && !state_->closing) state_->deliver(state_->lc->on_connections(open));
-}
-
-inline void libuv_lifecycle_driver::stop() noexcept {
-  if (state_ != nullptr) state_->close_handles();
-}
-
-inline bool libuv_lifecycle_driver::running() const noexcept {
-  return state_ != nullptr && !state_->closing;
+inline void libuv_driver::stop() noexcept {
+  if (core_ != nullptr) core_->close_handles();
 }
 
 }  // namespace sockact

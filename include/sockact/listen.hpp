@@ -49,6 +49,9 @@ struct endpoint {
   std::uint16_t port = 0;
   std::string path;  ///< unix_path: the path; unix_abstract: the name without '@'
   std::string name;  ///< activated: the FileDescriptorName= wanted; empty = all
+  /// Where the entry came from when not from an address list, such as
+  /// `HOST="::1" PORT="3000"`: errors quote this, so they name the variable.
+  std::string origin;
 };
 
 namespace detail {
@@ -61,6 +64,11 @@ inline bool set_error(std::error_code& ec, std::string* why, std::error_code cod
 
 // Digits only, 0..65535: no sign, no spaces, no hex (unlike LISTEN_*, these
 // are written by people, and "08080" or " 80" are more likely typos).
+// How errors name an endpoint: the entry as written, and the variables it came from.
+inline std::string where(const endpoint& e) {
+  return e.origin.empty() ? quote(e.text) : quote(e.text) + " (from " + e.origin + ")";
+}
+
 inline bool parse_port(std::string_view s, std::uint16_t& port) noexcept {
   if (s.empty() || s.size() > 5) return false;
   unsigned v = 0;
@@ -237,6 +245,7 @@ inline bool address_from_environment(std::vector<endpoint>& out, std::error_code
     if (!parse_one(spec, e, problem) || e.type == endpoint::kind::activated)
       return set_error(ec, why, errc::bad_address,
                        "SOCKET_PATH=" + quote(p) + ": " + (problem.empty() ? "not a socket path" : problem));
+    e.origin = "SOCKET_PATH=" + quote(p);
     out.push_back(std::move(e));
     return true;
   }
@@ -249,6 +258,7 @@ inline bool address_from_environment(std::vector<endpoint>& out, std::error_code
   // Only an address: HOST="/x" or "@x" or "sd-listen" must not turn into a socket file.
   if (!parse_one(spec, e, problem) || e.type != endpoint::kind::inet)
     return set_error(ec, why, errc::bad_address, "HOST=" + quote(host) + " is not an IP address");
+  e.origin = "HOST=" + quote(host) + " PORT=" + quote(port);
   out.push_back(std::move(e));
   return true;
 }
@@ -282,7 +292,7 @@ inline bool bind_one(const endpoint& e, const listen_config& cfg, listener& out,
   unique_fd fd(::socket(family, cfg.type | flags, 0));
   const auto fail = [&](const char* what) {
     const std::error_code code(errno, std::generic_category());
-    return set_error(ec, why, code, std::string(what) + " " + quote(e.text) + ": " + code.message());
+    return set_error(ec, why, code, std::string(what) + " " + detail::where(e) + ": " + code.message());
   };
   if (!fd) return fail("socket for");
 
@@ -323,7 +333,7 @@ inline bool bind_one(const endpoint& e, const listen_config& cfg, listener& out,
       if (err == EADDRINUSE && e.type == endpoint::kind::unix_path) {
         const std::error_code code(err, std::generic_category());
         return set_error(ec, why, code,
-                         "bind " + quote(e.text) + ": " + code.message() +
+                         "bind " + detail::where(e) + ": " + code.message() +
                              (::lstat(e.path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)
                                   ? " (the file exists and is not a socket; not removed)"
                                   : " (another process is listening on it)"));

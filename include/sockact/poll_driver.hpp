@@ -10,13 +10,11 @@
 // STOPPING=1 and watchdog pings. Linux (epoll, signalfd, timerfd).
 //
 //   sockact::activation act = sockact::activate();
-//   sockact::poll_driver driver(act);
+//   sockact::poll_driver driver(act, [&](sockact::unique_fd c, const sockact::listener& from) { add(c); });
 //   watch(driver.fd());
 //   while (!driver.finished())
 //     for (each ready fd)
-//       if (fd == driver.fd())
-//         driver.on_ready([&](sockact::unique_fd c, const sockact::listener& from) { add(std::move(c)); });
-//       else ...
+//       if (fd == driver.fd()) driver.on_ready(); else ...
 
 #include <sockact/activation.hpp>
 #include <sockact/posix.hpp>
@@ -32,16 +30,23 @@
 
 namespace sockact {
 
+/// @tparam OnConnection called as `on_connection(unique_fd, const listener&)`
+///         with each new connection (non-blocking, close-on-exec).
+template <class OnConnection>
 class poll_driver {
  public:
   using clock = activation::clock;
 
   /// Sets up; blocks SIGTERM and SIGINT in the calling thread (make it
   /// before starting threads, so that they inherit the mask) and sends READY=1.
-  poll_driver(activation& act, std::error_code& ec) : act_(&act) { start(ec); }
+  poll_driver(activation& act, OnConnection on_connection, std::error_code& ec)
+      : act_(&act), on_connection_(std::move(on_connection)) {
+    start(ec);
+  }
 #if SOCKACT_HAS_EXCEPTIONS
   /// @throws std::system_error when epoll, signalfd or timerfd fail.
-  explicit poll_driver(activation& act) : act_(&act) {
+  poll_driver(activation& act, OnConnection on_connection)
+      : act_(&act), on_connection_(std::move(on_connection)) {
     std::error_code ec;
     start(ec);
     if (ec) detail::throw_error(ec, "sockact::poll_driver");
@@ -60,11 +65,10 @@ class poll_driver {
   }
 
   /// Handles what is due: signals, deadlines, and new connections, each
-  /// handed to `on_connection(unique_fd, const listener&)` (non-blocking,
-  /// close-on-exec). Accept=yes connections passed by the manager come
-  /// through it on the first call. Never blocks.
-  template <class OnConnection>
-  void on_ready(OnConnection&& on_connection) {
+  /// handed to on_connection. Accept=yes connections passed by the manager
+  /// come through it on the first call. Never blocks.
+  void on_ready() {
+    OnConnection& on_connection = on_connection_;
     if (finished_) return;
     for (listener& l : act_->sockets()) {
       if (l.info.connected && l.fd) {  // Accept=yes: a connection, served once
@@ -140,7 +144,6 @@ class poll_driver {
     return false;
   }
 
-  template <class OnConnection>
   void accept_all(listener& l, OnConnection& on_connection) {
     for (int budget = 256; budget > 0 && !act_->draining(); --budget) {  // let other work in between
       accept_result r = accept_connection(l.fd.get());
@@ -201,6 +204,8 @@ class poll_driver {
     const clock::time_point now = clock::now();
     clock::time_point due = act_->next_deadline(now);
     for (const paused& p : paused_) due = std::min(due, p.until);
+    for (const listener& l : act_->sockets())
+      if (l.info.connected && l.fd) due = now;  // an Accept=yes connection waits to be handed over
     itimerspec spec{};
     if (due != clock::time_point::max()) {
       auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(due - now).count();
@@ -217,6 +222,7 @@ class poll_driver {
   };
 
   activation* act_;
+  OnConnection on_connection_;
   unique_fd epoll_, timer_, signals_;
   std::vector<paused> paused_;
   bool finished_ = false, single_ = false, warned_fd_limit_ = false;

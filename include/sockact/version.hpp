@@ -5,7 +5,7 @@
 
 // The one source of the version: CMakeLists.txt parses these three lines.
 #define SOCKACT_VERSION_MAJOR 0
-#define SOCKACT_VERSION_MINOR 1
+#define SOCKACT_VERSION_MINOR 2
 #define SOCKACT_VERSION_PATCH 0
 
 #define SOCKACT_VERSION (SOCKACT_VERSION_MAJOR * 10000 + SOCKACT_VERSION_MINOR * 100 + SOCKACT_VERSION_PATCH)

@@ -75,6 +75,34 @@ activate() {
   echo "systemd-socket-activate did not start:"; cat "$ACT_LOG"; return 1
 }
 
+now_ms() { date +%s%3N; }
+
+# wait_exit PID SECONDS: waits for PID (a child of this shell) to end; sets RC
+# (its exit status) or returns 1.
+wait_exit() {
+  local i
+  for i in $(seq $(($2 * 20))); do
+    kill -0 "$1" 2>/dev/null || { RC=0; wait "$1" || RC=$?; return 0; }
+    sleep 0.05
+  done
+  return 1
+}
+
+# term_during_request PID PORT MS [WAIT...]: GET /delay/MS on 127.0.0.1:PORT,
+# then SIGTERM to PID once the command WAIT (default: sleep 0.5) returns;
+# checks that the request in flight is answered all the same.
+term_during_request() {
+  local c pid=$1 port=$2 ms=$3
+  shift 3
+  [ $# -gt 0 ] || set -- sleep 0.5
+  curl -sS -m 10 -o "$E2E_TMP/drain.out" "http://127.0.0.1:$port/delay/$ms" &
+  c=$!
+  "$@" || true
+  kill -TERM "$pid"
+  wait $c || true
+  expect_contains "SIGTERM: the request in flight completes" "$(cat "$E2E_TMP/drain.out")" "delayed $ms ms"
+}
+
 # finish: summary line and status.
 finish() {
   echo "$E2E_PASSES passed, $E2E_FAILS failed"

@@ -14,17 +14,6 @@ NAME=$(basename "$BIN")
 need systemd-socket-activate
 need curl
 
-now_ms() { date +%s%3N; }
-# wait_exit PID SECONDS: waits for PID to end; sets RC (exit status) or returns 1.
-wait_exit() {
-  local i
-  for i in $(seq $(($2 * 20))); do
-    kill -0 "$1" 2>/dev/null || { RC=0; wait "$1" || RC=$?; return 0; }
-    sleep 0.05
-  done
-  return 1
-}
-
 # 1. Idle exit after the last request, with status 0.
 P=$(free_port)
 activate idle -E IDLE_TIMEOUT=1 -l 127.0.0.1:$P "$BIN"
@@ -63,12 +52,7 @@ exec {silent}>&-
 # 4. SIGTERM with a slow request in flight: it completes, then exit 0.
 P=$(free_port)
 activate drain -E SHUTDOWN_TIMEOUT=10 -l 127.0.0.1:$P "$BIN"
-curl -sS -m 10 -o "$E2E_TMP/drain.out" http://127.0.0.1:$P/delay/1500 &
-c=$!
-sleep 0.5
-kill -TERM "$ACT_PID"
-wait $c || true
-expect_contains "SIGTERM: the request in flight completes" "$(cat "$E2E_TMP/drain.out")" "delayed 1500 ms"
+term_during_request "$ACT_PID" "$P" 1500
 wait_exit "$ACT_PID" 15 && [ "$RC" = 0 ] && pass "SIGTERM: exit 0 after draining" || fail "SIGTERM: exit ${RC:-?}"
 grep -q "stopping (SIGTERM)" "$ACT_LOG" && pass "SIGTERM: reason reported" || fail "SIGTERM: reason not reported"
 

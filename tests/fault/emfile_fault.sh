@@ -12,12 +12,8 @@ NAME=$(basename "$BIN")
 # Only takes effect in a build with -fsanitize=vptr; see the file.
 export UBSAN_OPTIONS="suppressions=$(cd "$(dirname "$0")" && pwd)/ubsan_out_of_fds.supp${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 serve emfile "$BIN" -E UBSAN_OPTIONS
-extra=()
-# libuv handles EMFILE itself (uv__emfile_trick): it accepts and closes the
-# queued connections, so those clients get no answer, only a close.
-[[ $NAME == *libuv* ]] && extra=(--dropped-ok)
 rc=0
-timeout 60 python3 "$FAULT_CLIENT" emfile 127.0.0.1 "$PORT" "$SERVER_PID" "${extra[@]}" || rc=$?
+timeout 60 python3 "$FAULT_CLIENT" emfile 127.0.0.1 "$PORT" "$SERVER_PID" || rc=$?
 if [ "$rc" != 0 ] && out_of_fds_sanitizer_false_positive; then
   sed 's/^/    | /' "$ACT_LOG"
   skip "UBSan's vptr check (-fsanitize=vptr) cannot run while the server is out of fds: it needs a" \

@@ -73,6 +73,6 @@ run udp 1 LISTEN_FDNAMES=web -- udp
 case $NAME in
   *asio*) expect_contains "udp refused" "$OUT" \
     'cannot serve web: fd 3 ("web"): wanted a listening TCP socket, got inet datagram udp' ;;
-  *) expect_contains "udp refused" "$OUT" 'web is not a stream socket (fd 3: inet datagram udp 127.0.0.1:' ;;
+  *) expect_contains "udp refused" "$OUT" 'web is not a socket this server can serve (fd 3: inet datagram udp 127.0.0.1:' ;;
 esac
 finish

@@ -5,6 +5,7 @@
 // given to a handle is closed exactly once, by uv_close.
 // SPDX-License-Identifier: MIT
 #include <sockact/libuv.hpp>  // first: the header is self-contained
+#include <sockact/listen.hpp>
 
 #include <gtest/gtest.h>
 
@@ -41,25 +42,8 @@ int check(int r, const char* what) {
   return r;
 }
 
-/// An fd the test owns: closed at scope exit unless released.
-class test_fd {
- public:
-  test_fd() = default;
-  explicit test_fd(int fd) : fd_(fd) {}
-  test_fd(test_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  test_fd& operator=(test_fd&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  ~test_fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_ = -1;
-};
+/// An fd the test owns: the library's own owning type, which adopt() takes.
+using test_fd = sockact::unique_fd;
 
 bool is_open(int fd) {
   return ::fcntl(fd, F_GETFD) >= 0;
@@ -365,9 +349,10 @@ TEST_F(Libuv, ListeningTcpV4AcceptsAndExchanges) {
   ASSERT_FALSE(is_nonblocking(fd.get()));  // as systemd passes it without NonBlocking=yes
   uv_tcp_t server;
   std::error_code ec;
-  ASSERT_TRUE(sockact::open_tcp(&loop_, &server, fd.get(), ec)) << ec.message();
+  const int raw = fd.get();
+  ASSERT_TRUE(sockact::adopt(&loop_, &server, std::move(fd), ec)) << ec.message();
   EXPECT_FALSE(ec);
-  const int raw = fd.release();  // the handle owns it now
+  EXPECT_FALSE(fd) << "the handle owns it now";  // NOLINT(bugprone-use-after-move)
   EXPECT_TRUE(is_nonblocking(raw)) << "libuv sets O_NONBLOCK";
   uv_os_fd_t in_handle = -1;
   EXPECT_EQ(uv_fileno(reinterpret_cast<uv_handle_t*>(&server), &in_handle), 0);
@@ -379,8 +364,9 @@ TEST_F(Libuv, ListeningTcpV6AcceptsAndExchanges) {
   if (!ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback (::1)";
   test_fd fd = inet_socket(AF_INET6, SOCK_STREAM);
   uv_tcp_t server;
-  sockact::open_tcp(&loop_, &server, fd.get());  // the throwing overload
-  serve_one_client(reinterpret_cast<uv_stream_t*>(&server), fd.release());
+  const int raw = fd.get();
+  sockact::adopt(&loop_, &server, std::move(fd));  // the throwing overload
+  serve_one_client(reinterpret_cast<uv_stream_t*>(&server), raw);
 }
 
 TEST_F(Libuv, ListeningUnixSocketAcceptsAndExchanges) {
@@ -389,8 +375,9 @@ TEST_F(Libuv, ListeningUnixSocketAcceptsAndExchanges) {
   test_fd fd = unix_socket(path);
   uv_pipe_t server;
   std::error_code ec;
-  ASSERT_TRUE(sockact::open_pipe(&loop_, &server, fd.get(), ec)) << ec.message();
-  serve_one_client(reinterpret_cast<uv_stream_t*>(&server), fd.release());
+  const int raw = fd.get();
+  ASSERT_TRUE(sockact::adopt(&loop_, &server, std::move(fd), ec)) << ec.message();
+  serve_one_client(reinterpret_cast<uv_stream_t*>(&server), raw);
   struct stat st {};
   EXPECT_EQ(::lstat(path.c_str(), &st), 0)
       << "an opened (not bound) uv_pipe_t must not unlink the socket file";
@@ -400,17 +387,19 @@ TEST_F(Libuv, OpenStreamPicksTcpOrPipe) {
   test_fd tcp = inet_socket(AF_INET, SOCK_STREAM);
   sockact::libuv_stream a;
   std::error_code ec;
-  uv_stream_t* s = sockact::open_stream(&loop_, &a, tcp.get(), ec);
+  const int tcp_raw = tcp.get();
+  uv_stream_t* s = sockact::adopt(&loop_, &a, std::move(tcp), ec);
   ASSERT_NE(s, nullptr) << ec.message();
   EXPECT_EQ(s->type, UV_TCP);
-  serve_one_client(s, tcp.release());
+  serve_one_client(s, tcp_raw);
 
   temp_dir dir;
   test_fd unix_fd = unix_socket(dir.file("s.sock"));
   sockact::libuv_stream b;
-  s = sockact::open_stream(&loop_, &b, unix_fd.get());  // the throwing overload
+  const int unix_raw = unix_fd.get();
+  s = sockact::adopt(&loop_, &b, std::move(unix_fd));  // the throwing overload
   EXPECT_EQ(s->type, UV_NAMED_PIPE);
-  serve_one_client(s, unix_fd.release());
+  serve_one_client(s, unix_raw);
 }
 
 // ---------------------------------------------------------------------------
@@ -423,8 +412,9 @@ TEST_F(Libuv, AcceptedTcpConnectionIsServed) {
   test_fd conn(check(::accept4(listening.get(), nullptr, nullptr, SOCK_CLOEXEC), "accept"));
   uv_tcp_t handle;
   std::error_code ec;
-  ASSERT_TRUE(sockact::open_tcp(&loop_, &handle, conn.get(), ec)) << ec.message();
-  serve_connection(reinterpret_cast<uv_stream_t*>(&handle), std::move(client), conn.release());
+  const int raw = conn.get();
+  ASSERT_TRUE(sockact::adopt(&loop_, &handle, std::move(conn), ec)) << ec.message();
+  serve_connection(reinterpret_cast<uv_stream_t*>(&handle), std::move(client), raw);
 }
 
 TEST_F(Libuv, AcceptedTcpV6ConnectionIsServedAsAStream) {
@@ -434,17 +424,19 @@ TEST_F(Libuv, AcceptedTcpV6ConnectionIsServedAsAStream) {
   test_fd conn(check(::accept4(listening.get(), nullptr, nullptr, SOCK_CLOEXEC), "accept"));
   sockact::libuv_stream handle;
   std::error_code ec;
-  uv_stream_t* s = sockact::open_stream(&loop_, &handle, conn.get(), ec);
+  const int raw = conn.get();
+  uv_stream_t* s = sockact::adopt(&loop_, &handle, std::move(conn), ec);
   ASSERT_NE(s, nullptr) << ec.message();
-  serve_connection(s, std::move(client), conn.release());
+  serve_connection(s, std::move(client), raw);
 }
 
 TEST_F(Libuv, UnixSocketpairIsServed) {
   auto [ours, theirs] = socket_pair(SOCK_STREAM);
   uv_pipe_t handle;
   std::error_code ec;
-  ASSERT_TRUE(sockact::open_pipe(&loop_, &handle, ours.get(), ec)) << ec.message();
-  serve_connection(reinterpret_cast<uv_stream_t*>(&handle), std::move(theirs), ours.release());
+  const int raw = ours.get();
+  ASSERT_TRUE(sockact::adopt(&loop_, &handle, std::move(ours), ec)) << ec.message();
+  serve_connection(reinterpret_cast<uv_stream_t*>(&handle), std::move(theirs), raw);
 }
 
 // ---------------------------------------------------------------------------
@@ -463,8 +455,8 @@ void udp_receives_and_answers(uv_loop_t* loop, int family, const std::function<b
   const address server_address = local_address_of(fd.get());
   uv_udp_t udp;
   std::error_code ec;
-  ASSERT_TRUE(sockact::open_udp(loop, &udp, fd.get(), ec)) << ec.message();
-  const int raw = fd.release();
+  const int raw = fd.get();
+  ASSERT_TRUE(sockact::adopt(loop, &udp, std::move(fd), ec)) << ec.message();
 
   udp_session s;
   udp.data = &s;
@@ -522,13 +514,13 @@ enum class want { tcp, pipe, udp, stream };
 const char* want_name(want w) {
   switch (w) {
     case want::tcp:
-      return "open_tcp";
+      return "adopt(uv_tcp_t*)";
     case want::pipe:
-      return "open_pipe";
+      return "adopt(uv_pipe_t*)";
     case want::udp:
-      return "open_udp";
+      return "adopt(uv_udp_t*)";
     case want::stream:
-      return "open_stream";
+      return "adopt(libuv_stream*)";
   }
   return "?";
 }
@@ -536,7 +528,7 @@ const char* want_name(want w) {
 struct fd_case {
   const char* name;
   std::function<test_fd(const temp_dir&)> make;  // a fresh fd per call
-  // The expected result of open_tcp, open_pipe, open_udp, open_stream; empty = success.
+  // The expected result of adopt() into a uv_tcp_t, uv_pipe_t, uv_udp_t, libuv_stream; empty = success.
   std::error_code tcp, pipe, udp, stream;
   bool needs_ipv6 = false;
 };
@@ -605,21 +597,21 @@ int number_of(const test_fd& fd) {
 }
 
 /// Opens the handle `w` asks for on fd; true on success, with *opened the handle.
-bool open_as(want w, uv_loop_t* loop, int fd, sockact::libuv_stream& stream, uv_udp_t& udp,
+bool open_as(want w, uv_loop_t* loop, test_fd& fd, sockact::libuv_stream& stream, uv_udp_t& udp,
              uv_handle_t** opened, std::error_code& ec) {
   switch (w) {
     case want::tcp:
       *opened = &stream.handle;
-      return sockact::open_tcp(loop, &stream.tcp, fd, ec);
+      return sockact::adopt(loop, &stream.tcp, std::move(fd), ec);
     case want::pipe:
       *opened = &stream.handle;
-      return sockact::open_pipe(loop, &stream.pipe, fd, ec);
+      return sockact::adopt(loop, &stream.pipe, std::move(fd), ec);
     case want::udp:
       *opened = reinterpret_cast<uv_handle_t*>(&udp);
-      return sockact::open_udp(loop, &udp, fd, ec);
+      return sockact::adopt(loop, &udp, std::move(fd), ec);
     case want::stream:
       *opened = &stream.handle;
-      return sockact::open_stream(loop, &stream, fd, ec) != nullptr;
+      return sockact::adopt(loop, &stream, std::move(fd), ec) != nullptr;
   }
   return false;
 }
@@ -646,7 +638,7 @@ TEST_F(Libuv, WrongKindsGiveClearErrorsAndLeaveTheFdAlone) {
       uv_udp_t udp;
       uv_handle_t* opened = nullptr;
       std::error_code ec = make_error_code(std::errc::interrupted);  // must be overwritten
-      const bool success = open_as(w, &loop_, n, stream, udp, &opened, ec);
+      const bool success = open_as(w, &loop_, fd, stream, udp, &opened, ec);
       ++cells;
       if (!expected) {
         ASSERT_TRUE(success) << ec.message();
@@ -656,7 +648,7 @@ TEST_F(Libuv, WrongKindsGiveClearErrorsAndLeaveTheFdAlone) {
         EXPECT_EQ(uv_fileno(opened, &in_handle), 0);
         EXPECT_EQ(in_handle, n);
         EXPECT_TRUE(is_nonblocking(n));
-        fd.release();
+        EXPECT_FALSE(fd) << "the handle owns the fd";
         uv_close(opened, nullptr);
         uv_run(&loop_, UV_RUN_DEFAULT);
         EXPECT_FALSE(is_open(n)) << "uv_close closes the fd";
@@ -665,6 +657,7 @@ TEST_F(Libuv, WrongKindsGiveClearErrorsAndLeaveTheFdAlone) {
         EXPECT_EQ(ec, expected) << "got " << ec.category().name() << ":" << ec.value() << " " << ec.message();
         EXPECT_EQ(count_handles(&loop_), 0) << "the handle must not be initialized on error";
         EXPECT_EQ(is_open(n), was_open) << "the fd must stay open, owned by the caller";
+        EXPECT_EQ(number_of(fd), n) << "the caller's unique_fd keeps it";
         if (was_open) {
           EXPECT_EQ(::fcntl(n, F_GETFL), flags_before) << "the fd must be left unchanged";
         }
@@ -679,56 +672,82 @@ TEST_F(Libuv, ThrowingOverloadsSayWhatTheFdIs) {
   test_fd udp_fd = inet_socket(AF_INET, SOCK_DGRAM);
   uv_tcp_t tcp;
   try {
-    sockact::open_tcp(&loop_, &tcp, udp_fd.get());
+    sockact::adopt(&loop_, &tcp, std::move(udp_fd));
     FAIL() << "no exception";
   } catch (const std::system_error& e) {
     EXPECT_EQ(e.code(), sockact::errc::wrong_type);
     const std::string what = e.what();
-    EXPECT_NE(what.find("sockact::open_tcp"), std::string::npos) << what;
-    EXPECT_NE(what.find("inet datagram udp"), std::string::npos) << what;
+    EXPECT_NE(
+        what.find("sockact::adopt: fd " + std::to_string(udp_fd.get()) + " is inet datagram udp 127.0.0.1:"),
+        std::string::npos)
+        << what;
+    EXPECT_NE(what.find("a uv_tcp_t needs a TCP socket"), std::string::npos) << what;
   }
-  EXPECT_TRUE(is_open(udp_fd.get()));
+  EXPECT_TRUE(is_open(udp_fd.get()));  // NOLINT(bugprone-use-after-move): kept on error
 
   test_fd unix_fd = unix_socket(dir.file("t.sock"));
   uv_udp_t udp;
-  EXPECT_THROW(sockact::open_udp(&loop_, &udp, unix_fd.get()), std::system_error);
+  EXPECT_THROW(sockact::adopt(&loop_, &udp, std::move(unix_fd)), std::system_error);
   uv_pipe_t pipe;
   try {
-    sockact::open_pipe(&loop_, &pipe, -1);
+    test_fd none;
+    sockact::adopt(&loop_, &pipe, std::move(none));
     FAIL() << "no exception";
   } catch (const std::system_error& e) {
     EXPECT_EQ(e.code(), std::errc::bad_file_descriptor);
+    EXPECT_NE(std::string(e.what()).find("fd -1 is not open"), std::string::npos) << e.what();
   }
   sockact::libuv_stream stream;
-  EXPECT_THROW(sockact::open_stream(&loop_, &stream, udp_fd.get()), std::system_error);
+  EXPECT_THROW(sockact::adopt(&loop_, &stream, std::move(udp_fd)), std::system_error);
   EXPECT_EQ(count_handles(&loop_), 0);
+}
+
+TEST_F(Libuv, ErrorsNameTheListenerAndWhatItIs) {
+  sockact::listener l;
+  l.fd = inet_socket(AF_INET, SOCK_STREAM);
+  l.name = "web";
+  const int n = l.fd.get();
+  const std::string address = sockact::describe_fd(n).local_address;
+  uv_pipe_t pipe;
+  std::error_code ec;
+  std::string why;
+  EXPECT_FALSE(sockact::adopt(&loop_, &pipe, std::move(l), ec, &why));
+  EXPECT_EQ(ec, sockact::errc::wrong_family);
+  EXPECT_EQ(why, "fd " + std::to_string(n) + " (\"web\") is inet stream tcp listening " + address +
+                     " blocking; a uv_pipe_t needs a unix stream socket");
+  EXPECT_EQ(l.fd.get(), n);  // NOLINT(bugprone-use-after-move): kept on error
 }
 
 TEST_F(Libuv, NullLoopOrHandleIsEinval) {
   test_fd fd = inet_socket(AF_INET, SOCK_STREAM);
   uv_tcp_t tcp;
   std::error_code ec;
-  EXPECT_FALSE(sockact::open_tcp(nullptr, &tcp, fd.get(), ec));
+  EXPECT_FALSE(sockact::adopt(nullptr, &tcp, std::move(fd), ec));
   EXPECT_EQ(ec, std::errc::invalid_argument);
-  EXPECT_FALSE(sockact::open_tcp(&loop_, nullptr, fd.get(), ec));
+  EXPECT_FALSE(sockact::adopt(&loop_, static_cast<uv_tcp_t*>(nullptr), std::move(fd), ec));
   EXPECT_EQ(ec, std::errc::invalid_argument);
-  EXPECT_EQ(sockact::open_stream(&loop_, nullptr, fd.get(), ec), nullptr);
+  EXPECT_EQ(sockact::adopt(&loop_, static_cast<sockact::libuv_stream*>(nullptr), std::move(fd), ec), nullptr);
   EXPECT_EQ(ec, std::errc::invalid_argument);
-  EXPECT_TRUE(is_open(fd.get()));
+  EXPECT_TRUE(is_open(fd.get()));  // NOLINT(bugprone-use-after-move): kept on error
 }
 
 TEST_F(Libuv, AnFdAlreadyInAHandleOfThisLoopIsEexist) {
   test_fd fd = inet_socket(AF_INET, SOCK_STREAM);
+  const int raw = fd.get();
   uv_tcp_t first, second;
   std::error_code ec;
-  ASSERT_TRUE(sockact::open_tcp(&loop_, &first, fd.get(), ec));
-  const int raw = fd.release();
-  EXPECT_FALSE(sockact::open_tcp(&loop_, &second, raw, ec));
+  ASSERT_TRUE(sockact::adopt(&loop_, &first, std::move(fd), ec));
+  // A second owner of the same number (a bug the check catches): not taken.
+  test_fd again(raw);
+  std::string why;
+  EXPECT_FALSE(sockact::adopt(&loop_, &second, std::move(again), ec, &why));
   EXPECT_EQ(ec, std::errc::file_exists);
+  EXPECT_NE(why.find("is already in a handle of this loop"), std::string::npos) << why;
   EXPECT_EQ(count_handles(&loop_), 1) << "the second handle must not be initialized";
   sockact::libuv_stream third;
-  EXPECT_EQ(sockact::open_stream(&loop_, &third, raw, ec), nullptr);
+  EXPECT_EQ(sockact::adopt(&loop_, &third, std::move(again), ec), nullptr);
   EXPECT_EQ(ec, std::errc::file_exists);
+  EXPECT_EQ(again.release(), raw);  // NOLINT(bugprone-use-after-move): kept on error; not ours to close
   EXPECT_TRUE(is_open(raw));
   uv_close(reinterpret_cast<uv_handle_t*>(&first), nullptr);
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -736,7 +755,7 @@ TEST_F(Libuv, AnFdAlreadyInAHandleOfThisLoopIsEexist) {
 }
 
 // ---------------------------------------------------------------------------
-// Ownership: listener&& hands the fd over on success only; closed exactly once
+// Ownership: the fd (or listener) moved in is taken on success only; closed exactly once
 // ---------------------------------------------------------------------------
 
 sockact::listener bind_one(const std::string& address) {
@@ -755,15 +774,15 @@ TEST_F(Libuv, ListenerIsTakenOnSuccessOnly) {
   const int n = l.fd.get();
   uv_udp_t udp;
   std::error_code ec;
-  EXPECT_FALSE(sockact::open_udp(&loop_, &udp, std::move(l), ec));
+  EXPECT_FALSE(sockact::adopt(&loop_, &udp, std::move(l), ec));
   EXPECT_EQ(ec, sockact::errc::wrong_type);
   EXPECT_EQ(l.fd.get(), n) << "on error the listener keeps its fd";  // NOLINT(bugprone-use-after-move)
   uv_pipe_t pipe;
-  EXPECT_THROW(sockact::open_pipe(&loop_, &pipe, std::move(l)), std::system_error);
+  EXPECT_THROW(sockact::adopt(&loop_, &pipe, std::move(l)), std::system_error);
   EXPECT_EQ(l.fd.get(), n);  // NOLINT(bugprone-use-after-move)
 
   sockact::libuv_stream stream;
-  uv_stream_t* s = sockact::open_stream(&loop_, &stream, std::move(l), ec);
+  uv_stream_t* s = sockact::adopt(&loop_, &stream, std::move(l), ec);
   ASSERT_NE(s, nullptr) << ec.message();
   EXPECT_EQ(l.fd.get(), -1) << "on success the handle owns the fd";  // NOLINT(bugprone-use-after-move)
   EXPECT_EQ(l.name, "127.0.0.1:0") << "name and info stay";
@@ -776,7 +795,7 @@ TEST_F(Libuv, UnixListenerFromListenOrBind) {
   sockact::listener l = bind_one(path);
   const int n = l.fd.get();
   uv_pipe_t pipe;
-  sockact::open_pipe(&loop_, &pipe, std::move(l));
+  sockact::adopt(&loop_, &pipe, std::move(l));
   EXPECT_FALSE(l.fd);  // NOLINT(bugprone-use-after-move)
   serve_one_client(reinterpret_cast<uv_stream_t*>(&pipe), n);
 }
@@ -788,7 +807,7 @@ TEST_F(Libuv, FdIsClosedExactlyOnce) {
     n = l.fd.get();
     uv_tcp_t tcp;
     std::error_code ec;
-    ASSERT_TRUE(sockact::open_tcp(&loop_, &tcp, std::move(l), ec)) << ec.message();
+    ASSERT_TRUE(sockact::adopt(&loop_, &tcp, std::move(l), ec)) << ec.message();
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
     EXPECT_FALSE(is_open(n)) << "uv_close closed it (once)";
@@ -813,7 +832,7 @@ TEST_F(Libuv, CloseDoesNotShutDownTheManagersCopy) {
   const int ours = check(::fcntl(managers_copy.get(), F_DUPFD_CLOEXEC, 0), "dup");
   uv_tcp_t tcp;
   std::error_code ec;
-  ASSERT_TRUE(sockact::open_tcp(&loop_, &tcp, ours, ec)) << ec.message();
+  ASSERT_TRUE(sockact::adopt(&loop_, &tcp, test_fd(ours), ec)) << ec.message();
   EXPECT_TRUE(is_nonblocking(managers_copy.get())) << "O_NONBLOCK is shared with the manager's copy";
   ASSERT_EQ(uv_listen(reinterpret_cast<uv_stream_t*>(&tcp), SOMAXCONN, [](uv_stream_t*, int) {}), 0);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp), nullptr);

@@ -2,8 +2,11 @@
 // SPDX-License-Identifier: MIT
 #include <sockact/libuv.hpp>
 
+#include <sockact/activation.hpp>
+
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cstdio>
@@ -19,36 +22,38 @@ int main() {
     }
   };
 
-  const int udp_fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockact::unique_fd udp_fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  const int n = udp_fd.get();
   uv_tcp_t tcp;
   std::error_code ec;
-  expect(!sockact::open_tcp(&loop, &tcp, udp_fd, ec), "open_tcp on a UDP socket fails");
+  std::string why;
+  expect(!sockact::adopt(&loop, &tcp, std::move(udp_fd), ec, &why),
+         "adopt into a uv_tcp_t on a UDP socket fails");
   expect(ec == sockact::errc::wrong_type, "wrong_type");
+  expect(why.find("a uv_tcp_t needs a TCP socket") != std::string::npos, "why says what is wrong");
 
   uv_udp_t udp;
-  expect(sockact::open_udp(&loop, &udp, udp_fd, ec), "open_udp on a UDP socket");
-  expect(!ec, "no error");
+  expect(sockact::adopt(&loop, &udp, std::move(udp_fd), ec), "adopt into a uv_udp_t on a UDP socket");
+  expect(!ec && !udp_fd && n >= 0, "no error, the handle owns it");
   uv_close(reinterpret_cast<uv_handle_t*>(&udp), nullptr);
 
-  // The lifecycle driver: started, and closed by the SIGINT it gets.
-  sockact::lifecycle lc(sockact::lifecycle_config{}, false, {});
-  sockact::libuv_lifecycle_driver driver;
-  int calls = 0;
-  expect(driver.start(
-             &loop, lc,
-             [&](const sockact::lifecycle_actions& a) {
-               ++calls;
-               if (a.stop_accepting) driver.connections_changed(0);
-             },
-             ec),
-         "driver starts");
-  expect(!driver.start(
-             &loop, lc, [](const sockact::lifecycle_actions&) {}, ec),
-         "a second start fails");
-  expect(ec == std::errc::device_or_resource_busy, "EBUSY");
+  // The driver on a bound socket: started, and finished by the SIGINT it gets.
+  for (const char* v : {"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET"}) ::unsetenv(v);
+  sockact::activation_config config;
+  config.listen.address = "127.0.0.1:0";
+  config.read_environment = false;
+  config.log = [](const std::string&) {};
+  sockact::activation act;
+  expect(sockact::activate(act, config, ec), "activate");
+  int connections = 0;
+  sockact::libuv_driver driver(
+      &loop, act, [&](sockact::libuv_accepted&) { ++connections; }, ec);
+  expect(!ec, "driver starts");
   ::raise(SIGINT);
   uv_run(&loop, UV_RUN_DEFAULT);
-  expect(calls == 2 && lc.current() == sockact::lifecycle::phase::done, "SIGINT drains, then done");
+  expect(driver.finished(), "SIGINT drains, then finished");
+  expect(act.state().current() == sockact::lifecycle::phase::done, "the lifecycle is done");
+  expect(connections == 0, "no connection");
   expect(uv_loop_close(&loop) == 0, "loop closes");
   if (failures == 0) std::puts("ok");
   return failures == 0 ? 0 : 1;

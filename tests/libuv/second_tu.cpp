@@ -7,14 +7,11 @@
 int sockact_libuv_second_tu(uv_loop_t* loop) {
   uv_udp_t udp;
   std::error_code ec;
-  sockact::open_udp(loop, &udp, -1, ec);
-  // The driver's members too; a null loop is refused before anything opens.
-  sockact::lifecycle lc(sockact::lifecycle_config{}, false, {});
-  sockact::libuv_lifecycle_driver driver;
-  std::error_code driver_ec;
-  if (driver.start(
-          nullptr, lc, [](const sockact::lifecycle_actions&) {}, driver_ec) ||
-      driver_ec != std::errc::invalid_argument)
-    return -1;
+  sockact::unique_fd none;
+  sockact::adopt(loop, &udp, std::move(none), ec);
+  // The driver's members too: a driver that never started.
+  sockact::libuv_driver driver;
+  driver.stop();
+  if (!driver.finished()) return -1;
   return ec.value();
 }

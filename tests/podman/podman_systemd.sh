@@ -44,28 +44,10 @@ PD=$SD_DIR/podman
 mkdir -p "$PD"
 sh "$EX/make-rootfs.sh" "$BIN" "$PD/rootfs" >/dev/null
 
-# What this machine needs (see /work/shared/recipes/podman.md): crun fails on
-# hybrid cgroups, so runc; root lacks CAP_SYS_RESOURCE, so low rlimits; the
-# manager's cgroup2 tree has no controllers (they are bound to v1 on a hybrid
-# host), so no pids limit; no D-Bus or journald in the manager, so cgroupfs
-# and a file for events; storage in this run's scratch dir, not the host's.
-cat >"$PD/containers.conf" <<EOF2
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-pids_limit = 0
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$PD/events.log"
-EOF2
-cat >"$PD/storage.conf" <<EOF2
-[storage]
-driver = "vfs"
-graphroot = "$PD/storage"
-runroot = "/run/sockact-podman"
-EOF2
-PODENV=(env "CONTAINERS_CONF=$PD/containers.conf" "CONTAINERS_STORAGE_CONF=$PD/storage.conf")
+# What this machine needs: runc, rlimits, cgroupfs, storage in $PD (podman_conf.sh).
+# shellcheck source=podman_conf.sh
+. "$HERE/podman_conf.sh"
+podman_conf "$PD"
 
 # install_service FILE: the shipped service FILE; only the rootfs folder and
 # IDLE_TIMEOUT differ.

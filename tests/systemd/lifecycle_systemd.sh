@@ -8,6 +8,9 @@
 #   lifecycle_systemd.sh BINARY UNIT_DIR cycling   (b) 100 activation cycles with
 #        bursts of concurrent requests around the idle deadline: no failed request,
 #        no socket unit failure (trigger limit)
+#   lifecycle_systemd.sh BINARY UNIT_DIR mixed     1,500 requests from mixed clients
+#        (fresh, keep-alive across the deadline, pipelined, late senders) around
+#        IDLE_TIMEOUT=0.5: none fails (mixed_clients.py)
 set -euo pipefail
 BIN=${1:?usage: lifecycle_systemd.sh BINARY UNIT_DIR basic|cycling}
 UNIT_DIR=${2:?}
@@ -51,7 +54,26 @@ burst() {
 has_watchdog_env() { sd_nsenter cat "/proc/$1/environ" | tr '\0' '\n' | grep -qx 'WATCHDOG_USEC=2000000'; }
 state() { sd_prop "$SVC" ActiveState; }
 
-if [ "$MODE" = basic ]; then
+if [ "$MODE" = mixed ]; then
+  dropin 0.5 5 30
+  sd_install "$SVC.d/60-start-limit.conf" <<EOF2
+[Unit]
+StartLimitIntervalSec=10s
+StartLimitBurst=1000
+EOF2
+  sd_reload
+  sdctl start "$NAME-web.socket" "$NAME-admin.socket"
+  inv_before=$(sd_prop "$SVC" InvocationID)
+  rc=0
+  out=$(python3 "$HERE/mixed_clients.py" "$PW" 1500 150 "$NAME" 2>&1) || rc=$?
+  echo "$out"
+  sd_check "(m) 1,500 mixed requests around IDLE_TIMEOUT=0.5, 0 failed" [ "$rc" = 0 ]
+  restarts=$(sd_prop "$SVC" NRestarts)
+  sd_check "(m) socket unit not failed" \
+    [ "$(sd_prop "$NAME-web.socket" ActiveState)/$(sd_prop "$NAME-web.socket" Result)" = active/success ]
+  sd_check "(m) the service went idle and woke again meanwhile" [ "$(sd_prop "$SVC" InvocationID)" != "$inv_before" ]
+  echo "note: NRestarts=$restarts"
+elif [ "$MODE" = basic ]; then
   # (a) the first connection starts it; it exits by itself; the next starts it again.
   dropin 1 10 30
   sdctl start "$NAME-web.socket" "$NAME-admin.socket"

@@ -1,0 +1,292 @@
+// activation: the connection registry, the drain it carries out, request
+// deadlines and the graceful close, on real loopback TCP connections.
+#include <sockact/activation.hpp>
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = sockact::activation::clock;
+
+// HOST/PORT for a bound listener on loopback, and no LISTEN_* around.
+class Env {
+ public:
+  Env() {
+    ::setenv("HOST", "127.0.0.1", 1);
+    ::setenv("PORT", "0", 1);
+    for (const char* v : sockact_test::listen_variables) ::unsetenv(v);
+    for (const char* v :
+         {"IDLE_TIMEOUT", "SHUTDOWN_TIMEOUT", "HEADERS_TIMEOUT", "REQUEST_TIMEOUT", "NOTIFY_SOCKET"})
+      ::unsetenv(v);
+  }
+  ~Env() {
+    for (const char* v : {"HOST", "PORT", "HEADERS_TIMEOUT"}) ::unsetenv(v);
+  }
+};
+
+std::string log_lines;
+void capture(const std::string& line) {
+  log_lines += line + "\n";
+}
+
+sockact::activation make(sockact::activation_config c = sockact::activation_config::http()) {
+  c.log = capture;
+  sockact::activation act;
+  std::error_code ec;
+  std::string why;
+  EXPECT_TRUE(sockact::activate(act, c, ec, &why)) << why;
+  return act;
+}
+
+// A client connected to the activation's listener, and the server's side.
+struct Pair {
+  sockact::unique_fd client, server;
+};
+
+Pair connect_to(sockact::activation& act) {
+  const int lfd = act.sockets().at(0).fd.get();
+  Pair p;
+  p.client = sockact::unique_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(sockact_test::local_port(lfd)));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(p.client.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  p.server = sockact::unique_fd(::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC));
+  EXPECT_GE(p.server.get(), 0);
+  return p;
+}
+
+void send_all(int fd, const std::string& s) {
+  ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
+}
+
+// Reads until EOF or error (2 s at most). Returns the bytes; `err` the errno of a failure.
+std::string read_all(int fd, int& err) {
+  std::string out;
+  err = 0;
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 2000) <= 0) {
+      err = ETIMEDOUT;
+      return out;
+    }
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n == 0) return out;
+    if (n < 0) {
+      err = errno;
+      return out;
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+bool server_closed(const Pair& p) {
+  int err = 0;
+  read_all(p.client.get(), err);
+  return err != ETIMEDOUT;
+}
+
+// Runs the timers until `pred` or 3 s.
+template <class Pred>
+void run_until(sockact::activation& act, Pred pred) {
+  const auto end = clock_type::now() + 3s;
+  while (!pred() && clock_type::now() < end) {
+    act.on_timer();
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+TEST(Activation, BindsFromHostAndPortAndLogsWhatItServes) {
+  Env env;
+  log_lines.clear();
+  sockact::activation act = make();
+  ASSERT_EQ(act.sockets().size(), 1u);
+  EXPECT_FALSE(act.activated());
+  EXPECT_NE(log_lines.find("serving bound 127.0.0.1:0 on 127.0.0.1:"), std::string::npos) << log_lines;
+}
+
+TEST(Activation, BadTimeoutNamesTheVariable) {
+  Env env;
+  ::setenv("HEADERS_TIMEOUT", "soon", 1);
+  sockact::activation act;
+  std::error_code ec;
+  std::string why;
+  EXPECT_FALSE(sockact::activate(act, {}, ec, &why));
+  EXPECT_EQ(ec, std::errc::invalid_argument);
+  EXPECT_NE(why.find("HEADERS_TIMEOUT=\"soon\""), std::string::npos) << why;
+}
+
+TEST(Activation, UnusableNotifySocketIsNamedOnce) {
+  Env env;
+  ::setenv("NOTIFY_SOCKET", "/nonexistent/sockact/notify", 1);
+  log_lines.clear();
+  sockact::activation act = make();
+  ::unsetenv("NOTIFY_SOCKET");
+  EXPECT_NE(log_lines.find("warning: NOTIFY_SOCKET=\"/nonexistent/sockact/notify\" cannot be reached"),
+            std::string::npos)
+      << log_lines;
+  std::string why;
+  ::setenv("NOTIFY_SOCKET", ("/" + std::string(200, 'x')).c_str(), 1);
+  EXPECT_FALSE(sockact::notify_socket_usable(&why));
+  EXPECT_NE(why.find("longer than a unix socket address"), std::string::npos) << why;
+  ::unsetenv("NOTIFY_SOCKET");
+  EXPECT_TRUE(sockact::notify_socket_usable(&why));
+}
+
+TEST(Activation, DrainClosesIdleKeepsBusyAndUnread) {
+  Env env;
+  sockact::activation act = make();
+  Pair idle = connect_to(act), busy = connect_to(act), unread = connect_to(act);
+  int closed = 0;
+  auto track = [&](Pair& p) {
+    return act.track(p.server.get(), [&closed, &p] { ++closed, p.server.reset(); });
+  };
+  sockact::connection c_idle = track(idle), c_busy = track(busy), c_unread = track(unread);
+  c_idle.received(10);
+  c_idle.request_received();
+  c_idle.response_sent();
+  c_busy.received(3);     // half a request, in the application's buffer
+  c_unread.received(10);  // one request answered; the next is still in the socket
+  c_unread.request_received();
+  c_unread.response_sent();
+  send_all(unread.client.get(), "GET / HTTP/1.1\r\n\r\n");
+  std::this_thread::sleep_for(20ms);
+  act.on_signal(SIGTERM);
+  EXPECT_TRUE(act.draining());
+  EXPECT_TRUE(server_closed(idle)) << "an idle connection is closed at once";
+  EXPECT_TRUE(busy.server) << "a request in progress is not closed";
+  EXPECT_TRUE(unread.server) << "a connection with unread bytes counts as busy";
+  EXPECT_EQ(closed, 1);
+  EXPECT_FALSE(c_busy.keep_alive()) << "draining: the response closes the connection";
+  EXPECT_TRUE(c_busy.keep_alive(5)) << "unless the next request is already buffered";
+  EXPECT_TRUE(c_unread.keep_alive()) << "or already in the socket";
+  c_busy.response_sent();
+  c_idle = sockact::connection();
+  run_until(act, [&] { return !busy.server; });
+  EXPECT_FALSE(busy.server) << "closed once its response was sent";
+}
+
+TEST(Activation, ResponseSentWithBufferedBytesStaysBusy) {
+  Env env;
+  sockact::activation act = make();
+  Pair p = connect_to(act);
+  sockact::connection c = act.track(p.server.get(), [&] { p.server.reset(); });
+  c.received(40);
+  c.request_received();
+  c.response_sent(20);  // a pipelined request follows in the buffer
+  act.on_signal(SIGTERM);
+  act.on_timer();
+  EXPECT_TRUE(p.server) << "the pipelined request must be answered before the drain closes it";
+  EXPECT_EQ(act.state().tracker().active(), 1u);
+  c.request_received();
+  c.response_sent();
+  run_until(act, [&] { return !p.server; });
+  EXPECT_FALSE(p.server);
+}
+
+TEST(Activation, SilentConnectionGetsTheGracePeriod) {
+  Env env;
+  auto cfg = sockact::activation_config::http();
+  cfg.read_environment = false;
+  cfg.lifecycle.new_connection_grace = 200ms;
+  sockact::activation act = make(cfg);
+  Pair p = connect_to(act);
+  sockact::connection c = act.track(p.server.get(), [&] { p.server.reset(); });
+  const auto t0 = clock_type::now();
+  act.on_signal(SIGTERM);
+  EXPECT_TRUE(p.server) << "it may not have sent its request yet";
+  run_until(act, [&] { return !p.server; });
+  EXPECT_FALSE(p.server);
+  EXPECT_GE(clock_type::now() - t0, 190ms);
+}
+
+TEST(Activation, HeadersTimeoutSends408AndCloses) {
+  Env env;
+  auto cfg = sockact::activation_config::http();
+  cfg.read_environment = false;
+  cfg.lifecycle.headers_timeout = 100ms;
+  sockact::activation act = make(cfg);
+  Pair slow = connect_to(act), done = connect_to(act);
+  sockact::connection c = act.track(slow.server.get(), [&] { slow.server.reset(); });
+  sockact::connection d = act.track(done.server.get(), [&] { done.server.reset(); });
+  c.received(1);  // one byte of a request head, then nothing
+  d.received(30);
+  d.headers_received();  // its head is complete; a slow handler is not a slow client
+  const auto t0 = clock_type::now();
+  run_until(act, [&] { return !slow.server; });
+  EXPECT_FALSE(slow.server);
+  EXPECT_GE(clock_type::now() - t0, 90ms);
+  int err = 0;
+  EXPECT_EQ(read_all(slow.client.get(), err).rfind("HTTP/1.1 408", 0), 0u);
+  EXPECT_EQ(err, 0) << "FIN, not a reset";
+  EXPECT_TRUE(done.server);
+  EXPECT_FALSE(act.draining()) << "a timeout closes one connection, not the server";
+}
+
+// The client pipelined more than the server read; the server answers one and
+// closes. A plain close() resets the connection (the client may lose the
+// answer); conn.close() sends FIN and reads the rest away.
+TEST(Activation, GracefulCloseSendsFinNotReset) {
+  Env env;
+  sockact::activation act = make();
+  for (const bool graceful : {false, true}) {
+    Pair p = connect_to(act);
+    send_all(p.client.get(), "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n");
+    std::this_thread::sleep_for(20ms);
+    char head[19];
+    ASSERT_EQ(::recv(p.server.get(), head, sizeof head, 0), 19);  // the first request only
+    send_all(p.server.get(), "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    sockact::connection c = act.track(p.server.get(), [&] { p.server.reset(); });
+    if (graceful)
+      c.close();
+    else
+      p.server.reset();
+    int err = 0;
+    const std::string got = read_all(p.client.get(), err);
+    if (graceful) {
+      EXPECT_EQ(err, 0) << "graceful close: " << std::strerror(err);
+      EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u);
+    } else {
+      EXPECT_EQ(err, ECONNRESET) << "without it, the unread request resets the connection";
+    }
+  }
+  act.finish();
+}
+
+TEST(Activation, ShutdownTimeoutClosesEverything) {
+  Env env;
+  auto cfg = sockact::activation_config::http();
+  cfg.read_environment = false;
+  cfg.lifecycle.shutdown_timeout = 100ms;
+  sockact::activation act = make(cfg);
+  Pair p = connect_to(act);
+  sockact::connection c = act.track(p.server.get(), [&] { p.server.reset(); });
+  c.received(5);  // never finishes
+  auto r = act.on_signal(SIGTERM);
+  EXPECT_TRUE(r.stop_accepting);
+  EXPECT_FALSE(r.finished);
+  bool finished = false;
+  run_until(act, [&] {
+    finished = finished || act.on_timer().finished;
+    return finished;
+  });
+  EXPECT_TRUE(finished);
+  EXPECT_FALSE(p.server);
+}
+
+}  // namespace
