@@ -62,10 +62,7 @@ class session : public std::enable_shared_from_this<session<Socket>> {
   session(Socket socket, std::string name)
       : stream_(std::move(socket)), timer_(stream_.get_executor()), name_(std::move(name)) {}
 
-  void start(sockact::activation& act) {
-    stream_.track(act, this->shared_from_this());  // sockact
-    read();
-  }
+  void start() { read(); }
 
  private:
   std::size_t buffered() const { return in_.size() - pos_; }
@@ -168,8 +165,7 @@ class session : public std::enable_shared_from_this<session<Socket>> {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  sockact::activation_config config;                   // sockact
-  config.timeout_reply = sockact::http_timeout_reply;  // sockact
+  auto config = sockact::activation_config::http();  // sockact
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--listen=", 0) != 0) {
@@ -183,7 +179,7 @@ int main(int argc, char** argv) try {
   const int threads = threads_env != nullptr && std::atoi(threads_env) > 0 ? std::atoi(threads_env) : 1;
   net::io_context io(threads);
   sockact::asio_driver driver(io, act, [&](auto socket, const sockact::listener& from) {  // sockact
-    std::make_shared<session<decltype(socket)>>(std::move(socket), from.name)->start(act);
+    std::make_shared<session<decltype(socket)>>(std::move(socket), from.name)->start();
   });
   std::vector<std::thread> more;
   for (int i = 1; i < threads; ++i) more.emplace_back([&io] { io.run(); });

@@ -9,14 +9,16 @@
 //     the idle, request and drain deadlines on a timer; catches SIGTERM and
 //     SIGINT; closes its acceptors when the drain begins (close, never
 //     shutdown(2)); sends READY=1, STOPPING=1 and watchdog pings.
-//   - track() registers a connection; tracked_stream<> also reports the bytes
-//     a framework (Beast) reads, so a half-received request is never idle.
-//   - adopt<T>() makes one Asio object from an fd, after checking what it is.
+//   - tracked_stream<> is the session's socket (or beast::tcp_stream) as a
+//     tracked connection: it registers itself, reports every read, and the
+//     activation closes it on its strand. track() does the same for a plain
+//     socket whose reads the application reports itself.
+//   - adopt<T>() makes one Asio object from one fd, after checking what it is.
 //
 //   sockact::activation act = sockact::activate();
 //   asio::io_context io;
 //   sockact::asio_driver driver(io, act, [&](asio::ip::tcp::socket s, const sockact::listener&) {
-//     std::make_shared<session>(std::move(s), act)->start();   // session: conn = track(act, socket, self)
+//     std::make_shared<session>(std::move(s))->start();  // session: sockact::tracked_stream<tcp::socket>
 //   });
 //   io.run();  // returns after the idle exit or the drain
 //
@@ -71,6 +73,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -471,17 +474,63 @@ connection track(activation& act, Socket& socket, std::weak_ptr<void> owner = {}
                    asio_detail::post_to_socket<executor>{socket.get_executor(), std::move(owner), owned});
 }
 
-/// A stream (a socket, or beast::tcp_stream) that owns its connection handle
-/// and reports every read to it (connection::received): frameworks that hand
-/// over whole requests (Beast's http::async_read) buffer a request's first
-/// bytes where the activation cannot see them; through this stream, a
-/// half-received request is busy, not idle, and the request deadlines run.
-/// It is an AsyncReadStream and AsyncWriteStream over `NextLayer`.
+namespace asio_detail {
+
+// The activation an asio_driver runs on an execution context: a
+// tracked_stream made on that context registers itself with it.
+class activation_service final : public asio_ns::execution_context::service {
+ public:
+  static inline asio_ns::execution_context::id id;
+  explicit activation_service(asio_ns::execution_context& c) : asio_ns::execution_context::service(c) {}
+  std::atomic<activation*> act{nullptr};
+
+ private:
+  void shutdown() override {}
+};
+
+template <class Executor>
+activation* activation_of(const Executor& executor) {
+  asio_ns::execution_context& context = asio_ns::query(executor, asio_ns::execution::context);
+  if (!asio_ns::has_service<activation_service>(context)) return nullptr;
+  return asio_ns::use_service<activation_service>(context).act.load(std::memory_order_acquire);
+}
+
+// Serialises the activation's closes with the stream's destruction, whatever
+// thread each runs on: a close that comes after it does nothing.
+struct close_guard {
+  std::mutex mutex;
+  bool alive = true;
+};
+
+template <class Executor>
+struct guarded_post {
+  Executor executor;
+  std::shared_ptr<close_guard> guard;
+
+  template <class F>
+  void operator()(F&& f) const {
+    asio_ns::dispatch(executor, [guard = guard, f = std::forward<F>(f)]() mutable {
+      const std::lock_guard<std::mutex> lock(guard->mutex);
+      if (guard->alive) f();
+    });
+  }
+};
+
+}  // namespace asio_detail
+
+/// A stream (a socket, or beast::tcp_stream) that is a tracked connection:
+/// made on an io_context that an asio_driver runs (e.g. from the socket the
+/// driver handed over), it registers itself with the driver's activation;
+/// the activation closes it (on its strand) when the drain or a request
+/// deadline says so; and every read is reported (connection::received), so
+/// that a request whose first bytes a framework has buffered (Beast's
+/// http::async_read) is busy, not idle, and its deadlines run.
+/// It is an AsyncReadStream and AsyncWriteStream over `NextLayer`, and it
+/// does not move: make it a member of the session, in place of the socket.
 /// @code
-///   sockact::tracked_stream<beast::tcp_stream> stream_;   // instead of beast::tcp_stream
-///   stream_.track(act, shared_from_this());               // once, in the session's start
+///   sockact::tracked_stream<beast::tcp_stream> stream_;  // was: beast::tcp_stream stream_;
 ///   http::async_read(stream_, buffer_, req_, ...);        // as before
-///   stream_.connection().request_received();
+///   stream_.connection().request_received();             // the handle
 /// @endcode
 template <class NextLayer>
 class tracked_stream {
@@ -489,16 +538,27 @@ class tracked_stream {
   using next_layer_type = NextLayer;
   using executor_type = typename NextLayer::executor_type;
 
-  /// Constructs the next layer from `args` (e.g. the accepted socket).
+  /// Constructs the next layer from `args` (e.g. the accepted socket), and
+  /// registers the connection when an asio_driver runs its context.
   template <class... Args>
-  explicit tracked_stream(Args&&... args) : next_(std::forward<Args>(args)...) {}
-
-  /// Registers the connection (see track()); call once, when the stream has
-  /// its place in the session.
-  void track(activation& act, std::weak_ptr<void> owner = {}) {
-    conn_ = sockact::track(act, asio_detail::socket_of(next_), std::move(owner));
+  explicit tracked_stream(Args&&... args) : next_(std::forward<Args>(args)...) {
+    if (activation* act = asio_detail::activation_of(next_.get_executor())) track(*act);
   }
-  /// The handle: request_received(), response_sent(buffered), keep_alive(), close().
+  tracked_stream(const tracked_stream&) = delete;
+  tracked_stream& operator=(const tracked_stream&) = delete;
+  ~tracked_stream() { untrack(); }
+
+  /// Registers the connection with `act` (needed only without an asio_driver).
+  void track(activation& act) {
+    untrack();
+    guard_ = std::make_shared<asio_detail::close_guard>();
+    auto& socket = asio_detail::socket_of(next_);
+    using socket_type = std::remove_reference_t<decltype(socket)>;
+    using executor = std::decay_t<decltype(socket.get_executor())>;
+    conn_ = act.track(socket.native_handle(), asio_detail::close_socket<socket_type>{&socket},
+                      asio_detail::guarded_post<executor>{socket.get_executor(), guard_});
+  }
+  /// The handle: request_received(), response_sent(buffered), keep_alive(buffered), close().
   sockact::connection& connection() noexcept { return conn_; }
 
   NextLayer& next_layer() noexcept { return next_; }
@@ -526,8 +586,17 @@ class tracked_stream {
   }
 
  private:
+  void untrack() noexcept {
+    if (guard_) {
+      const std::lock_guard<std::mutex> lock(guard_->mutex);
+      guard_->alive = false;
+    }
+    conn_ = sockact::connection();
+  }
+
   NextLayer next_;
-  sockact::connection conn_;  // after next_: gone before the socket closes
+  std::shared_ptr<asio_detail::close_guard> guard_;
+  sockact::connection conn_;
 };
 
 // ---------------------------------------------------------------------------
@@ -895,6 +964,8 @@ class asio_driver {
   /// Stops accepting and waiting (posted to the driver's strand).
   ~asio_driver() {
     if (state_) state_->stop();
+    activation* mine = act_;
+    if (service_ != nullptr) service_->act.compare_exchange_strong(mine, nullptr);
   }
 
   /// The activation is done (idle exit or drain over, lingered).
@@ -909,9 +980,16 @@ class asio_driver {
     using state = asio_detail::driver_state<Executor, OnConnection>;
     auto s = std::make_shared<state>(executor, act, std::move(on_connection));
     if (!s->adopt_sockets(ec, why)) return;
+    asio_ns::execution_context& context = asio_ns::query(executor, asio_ns::execution::context);
+    service_ = &asio_ns::use_service<asio_detail::activation_service>(context);
+    service_->act.store(&act, std::memory_order_release);
+    act_ = &act;
     s->start();
     state_ = std::move(s);
   }
+
+  asio_detail::activation_service* service_ = nullptr;
+  activation* act_ = nullptr;
 
   std::shared_ptr<asio_detail::driver_base> state_;
 };

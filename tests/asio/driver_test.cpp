@@ -140,10 +140,7 @@ class session : public std::enable_shared_from_this<session> {
  public:
   explicit session(tcp::socket socket) : stream_(std::move(socket)), work_(stream_.get_executor()) {}
 
-  void start(sockact::activation& act) {
-    stream_.track(act, shared_from_this());
-    read();
-  }
+  void start() { read(); }  // the stream registered itself with the driver's activation
 
   static std::atomic<int> requests;
 
@@ -217,7 +214,7 @@ struct test_server {
   explicit test_server(net::io_context& io, sockact::activation& a)
       : act(a), port(port_of(a)), driver(io, a, [this](tcp::socket s, const sockact::listener&) {
           ++connections;
-          std::make_shared<session>(std::move(s))->start(act);
+          std::make_shared<session>(std::move(s))->start();
         }) {
     session::requests = 0;
   }
