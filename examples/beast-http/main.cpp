@@ -34,6 +34,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,6 +112,8 @@ class session : public std::enable_shared_from_this<session<Protocol>> {
     if (ec) return close();
     stream_.connection().request_received();  // sockact
     req_ = parser_->release();
+    if (std::distance(req_.begin(), req_.end()) > 100)
+      return fail(http::status::request_header_fields_too_large);
     const route r = route_for(req_);
     if (!r.delay) return answer(r);
     timer_.expires_after(std::chrono::milliseconds(r.delay_ms));
