@@ -442,7 +442,8 @@ auto& socket_of(Stream& s) noexcept {
 
 }  // namespace asio_detail
 
-/// Registers a connection with the activation: the returned handle reports
+/// Registers a connection with the activation (tracked_stream does this by
+/// itself and needs none of the rules below): the returned handle reports
 /// its requests (received(), request_received(), response_sent(),
 /// keep_alive(), close(); see sockact::connection), and the activation closes
 /// it when the drain or a request deadline says so, on the socket's executor.
@@ -915,21 +916,26 @@ class driver_state final : public driver_base,
 ///   - when the drain begins, closes its acceptors (close, never shutdown(2));
 ///     the activation closes the idle connections through their handles;
 ///   - sends READY=1 when constructed, STOPPING=1 when the drain begins;
-///   - when done, lingers (act.finish()) and stops its timer and signal wait:
-///     io_context::run() returns once the sessions' own handlers are done.
+///   - when done (idle exit, or the drain is over), waits briefly for the
+///     last closes, lingers (act.finish()) and stops the io_context:
+///     run() returns in every thread, even while a session still waits on a
+///     timer of its own. Run other work on another io_context.
 /// Its own handlers run on a strand of its own. The connection handler runs
 /// there too: start the session's work on the socket's strand (its first
 /// async call is fine). `on_connection` is invoked with tcp::socket or
 /// local::stream_protocol::socket, whichever it accepts (a generic lambda
 /// takes both); a socket whose kind it does not accept is an error at
-/// construction. While the driver lives, SIGTERM and SIGINT no longer kill
-/// the process. The activation must outlive the io_context's handlers.
+/// construction. The sessions' streams are sockact::tracked_stream: they
+/// register with this driver's activation by themselves. While the driver
+/// lives, SIGTERM and SIGINT no longer kill the process. The activation must
+/// outlive the io_context's handlers (declare it first).
 /// @code
-///   sockact::activation act = sockact::activate();
-///   asio::io_context io;
-///   sockact::asio_driver driver(io, act, [&](asio::ip::tcp::socket s, const sockact::listener& from) {
-///     std::make_shared<session>(std::move(s), act)->start();
+///   sockact::activation act = sockact::activate(sockact::activation_config::http());
+///   asio::io_context io{4};
+///   sockact::asio_driver driver(io, act, [](asio::ip::tcp::socket s, const sockact::listener& from) {
+///     std::make_shared<session>(std::move(s))->start();
 ///   });
+///   for (int i = 0; i < 3; ++i) threads.emplace_back([&io] { io.run(); });
 ///   io.run();
 /// @endcode
 class asio_driver {

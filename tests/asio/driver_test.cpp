@@ -761,7 +761,7 @@ TEST_F(AsioDriver, FourThreadsWithStrandsUnderLoad) {
   sockact::activation act = make_activation({0ms, 10s, 300ms});
   net::io_context io(4);
   test_server srv(io, act);
-  constexpr int clients = 16, rounds = 20;
+  constexpr int clients = 32, rounds = 30;
   std::atomic<int> answered{0}, failed{0};
   std::vector<std::thread> client_threads;
   for (int i = 0; i < clients; ++i) {
