@@ -316,7 +316,7 @@ def core_breakdown(build, rounds):
     headers = set()
     for root, _, files in os.walk(os.path.join(ROOT, "include", "sockact")):
         for f in files:
-            if f in ("asio.hpp", "libuv.hpp"):  # adapters: not part of the core
+            if f in ("asio.hpp", "libuv.hpp", "httplib.hpp"):  # adapters: not part of the core
                 continue
             with open(os.path.join(root, f)) as fh:
                 for line in fh:

@@ -72,4 +72,9 @@ set +e
 python3 "$root/bench/run.py" "$build" "$@"
 rc=$?
 [ $rc -le 1 ] || echo "bench: run.py failed ($rc)" >&2
+# libsockact-adopt.so: cold start of Bun and Node with it vs their own bind() (bench/adopt_cold_start.py).
+rounds=30; [[ " $* " == *" --quick "* ]] && rounds=8
+{ cmake -S "$root" -B "$build/adopt" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSOCKACT_BUILD_TESTS=OFF -DSOCKACT_BUILD_EXAMPLES=OFF >/dev/null &&
+  cmake --build "$build/adopt" --target sockact_adopt >/dev/null &&
+  python3 "$root/bench/adopt_cold_start.py" "$build/adopt/tools/libsockact-adopt.so" --rounds $rounds; } || { r=$?; [ $rc -ge $r ] || rc=$r; }
 exit $rc

@@ -6,7 +6,8 @@
 set -euo pipefail
 
 demo=(cmake ninja-build g++ curl systemd iproute2 procps util-linux)
-all=("${demo[@]}" clang clang-format libgtest-dev libsystemd-dev pkg-config libboost-dev libasio-dev libuv1-dev podman runc catatonit tini)
+all=("${demo[@]}" clang clang-format libgtest-dev libsystemd-dev pkg-config libboost-dev libasio-dev libuv1-dev podman runc catatonit tini
+  nodejs libcpp-httplib-dev)
 
 case "${1:-all}" in
   demo) want=("${demo[@]}") ;;
@@ -21,8 +22,15 @@ for p in "${want[@]}"; do
   fi
 done
 
+# Bun for the libsockact-adopt.so tests, from npm into .cache/npm (not a Debian package).
+adopt() {
+  [ "${1:-all}" = all ] || return 0
+  bash "$(dirname "$0")/setup-adopt.sh" >/dev/null || echo "setup: Bun not installed; the Bun tests will skip" >&2
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#want[@]} packages present (${want[*]})"
+  adopt "${1:-all}"
   exit 0
 fi
 
@@ -39,4 +47,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+adopt "${1:-all}"
 echo "setup: done"

@@ -31,17 +31,18 @@ namespace {
 
 constexpr const char* program = "example-libuv-http";
 constexpr std::size_t max_unsent = 1024 * 1024;  // stop reading while more waits to be sent
-constexpr std::size_t max_buffered = mini_http::max_head + 4 + mini_http::max_body;  // one request at most
-char read_buffer[64 * 1024];  // one read at a time: one thread
+constexpr std::size_t max_buffered =
+    mini_http::limits{}.max_request_bytes();  // the parser always decides then
+char read_buffer[64 * 1024];                  // one read at a time: one thread
 
 /// One client connection: its stream and a timer for /delay.
 struct client {
   explicit client(std::string socket_name) : name(std::move(socket_name)) {}
   sockact::libuv_stream handle{};
   uv_timer_t timer{};
-  std::string name;        // the socket the client came in on
-  std::string in;          // received; parsed from `offset` on
-  std::size_t offset = 0;  // linear-time pipelining: the consumed prefix is dropped only when large
+  std::string name;            // the socket the client came in on
+  mini_http::input_buffer in;  // received, not yet parsed (linear on pipelined input)
+  mini_http::request_parser parser;
   bool reading = false;
   bool waiting = false;            // a /delay answer is due; the requests behind it wait
   bool close_after_write = false;  // answered without keep-alive, or a bad request
@@ -51,7 +52,7 @@ struct client {
   mini_http::route delayed_route;
   sockact::connection conn;  // sockact
 
-  std::size_t buffered() const { return in.size() - offset; }
+  std::size_t buffered() const { return in.size(); }
   bool closing() const { return uv_is_closing(&handle.handle) != 0; }
   std::size_t unsent() const { return uv_stream_get_write_queue_size(&handle.stream); }
 };
@@ -86,7 +87,7 @@ void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
   auto* c = static_cast<client*>(stream->data);
   if (n > 0) {
     c->conn.received(static_cast<std::size_t>(n));  // sockact
-    c->in.append(buf->base, static_cast<std::size_t>(n));
+    c->in.append(std::string_view(buf->base, static_cast<std::size_t>(n)));
   } else if (n == UV_EOF) {
     c->peer_closed = true;
     c->reading = false;  // libuv stops reading at EOF
@@ -134,10 +135,11 @@ void send(client* c, std::string data) {
   ++c->pending_writes;
 }
 
-void respond(client* c, mini_http::request& req, const mini_http::route& r) {
-  req.keep_alive = req.keep_alive && c->conn.keep_alive(c->buffered());  // sockact
-  if (!req.keep_alive) c->close_after_write = true;
-  send(c, mini_http::answer(req, r, program, c->name, static_cast<long>(::getpid())));
+void respond(client* c, const mini_http::request& req, const mini_http::route& r) {
+  const bool closing = !c->conn.keep_alive(c->buffered());  // sockact
+  if (mini_http::connection_for(req, closing) == mini_http::connection_header::close)
+    c->close_after_write = true;
+  send(c, mini_http::answer(req, r, program, c->name, static_cast<long>(::getpid()), closing));
 }
 
 void on_delay(uv_timer_t* t) {
@@ -147,37 +149,19 @@ void on_delay(uv_timer_t* t) {
   process(c);  // the pipelined requests behind it
 }
 
-// The one place that parses: the next request in `c->in`, from `offset` on.
-enum class next { none, request, bad, too_large };
-next parse_next(client* c, mini_http::request& req) {
-  const std::string_view rest = std::string_view(c->in).substr(c->offset);
-  std::size_t used = 0;
-  const mini_http::parse_status s = mini_http::parse(rest, req, used);
-  if (s == mini_http::parse_status::complete) {
-    c->offset += used;
-    return next::request;
-  }
-  const std::size_t head_end = rest.find("\r\n\r\n");
-  const bool head_too_large =
-      head_end == std::string_view::npos ? rest.size() > mini_http::max_head : head_end > mini_http::max_head;
-  if (head_too_large) return next::too_large;
-  return s == mini_http::parse_status::bad ? next::bad : next::none;
-}
-
 // Answers every complete request in order, up to the first /delay, while
 // the output can go out.
 void process(client* c) {
   while (!c->closing() && !c->waiting && !c->close_after_write && c->unsent() < max_unsent) {
     mini_http::request req;
-    const next n = parse_next(c, req);
-    if (n == next::none) break;
-    if (n != next::request) {
+    const mini_http::result n = c->parser.parse(c->in.unread(), req);
+    if (n.failed()) {  // 400, 413, 431, 501, 505: answer and close
       c->close_after_write = true;
-      send(c, n == next::bad ? mini_http::bad_request()
-                             : "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
-                               "Content-Length: 0\r\n\r\n");
+      send(c, mini_http::error_response(n.status));
       break;
     }
+    if (!n.complete()) break;  // the request deadlines run meanwhile
+    c->in.consume(n.consumed);
     c->conn.request_received();  // sockact
     const mini_http::route r = mini_http::route_for(req);
     if (r.what == mini_http::route::delay) {  // a timer, not a wait: other connections go on
@@ -190,11 +174,6 @@ void process(client* c) {
     respond(c, req, r);
   }
   if (c->closing()) return;
-  // Linear time: drop the consumed prefix only once it is most of the buffer.
-  if (c->offset > 0 && c->offset * 2 >= c->in.size()) {
-    c->in.erase(0, c->offset);
-    c->offset = 0;
-  }
   if (c->pending_writes == 0 && !c->waiting && (c->close_after_write || c->peer_closed))
     return close_client(c);
   update_reading(c);
@@ -213,14 +192,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  config.program = program;
   std::error_code ec;
-  std::string why;
-  sockact::activation act;                          // sockact
-  if (!sockact::activate(act, config, ec, &why)) {  // sockact
-    std::fprintf(stderr, "%s: %s\n", program, why.c_str());
-    return 1;
-  }
+  sockact::activation act = sockact::activate_or_exit(config);  // sockact
   ::signal(SIGPIPE, SIG_IGN);
 
   uv_loop_t loop;

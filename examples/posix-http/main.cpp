@@ -37,9 +37,9 @@ constexpr std::size_t max_pending_output = 1024 * 1024;  // stop reading above t
 
 struct connection {
   sockact::unique_fd fd;
-  std::string name;  // the socket the client came in on
-  std::string in;    // received, parsed from `offset` on
-  std::size_t offset = 0;
+  std::string name;            // the socket the client came in on
+  mini_http::input_buffer in;  // received, not yet parsed
+  mini_http::request_parser parser;
   std::string out;  // to send
   bool close_after_write = false;
   bool peer_closed = false;
@@ -50,7 +50,7 @@ struct connection {
   mini_http::route delayed_route;
   sockact::connection conn;  // sockact
 
-  std::size_t buffered() const { return in.size() - offset; }
+  std::size_t buffered() const { return in.size(); }
 };
 
 class server {
@@ -123,12 +123,13 @@ class server {
   // Reads what is there (unless enough output waits) and answers every
   // complete request. False: close it.
   bool read_from(connection& c) {
-    char buf[16384];
-    while (c.out.size() < max_pending_output && c.buffered() <= mini_http::max_head + mini_http::max_body) {
-      const ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+    // Reading stops at one maximal request buffered: the parser then always
+    // decides (a request, or an error), so a connection cannot stall.
+    while (c.out.size() < max_pending_output && c.in.size() < mini_http::limits{}.max_request_bytes()) {
+      const ssize_t n = ::read(c.fd.get(), c.in.prepare(16384), 16384);
       if (n > 0) {
         c.conn.received(static_cast<std::size_t>(n));  // sockact
-        c.in.append(buf, static_cast<std::size_t>(n));
+        c.in.commit(static_cast<std::size_t>(n));
         continue;
       }
       if (n == 0) {
@@ -145,39 +146,34 @@ class server {
   bool process(connection& c) {
     while (!c.waiting && !c.close_after_write && c.out.size() < max_pending_output) {
       mini_http::request req;
-      std::size_t used = 0;
-      const mini_http::parse_status s = mini_http::parse(std::string_view(c.in).substr(c.offset), req, used);
-      if (s == mini_http::parse_status::incomplete) break;
-      if (s == mini_http::parse_status::bad) {
-        c.out += mini_http::bad_request();
+      const mini_http::result r = c.parser.parse(c.in.unread(), req);
+      if (r.failed()) {  // 400, 413, 431, 501, 505: answer and close
+        c.out += mini_http::error_response(r.status);
         c.answered = c.close_after_write = true;
         break;
       }
-      c.offset += used;
+      if (!r.complete()) break;  // the request deadlines run meanwhile
+      c.in.consume(r.consumed);
       c.conn.request_received();  // sockact
-      const mini_http::route r = mini_http::route_for(req);
-      if (r.what == mini_http::route::delay) {
+      const mini_http::route route = mini_http::route_for(req);
+      if (route.what == mini_http::route::delay) {
         c.waiting = true;
         c.delayed = req;
-        c.delayed_route = r;
-        timers_.emplace(clock_type::now() + std::chrono::milliseconds(r.delay_ms), c.fd.get());
+        c.delayed_route = route;
+        timers_.emplace(clock_type::now() + std::chrono::milliseconds(route.delay_ms), c.fd.get());
         break;
       }
-      respond(c, req, r);
-    }
-    // Linear time: drop the consumed prefix only once it is most of the buffer.
-    if (c.offset > 0 && c.offset * 2 >= c.in.size()) {
-      c.in.erase(0, c.offset);
-      c.offset = 0;
+      respond(c, req, route);
     }
     return flush(c);
   }
 
-  void respond(connection& c, mini_http::request& req, const mini_http::route& r) {
-    req.keep_alive = req.keep_alive && c.conn.keep_alive(c.buffered());  // sockact
-    c.out += mini_http::answer(req, r, program, c.name, static_cast<long>(::getpid()));
+  void respond(connection& c, const mini_http::request& req, const mini_http::route& r) {
+    const bool closing = !c.conn.keep_alive(c.buffered());  // sockact
+    c.out += mini_http::answer(req, r, program, c.name, static_cast<long>(::getpid()), closing);
     c.answered = true;
-    if (!req.keep_alive) c.close_after_write = true;
+    if (mini_http::connection_for(req, closing) == mini_http::connection_header::close)
+      c.close_after_write = true;
   }
 
   // Writes what is pending and sets what to wait for. False: close it.
@@ -267,13 +263,7 @@ int main(int argc, char** argv) {
   }
   if (const char* v = std::getenv("SOCKACT_ALLOW_PARENT_PID"); v != nullptr && std::strcmp(v, "1") == 0)
     config.listen.activation.pid_check = sockact::listen_pid_check::allow_parent;
-  std::error_code ec;
-  std::string why;
-  sockact::activation act;                          // sockact
-  if (!sockact::activate(act, config, ec, &why)) {  // sockact
-    std::fprintf(stderr, "%s: %s\n", program, why.c_str());
-    return 1;
-  }
+  sockact::activation act = sockact::activate_or_exit(config);  // sockact
   ::signal(SIGPIPE, SIG_IGN);
   return server(act).run();
 }

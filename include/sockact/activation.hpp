@@ -151,6 +151,14 @@ inline int unread_bytes(int fd) noexcept {
   return n;
 }
 
+inline std::string short_program_name() {
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+  return ::program_invocation_short_name;
+#else
+  return "sockact";
+#endif
+}
+
 inline void default_log(const std::string& program, const std::string& line) {
   std::fprintf(stderr, "%s: %s\n", program.c_str(), line.c_str());
 }
@@ -251,30 +259,13 @@ class activation_state {
       default_log(program(), line);
   }
 
-  std::string program() const {
-    if (!config_.program.empty()) return config_.program;
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return ::program_invocation_short_name;
-#else
-    return "sockact";
-#endif
-  }
+  std::string program() const { return config_.program.empty() ? short_program_name() : config_.program; }
 
-  const activation_config& config() const noexcept {
-    return config_;
-  }
-  std::vector<listener>& sockets() noexcept {
-    return sockets_;
-  }
-  lifecycle& state() noexcept {
-    return lifecycle_;
-  }
-  bool activated() const noexcept {
-    return activated_;
-  }
-  bool draining() const noexcept {
-    return draining_.load(std::memory_order_acquire);
-  }
+  const activation_config& config() const noexcept { return config_; }
+  std::vector<listener>& sockets() noexcept { return sockets_; }
+  lifecycle& state() noexcept { return lifecycle_; }
+  bool activated() const noexcept { return activated_; }
+  bool draining() const noexcept { return draining_.load(std::memory_order_acquire); }
 
   std::shared_ptr<connection_node> add(int fd, std::unique_ptr<connection_closer> closer) {
     auto node = std::make_shared<connection_node>();
@@ -398,6 +389,12 @@ class activation_state {
     // soon: connections close on other threads, bytes arrive, deadlines pass.
     const auto soon = std::chrono::milliseconds(draining() || lingering() ? 20 : 250);
     if (draining() || lingering() || (watch_requests() && open() > 0)) t = std::min(t, now + soon);
+    // Requests begin and end between two timer events, where a driver does not
+    // look: while connections are open, look every check_interval(), so that
+    // the exit comes at most that late after the last request, as promised.
+    const idle_tracker& tracker = lifecycle_.tracker();
+    if (tracker.enabled() && lifecycle_.current() == lifecycle::phase::serving && open() > 0)
+      t = std::min(t, now + tracker.check_interval());
     return t;
   }
 
@@ -418,12 +415,8 @@ class activation_state {
     bool finished = false;        ///< leave the loop
   };
 
-  step_result on_timer(clock::time_point now) {
-    return apply(lifecycle_.on_timer(now), now);
-  }
-  step_result on_signal(int signo, clock::time_point now) {
-    return apply(lifecycle_.on_signal(signo), now);
-  }
+  step_result on_timer(clock::time_point now) { return apply(lifecycle_.on_timer(now), now); }
+  step_result on_signal(int signo, clock::time_point now) { return apply(lifecycle_.on_signal(signo), now); }
 
   void ready() {
     std::string status = "serving";
@@ -667,6 +660,23 @@ inline bool activate(activation& out, const activation_config& config, std::erro
   std::string warning;
   if (!notify_socket_usable(&warning)) out.log("warning: " + warning);
   return true;
+}
+
+/// activate() for main(): on failure it logs the message (through
+/// config.log, which names the variable, value or fd at fault) and exits
+/// with status 1, which the service manager records as a failed start.
+inline activation activate_or_exit(const activation_config& config = {}) {
+  activation a;
+  std::error_code ec;
+  std::string why;
+  if (!activate(a, config, ec, &why)) {
+    if (config.log != nullptr)
+      config.log(why);
+    else
+      detail::default_log(config.program.empty() ? detail::short_program_name() : config.program, why);
+    std::exit(1);
+  }
+  return a;
 }
 
 #if SOCKACT_HAS_EXCEPTIONS

@@ -91,6 +91,7 @@ class lifecycle {
 
   /// Count requests (or connections) with this: `auto a = lc.tracker().begin();`
   idle_tracker& tracker() noexcept { return tracker_; }
+  const idle_tracker& tracker() const noexcept { return tracker_; }
   phase current() const noexcept { return phase_; }
   bool draining() const noexcept { return phase_ == phase::draining; }
   /// Why the server is stopping, once it is.

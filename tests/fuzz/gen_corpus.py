@@ -78,3 +78,26 @@ write("notify_address", [
 
 write("notify_send", ["READY=1", "STATUS=serving\nMAINPID=1", "", "READY=1\0STATUS=hidden", "\0",
                       "STATUS=" + "x" * 3000, "WATCHDOG=1\n", "FDSTORE=1\nFDNAME=web"])
+
+# mini_http: byte 0 picks the limits (0: defaults), bytes 1-4 seed the splits,
+# the rest is one connection's bytes.
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+requests = [
+    GET, GET + GET + b"GET /delay/5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 02\r\ncontent-length: 2\r\n\r\nab",
+    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", b"GET / http/1.1\r\n\r\n",
+    b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", b"GET / HTTP/1.1\nHost: x\n\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", b"GET / HTTP/1.1\r\nX: a\x00b\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\n" + b"A: b\r\n" * 120 + b"\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 9000 + b"\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n",
+]
+write("mini_http", [bytes([lim, 7, 0, 0, 0]) + r for lim in (0, 0x15, 0x2a, 0x3f) for r in requests])

@@ -239,6 +239,30 @@ sd_install() {
 
 sd_reload() { sdctl daemon-reload; }
 
+# sd_install_example BINARY UNIT_DIR WEB_PORT ADMIN_PORT: installs an HTTP
+# example's shipped units (NAME-web.socket, NAME-admin.socket, NAME.service;
+# NAME is the binary's file name) as a user would, sandbox and all; only the
+# binary's path and the ports differ. The shipped service has DynamicUser=yes
+# and ProtectHome=yes, which hide /tmp and /home: a binary built there would be
+# invisible, so it is copied to a tmpfs on /srv, mounted in the manager's mount
+# namespace only (the host's /srv is not touched). Takes effect on sd_reload.
+sd_install_example() {
+  local bin=$1 dir=$2 name u port
+  name=$(basename "$bin")
+  if [[ ! $bin =~ ^/[A-Za-z0-9_./+-]+$ || ! -x $bin ]]; then
+    echo "sd_install_example: $bin: need an executable at an absolute path of [A-Za-z0-9_./+-]" >&2
+    return 1
+  fi
+  for u in "$name-web.socket:$3" "$name-admin.socket:$4" "$name.service:"; do
+    port=${u#*:} u=${u%%:*}
+    [ -f "$dir/$u" ] || { echo "sd_install_example: $dir/$u missing" >&2; return 1; }
+    sed -e "s|^ExecStart=/usr/local/bin/$name|ExecStart=/srv/$name|" \
+      -e "s|^ListenStream=127.0.0.1:[0-9]*|ListenStream=127.0.0.1:$port|" "$dir/$u" | sd_install "$u" || return 1
+  done
+  sd_nsenter mount -t tmpfs -o mode=755 sockact-bin /srv &&
+    sd_nsenter cp "$bin" "/srv/$name"
+}
+
 # sd_wait_state UNIT STATE TIMEOUT_S (whole seconds): waits until STATE is the unit's ActiveState or
 # SubState ("inactive", "listening", ...). On timeout says what it was; returns 1.
 sd_wait_state() {
@@ -294,6 +318,18 @@ sd_free_port() {
 # never answers would otherwise hang the test.
 sd_talk_http() {
   curl -sS --connect-timeout 5 --max-time "${SD_HTTP_TIMEOUT:-15}" "$@"
+}
+
+# sd_burst N PREFIX CMD...: runs CMD N times at once, run i writing to $SD_DIR/PREFIX.i;
+# waits for exactly those (a bare `wait` would wait for the manager too).
+sd_burst() {
+  local n=$1 prefix=$2 pids=() i
+  shift 2
+  for i in $(seq "$n"); do
+    "$@" >"$SD_DIR/$prefix.$i" 2>&1 &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || true
 }
 
 # ---------------------------------------------------------------- results

@@ -25,11 +25,7 @@ SVC=$NAME.service
 PW=$(sd_free_port)
 PA=$(sd_free_port)
 sd_up
-sd_nsenter sh -c "mount -t tmpfs -o mode=755 sockact-bin /srv && cp '$BIN' /srv/$NAME"  # see example_systemd.sh
-for u in "$NAME-web.socket:$PW" "$NAME-admin.socket:$PA" "$NAME.service:"; do
-  sed -e "s|^ExecStart=/usr/local/bin/$NAME|ExecStart=/srv/$NAME|" \
-    -e "s|^ListenStream=127.0.0.1:[0-9]*|ListenStream=127.0.0.1:${u#*:}|" "$UNIT_DIR/${u%%:*}" | sd_install "${u%%:*}"
-done
+sd_install_example "$BIN" "$UNIT_DIR" "$PW" "$PA"
 # dropin IDLE SHUTDOWN WATCHDOG: timeouts for this part of the test.
 dropin() {
   sd_install "$SVC.d/50-test.conf" <<EOF2

@@ -1,0 +1,187 @@
+#!/bin/bash
+# libsockact-adopt.so under the real systemd-socket-activate, with adopt_probe,
+# a server that knows nothing about activation: which bind() adopts which
+# passed socket, the fd flags the program asked for, shutdown() suppressed,
+# the manager's unix path kept, a clean environment for children, idle exit
+# by SIGTERM, bad variables reported without a crash, the "nothing adopted"
+# warning; and, without the library, the hang it fixes.
+#   adopt_e2e.sh LIBRARY PROBE [SOCKACT_RUN]
+# With SOCKACT_RUN (the build's tools/sockact-run, next to the library), also
+# `sockact-run --adopt`: idle exit and wake-up without a service manager.
+LIB=$1
+PROBE=$2
+RUN=${3:-}
+. "$(dirname "$0")/../e2e/lib.sh"
+need systemd-socket-activate
+
+# run NAME ACTIVATE_ARGS... -- PROBE_ARGS...: the probe under systemd-socket-activate with the library.
+run() {
+  local name=$1 args=()
+  shift
+  while [ "$1" != -- ]; do args+=("$1"); shift; done
+  shift
+  activate "$name" -E LD_PRELOAD="$LIB" -E SOCKACT_ADOPT_DEBUG=1 "${args[@]}" "$PROBE" serve "$@"
+}
+talk() { "$PROBE" connect "$@" 2>&1 || true; }
+wait_log() { for _ in $(seq 100); do grep -q "$1" "$ACT_LOG" && return 0; sleep 0.05; done; }
+stop() { kill "$ACT_PID" 2>/dev/null || true; wait "$ACT_PID" 2>/dev/null || true; }
+
+# 1. The exact IPv4 address; O_NONBLOCK and FD_CLOEXEC as the program asked; clean child environment.
+P=$(free_port)
+run exact -l 127.0.0.1:$P -- 127.0.0.1:$P -n -e
+out=$(talk 127.0.0.1:$P)
+expect_contains "exact address: answered" "$out" "hello pid="
+expect_contains "exact address: adopted by that rule, nonblocking and close-on-exec as asked" "$(cat "$ACT_LOG")" \
+  "adopted passed fd 3" "(rule: the same address)" "listen(" "manager's backlog is kept" \
+  "probe: listening fd=" "on 127.0.0.1:$P nonblock=1 cloexec=1"
+expect_contains "exact address: child sees no LD_PRELOAD and no LISTEN_*" "$(cat "$ACT_LOG")" \
+  "probe child: LD_PRELOAD=unset LISTEN_FDS=unset LISTEN_PID=unset LISTEN_FDNAMES=unset"
+stop
+
+P=$(free_port)
+run flags -l 127.0.0.1:$P -- 127.0.0.1:$P -k
+out=$(talk 127.0.0.1:$P)
+expect_contains "blocking, inheritable listener stays so" "$out$(cat "$ACT_LOG")" "hello pid=" "nonblock=0 cloexec=0"
+stop
+
+# 2. One fd passed: the first bind() adopts it whatever the address; an IPv6
+#    socket may take an IPv4 one.
+P=$(free_port)
+Q=$(free_port)
+run single -l 127.0.0.1:$P -- "[::]:$Q"
+out=$(talk 127.0.0.1:$P)
+expect_contains "single fd: [::]:$Q adopts 127.0.0.1:$P" "$out$(cat "$ACT_LOG")" "hello pid=" \
+  "the address differs" "on 127.0.0.1:$P"
+stop
+
+# 3. Two named fds: the port alone picks one; SOCKACT_ADOPT maps a name to an address.
+P1=$(free_port)
+P2=$(free_port)
+run port -l 127.0.0.1:$P1 -l 127.0.0.1:$P2 --fdname=web:admin -- 0.0.0.0:$P2
+out=$(talk 127.0.0.1:$P2)
+expect_contains "port alone: 0.0.0.0:$P2 adopts \"admin\"" "$out$(cat "$ACT_LOG")" "hello pid=" \
+  "\"admin\" 127.0.0.1:$P2 (rule: the same port)"
+stop
+P1=$(free_port)
+P2=$(free_port)
+Q=$(free_port)
+run map -l 127.0.0.1:$P1 -l 127.0.0.1:$P2 --fdname=web:admin -E SOCKACT_ADOPT=admin=127.0.0.1:$((Q + 1)),web=127.0.0.1:$Q \
+  -- 127.0.0.1:$Q
+out=$(talk 127.0.0.1:$P1)
+expect_contains "SOCKACT_ADOPT: web=127.0.0.1:$Q adopts \"web\"" "$out$(cat "$ACT_LOG")" "hello pid=" \
+  "\"web\" 127.0.0.1:$P1 (rule: SOCKACT_ADOPT)"
+stop
+P1=$(free_port)
+P2=$(free_port)
+Q=$(free_port)
+run nomatch -l 127.0.0.1:$P1 -l 127.0.0.1:$P2 -- 127.0.0.1:$Q
+exec {c}<>"/dev/tcp/127.0.0.1/$P1"  # starts it
+wait_log "probe: listening"
+out=$(talk 127.0.0.1:$Q)
+exec {c}>&-
+expect_contains "two fds, no rule fits: the program binds its own address" "$out$(cat "$ACT_LOG")" "hello pid=" \
+  "no passed fd matches; binding it as asked" "on 127.0.0.1:$Q"
+stop
+
+# 4. IPv6, IPv4 via a v4-mapped IPv6 socket, unix paths, abstract sockets.
+if [ -n "$(ip -6 addr show dev lo 2>/dev/null | grep '::1')" ]; then
+  P=$(free_port)
+  run v6 -l "[::1]:$P" -- "[::1]:$P"
+  out=$(talk "[::1]:$P")
+  expect_contains "IPv6: exact address" "$out$(cat "$ACT_LOG")" "hello pid=" "(rule: the same address)"
+  stop
+else
+  echo "note: no ::1 on lo; IPv6 case not run"
+fi
+P1=$(free_port)
+P2=$(free_port)
+run mapped -l 127.0.0.1:$P1 -l 0.0.0.0:$P2 -- 127.0.0.1:$P1 -6
+out=$(talk 127.0.0.1:$P1)
+expect_contains "[::ffff:127.0.0.1]:$P1 adopts 127.0.0.1:$P1" "$out$(cat "$ACT_LOG")" "hello pid=" \
+  "(rule: the same address)"
+stop
+SOCK=$E2E_TMP/app.sock
+run unix -l "$SOCK" -- "$SOCK" -u -x 1
+out=$(talk "$SOCK")
+expect_contains "unix path: adopted; the program's unlink() of it refused" "$out$(cat "$ACT_LOG")" "hello pid=" \
+  "unlink($SOCK): not removed" "probe: unlink($SOCK) = 0" "(rule: the same address)"
+wait_exit "$ACT_PID" 5 || stop
+[ -S "$SOCK" ] && pass "unix path: the manager's socket file is still there" || fail "unix path: socket file gone"
+ABS=@sockact-adopt-test-$$
+run abstract -l "$ABS" -- "$ABS"
+out=$(talk "$ABS")
+expect_contains "abstract socket: exact address" "$out$(cat "$ACT_LOG")" "hello pid=" "(rule: the same address)"
+stop
+
+# 5. shutdown() of the adopted listener is suppressed: it goes on accepting.
+P=$(free_port)
+run shutdown -l 127.0.0.1:$P -- 127.0.0.1:$P -s 1
+out=$(talk 127.0.0.1:$P)
+out2=$(talk 127.0.0.1:$P)
+expect_contains "shutdown(): suppressed, returns 0, the next connection is served" "$out2$(cat "$ACT_LOG")" \
+  "hello pid=" "suppressed" "probe: shutdown(listener) = 0"
+
+# 6. Idle exit: SIGTERM IDLE_TIMEOUT after the last connection closed; an open
+#    (keep-alive) connection counts as activity.
+P=$(free_port)
+run idle -l 127.0.0.1:$P -E IDLE_TIMEOUT=1 -- 127.0.0.1:$P
+t0=$(now_ms)
+out=$(talk 127.0.0.1:$P 2000)
+t_close=$(now_ms)
+expect_contains "idle: answered" "$out" "hello pid="
+if wait_exit "$ACT_PID" 10; then
+  t_exit=$(now_ms)
+  [ "$RC" = 143 ] && pass "idle: ended by SIGTERM" || fail "idle: exit status $RC, not 143 (SIGTERM)"
+  [ $((t_exit - t_close)) -ge 900 ] && pass "idle: exited $((t_exit - t_close)) ms after the connection closed" ||
+    fail "idle: exited $((t_exit - t_close)) ms after the connection closed (< IDLE_TIMEOUT)"
+  [ $((t_close - t0)) -ge 2000 ] && pass "idle: the 2 s connection (longer than IDLE_TIMEOUT) was not cut" ||
+    fail "idle: the connection ended after $((t_close - t0)) ms"
+else
+  fail "idle: still running 10 s after its last connection"
+  stop
+fi
+expect_contains "idle: reason logged" "$(cat "$ACT_LOG")" "sending SIGTERM"
+
+# 7. Malformed variables: named on stderr, the program runs on.
+P=$(free_port)
+run bad -l 127.0.0.1:$P -E SOCKACT_ADOPT=web -E IDLE_TIMEOUT=-5 -- 127.0.0.1:$P
+out=$(talk 127.0.0.1:$P)
+expect_contains "malformed SOCKACT_ADOPT and IDLE_TIMEOUT: named, and it still serves" "$out$(cat "$ACT_LOG")" \
+  "hello pid=" 'SOCKACT_ADOPT="web": entry "web" is not NAME=ADDRESS' 'IDLE_TIMEOUT="-5" is not a number of seconds'
+stop
+
+# 8. Nothing adopted: a warning once, about 3 s after start.
+P=$(free_port)
+activate warn -l 127.0.0.1:$P -E LD_PRELOAD="$LIB" "$PROBE" idle 5
+exec {c}<>"/dev/tcp/127.0.0.1/$P"
+wait_exit "$ACT_PID" 10 || stop
+exec {c}>&-
+expect_contains "nothing adopted: warned" "$(cat "$ACT_LOG")" "but the program has bound none of them 3 s after start"
+[ "$(grep -c 'bound none of them' "$ACT_LOG")" = 1 ] && pass "nothing adopted: warned once" || fail "warned more than once"
+
+# 9. Without the library: the program binds its own port and the activating
+#    connection gets no answer. This is the failure the library fixes.
+P=$(free_port)
+Q=$(free_port)
+activate without -l 127.0.0.1:$P "$PROBE" serve 127.0.0.1:$Q
+out=$(talk 127.0.0.1:$P)
+expect_contains "without the library: the connection hangs" "$out" "no answer from 127.0.0.1:$P within 3 s"
+stop
+
+# 10. sockact-run --adopt finds the library next to itself; idle exit, then woken again.
+if [ -n "$RUN" ]; then
+  P=$(free_port)
+  Q=$(free_port)
+  "$RUN" --adopt -l 127.0.0.1:$P -E IDLE_TIMEOUT=0.5 -- "$PROBE" serve 127.0.0.1:$Q >"$E2E_TMP/run.log" 2>&1 &
+  E2E_PIDS+=($!)
+  for _ in $(seq 100); do grep -q "listening on" "$E2E_TMP/run.log" && break; sleep 0.05; done
+  out=$(talk 127.0.0.1:$P)
+  for _ in $(seq 100); do grep -q "activation 1:.*stopped: signal SIGTERM" "$E2E_TMP/run.log" && break; sleep 0.1; done
+  out2=$(talk 127.0.0.1:$P)
+  expect_contains "sockact-run --adopt: served, idle SIGTERM, woken again by another process" \
+    "$out $out2$(cat "$E2E_TMP/run.log")" "hello pid=" "activation 1:" "stopped: signal SIGTERM"
+  [ "${out%% fd=*}" != "${out2%% fd=*}" ] && pass "sockact-run --adopt: two processes ($out / $out2)" ||
+    fail "sockact-run --adopt: the same process answered twice ($out / $out2)"
+fi
+
+finish

@@ -1,0 +1,472 @@
+// The thread driver with a real thread-per-connection server: blocking reads,
+// an accept loop that polls its listener, real loopback clients, a real unix
+// datagram socket as NOTIFY_SOCKET. SPDX-License-Identifier: MIT
+#include <sockact/thread_driver.hpp>
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+bool sockact_thread_driver_second_tu(sockact::thread_driver& driver);
+
+namespace {
+
+using namespace std::chrono_literals;
+using ms = std::chrono::milliseconds;
+using steady = std::chrono::steady_clock;
+
+std::mutex log_mutex;
+std::vector<std::string> log_lines;
+void capture_log(const std::string& line) {
+  std::lock_guard<std::mutex> lock(log_mutex);
+  log_lines.push_back(line);
+}
+bool logged(const std::string& part) {
+  std::lock_guard<std::mutex> lock(log_mutex);
+  for (const std::string& l : log_lines)
+    if (l.find(part) != std::string::npos) return true;
+  return false;
+}
+
+sockact::activation make_activation(ms idle, ms shutdown = 5000ms) {
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDNAMES");
+  {
+    std::lock_guard<std::mutex> lock(log_mutex);
+    log_lines.clear();
+  }
+  sockact::activation_config c;
+  c.read_environment = false;
+  c.listen.address = "127.0.0.1:0";
+  c.lifecycle.idle_timeout = idle;
+  c.lifecycle.idle_only_when_activated = false;
+  c.lifecycle.shutdown_timeout = shutdown;
+  c.lifecycle.new_connection_grace = 300ms;
+  c.lifecycle.linger = 500ms;
+  c.log = capture_log;
+  return sockact::activate(c);
+}
+
+int port_of(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+int connect_to(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{10, 0};  // no test waits for ever
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+void send_all(int fd, const std::string& s) {
+  (void)!::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+}
+
+// Reads one line (without '\n'); "" at EOF, "<error: ...>" on an error.
+std::string read_line(int fd) {
+  std::string line;
+  char c = 0;
+  for (;;) {
+    const ssize_t n = ::recv(fd, &c, 1, 0);
+    if (n == 0) return line;
+    if (n < 0) return "<error: " + std::string(std::strerror(errno)) + ">";
+    if (c == '\n') return line;
+    line += c;
+  }
+}
+
+// A blocking thread-per-connection server. Protocol: the client sends
+// "GET <ms>\n"; the server waits <ms> (or until the connection is closed
+// under it) and answers "done <ms>\n", or "done <ms> close\n" when it will
+// close the connection (draining).
+class blocking_server {
+ public:
+  blocking_server(sockact::activation& act, sockact::thread_driver& driver) : driver_(driver) {
+    for (sockact::listener& l : act.sockets()) fd_ = l.fd.get();
+    accept_thread_ = std::thread([this] { accept_loop(); });
+  }
+  ~blocking_server() { join(); }
+  void join() {
+    if (accept_thread_.joinable()) accept_thread_.join();
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      threads.swap(threads_);
+    }
+    for (std::thread& t : threads) t.join();
+  }
+  int port() const { return port_of(fd_); }
+  int listen_fd() const { return fd_; }
+  std::atomic<int> accept_error{0};
+  std::atomic<bool> stopped_by_driver{false};
+
+ private:
+  void accept_loop() {
+    for (;;) {
+      if (driver_.listeners_closed()) {  // the fd is the driver's placeholder now
+        stopped_by_driver = true;
+        return;
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;  // the timeout lets the drain be noticed
+      const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) {
+        if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED) continue;
+        accept_error = errno;
+        return;
+      }
+      sockact::thread_connection conn = driver_.track(c);
+      std::lock_guard<std::mutex> lock(mutex_);
+      threads_.emplace_back([c, conn = std::move(conn)]() mutable { serve(c, conn); });
+    }
+  }
+
+  static void serve(int c, sockact::thread_connection& conn) {
+    std::string in;
+    char buf[512];
+    bool open = true;
+    while (open) {
+      const ssize_t n = ::read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      conn->received(static_cast<std::size_t>(n));
+      in.append(buf, static_cast<std::size_t>(n));
+      std::size_t eol;
+      while (open && (eol = in.find('\n')) != std::string::npos) {
+        const int wait_ms = std::atoi(in.c_str() + 4);
+        in.erase(0, eol + 1);
+        conn->request_received();
+        pollfd p{c, POLLIN, 0};  // the work: cut short when the connection is closed under it
+        ::poll(&p, 1, wait_ms);
+        const bool keep = conn->keep_alive(in.size());
+        send_all(c, "done " + std::to_string(wait_ms) + (keep ? "\n" : " close\n"));
+        conn->response_sent(in.size());
+        if (!keep) {
+          conn.close();
+          open = false;
+        }
+      }
+    }
+    conn.reset();  // before close(): the driver never touches a reused number
+    ::close(c);
+  }
+
+  sockact::thread_driver& driver_;
+  int fd_ = -1;
+  std::thread accept_thread_;
+  std::mutex mutex_;
+  std::vector<std::thread> threads_;
+};
+
+TEST(ThreadDriver, IdleExitWithSeveralBlockingClients) {
+  sockact::activation act = make_activation(400ms);
+  sockact::thread_driver driver(act);
+  blocking_server server(act, driver);
+  // The manager's copy of the listening socket: it must still listen afterwards.
+  const int manager_copy = ::fcntl(server.listen_fd(), F_DUPFD_CLOEXEC, 3);
+  const int port = server.port();
+
+  constexpr std::size_t clients = 4;
+  std::vector<std::thread> threads;
+  std::vector<std::string> got(clients);
+  std::atomic<long long> last_answer_ms{0};
+  for (std::size_t i = 0; i < clients; ++i)
+    threads.emplace_back([&, i] {
+      const int fd = connect_to(port);
+      if (fd < 0) return;
+      for (int r = 0; r < 3; ++r) {
+        send_all(fd, "GET 50\n");
+        got[i] += read_line(fd) + ";";
+        last_answer_ms = std::chrono::duration_cast<ms>(steady::now().time_since_epoch()).count();
+      }
+      got[i] += "[" + read_line(fd) + "]";  // idle keep-alive: waits for the server to close it
+      ::close(fd);
+    });
+  EXPECT_TRUE(driver.wait_for(10s)) << "did not exit when idle";
+  const long long done_ms = std::chrono::duration_cast<ms>(steady::now().time_since_epoch()).count();
+  for (std::thread& t : threads) t.join();
+  server.join();
+
+  for (std::size_t i = 0; i < clients; ++i) EXPECT_EQ(got[i], "done 50;done 50;done 50;[]") << "client " << i;
+  EXPECT_GE(done_ms - last_answer_ms.load(), 400) << "exited before IDLE_TIMEOUT";
+  EXPECT_TRUE(logged("stopping (IDLE)"));
+  EXPECT_EQ(act.connections(), 0u);
+  EXPECT_TRUE(server.stopped_by_driver.load());
+  EXPECT_EQ(server.accept_error.load(), 0) << std::strerror(server.accept_error.load());
+
+  // Closed, not shut down: the socket still listens through the manager's copy.
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  ASSERT_EQ(::getsockopt(manager_copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len), 0);
+  EXPECT_EQ(listening, 1);
+  const int late = connect_to(port);
+  EXPECT_GE(late, 0) << "connect refused: the listener was shut down";
+  const int accepted = ::accept4(manager_copy, nullptr, nullptr, SOCK_CLOEXEC);
+  EXPECT_GE(accepted, 0) << std::strerror(errno);
+  if (accepted >= 0) ::close(accepted);
+  if (late >= 0) ::close(late);
+  ::close(manager_copy);
+}
+
+TEST(ThreadDriver, SigtermLetsTheRequestInFlightFinish) {
+  sockact::activation act = make_activation(0ms);
+  sockact::thread_driver driver(act);
+  blocking_server server(act, driver);
+  const int fd = connect_to(server.port());
+  ASSERT_GE(fd, 0);
+  const int idle = connect_to(server.port());  // an idle keep-alive connection: closed at once
+  ASSERT_GE(idle, 0);
+  send_all(idle, "GET 0\n");
+  EXPECT_EQ(read_line(idle), "done 0");
+  send_all(fd, "GET 800\n");
+  std::this_thread::sleep_for(200ms);
+  const auto t0 = steady::now();
+  ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+  EXPECT_EQ(read_line(idle), "") << "the idle connection was not closed with a FIN";
+  EXPECT_LT(steady::now() - t0, 500ms) << "the idle connection was closed late";
+  EXPECT_EQ(read_line(fd), "done 800 close");
+  EXPECT_EQ(read_line(fd), "");
+  // The idle connection's thread was woken (its client still holds it open).
+  EXPECT_TRUE(driver.wait_for(2s)) << "the drain waited for a thread blocked in read()";
+  EXPECT_GE(steady::now() - t0, 550ms) << "did not wait for the request";
+  EXPECT_TRUE(logged("stopping (SIGTERM)"));
+  ::close(fd);
+  ::close(idle);
+  server.join();
+}
+
+TEST(ThreadDriver, SecondSignalClosesEverything) {
+  sockact::activation act = make_activation(0ms, 30000ms);
+  sockact::thread_driver driver(act);
+  blocking_server server(act, driver);
+  const int fd = connect_to(server.port());
+  ASSERT_GE(fd, 0);
+  send_all(fd, "GET 8000\n");
+  std::this_thread::sleep_for(200ms);
+  ASSERT_EQ(::kill(::getpid(), SIGINT), 0);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(driver.finished()) << "the first signal must drain, not stop";
+  const auto t0 = steady::now();
+  ASSERT_EQ(::kill(::getpid(), SIGINT), 0);
+  EXPECT_TRUE(driver.wait_for(3s));
+  EXPECT_EQ(read_line(fd), "") << "the request in flight must be cut, with a FIN";
+  EXPECT_LT(steady::now() - t0, 2s);
+  ::close(fd);
+  server.join();
+}
+
+TEST(ThreadDriver, StopFromAnotherThreadAndOnStop) {
+  sockact::activation act = make_activation(0ms);
+  std::atomic<int> on_stop_calls{0};
+  sockact::thread_driver driver(act, [&] { ++on_stop_calls; });
+  blocking_server server(act, driver);
+  const int manager_copy = ::fcntl(server.listen_fd(), F_DUPFD_CLOEXEC, 3);
+  std::thread([&] { driver.stop(); }).join();
+  EXPECT_TRUE(driver.wait_for(5s));
+  server.join();
+  EXPECT_EQ(on_stop_calls.load(), 1);
+  // The driver's fd is a placeholder now; the socket itself never saw shutdown(2).
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  ::getsockopt(server.listen_fd(), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+  EXPECT_EQ(listening, 0);
+  ::getsockopt(manager_copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+  EXPECT_EQ(listening, 1);
+  const int late = connect_to(port_of(manager_copy));
+  EXPECT_GE(late, 0);
+  const int accepted = ::accept4(manager_copy, nullptr, nullptr, SOCK_CLOEXEC);
+  EXPECT_GE(accepted, 0);
+  if (accepted >= 0) ::close(accepted);
+  if (late >= 0) ::close(late);
+  ::close(manager_copy);
+}
+
+// The response the server wrote before its own close() reaches the client
+// even though the client keeps sending: the lingering close, no reset.
+TEST(ThreadDriver, AppCloseKeepsTheLingeringClose) {
+  sockact::activation act = make_activation(0ms);
+  sockact::thread_driver driver(act);
+  blocking_server server(act, driver);
+  const int fd = connect_to(server.port());
+  ASSERT_GE(fd, 0);
+  send_all(fd, "GET 300\n");
+  std::this_thread::sleep_for(100ms);
+  driver.stop();  // draining: the answer says close, and the server closes
+  std::this_thread::sleep_for(400ms);
+  send_all(fd, std::string(4096, 'x'));  // after the server's FIN: read and discarded, not reset
+  EXPECT_EQ(read_line(fd), "done 300 close");
+  EXPECT_EQ(read_line(fd), "");
+  ::close(fd);
+  EXPECT_TRUE(driver.wait_for(5s));
+  server.join();
+}
+
+// What the idle close at the drain does to a client that sends anyway: it
+// reads the FIN first (nothing of a response can be lost: it had none
+// pending); what it sends after that is answered with a reset (SHUT_RD).
+TEST(ThreadDriver, IdleCloseThenLateDataIsReset) {
+  sockact::activation act = make_activation(0ms);
+  sockact::thread_driver driver(act);
+  blocking_server server(act, driver);
+  const int fd = connect_to(server.port());
+  ASSERT_GE(fd, 0);
+  send_all(fd, "GET 0\n");
+  EXPECT_EQ(read_line(fd), "done 0");
+  driver.stop();
+  EXPECT_EQ(read_line(fd), "");
+  // Sent at once, the request can still land between the FIN and the
+  // shutdown of the read side: the server then reads it and cannot answer
+  // (the client saw EOF first and may retry). A moment later, it is reset:
+  std::this_thread::sleep_for(100ms);
+  send_all(fd, "GET 0\n");
+  std::this_thread::sleep_for(100ms);
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  tcp_info info{};
+  len = sizeof info;
+  ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len);
+  // A reset in CLOSE_WAIT sets EPIPE and closes the socket.
+  EXPECT_EQ(err, EPIPE) << std::strerror(err);
+  EXPECT_EQ(info.tcpi_state, TCP_CLOSE);
+  ::close(fd);
+  EXPECT_TRUE(driver.wait_for(5s));
+  server.join();
+}
+
+// A framework that hides its sockets: each connection as one counted task.
+TEST(ThreadDriver, CountedTaskKeepsItBusyAndTheDrainWaitsForIt) {
+  sockact::activation act = make_activation(300ms);
+  sockact::thread_driver driver(act);
+  std::this_thread::sleep_for(100ms);
+  std::function<void()> task = driver.counted([] { std::this_thread::sleep_for(700ms); });
+  EXPECT_EQ(act.connections(), 1u) << "counted from the moment it is made (accept), not when it runs";
+  std::thread worker(task);
+  worker.join();
+  const auto ended = steady::now();
+  EXPECT_EQ(act.connections(), 0u);
+  EXPECT_FALSE(driver.finished()) << "went idle while the task ran";
+  EXPECT_TRUE(driver.wait_for(5s));
+  EXPECT_GE(steady::now() - ended, 300ms) << "exited before IDLE_TIMEOUT after the task";
+  EXPECT_TRUE(driver.wait()) << "every connection closed: a clean end";
+}
+
+TEST(ThreadDriver, ShutdownTimeoutCutsCountedTasks) {
+  sockact::activation act = make_activation(0ms, 400ms);
+  sockact::thread_driver driver(act);
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  std::thread worker(driver.counted([&] {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return release; });
+  }));
+  const auto t0 = steady::now();
+  driver.stop();
+  EXPECT_FALSE(driver.wait()) << "the library cannot close a counted task: the drain must say it was cut";
+  EXPECT_GE(steady::now() - t0, 350ms);
+  EXPECT_TRUE(logged("stopping (SIGTERM)"));
+  {
+    std::lock_guard<std::mutex> lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  worker.join();
+}
+
+// A stand-in for the manager's notify socket.
+class notify_socket {
+ public:
+  notify_socket() {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    const std::string name = "sockact-thread-driver-" + std::to_string(::getpid());
+    std::memcpy(a.sun_path + 1, name.data(), name.size());
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a),
+           static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size()));
+    timeval tv{2, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setenv("NOTIFY_SOCKET", ("@" + name).c_str(), 1);
+  }
+  ~notify_socket() {
+    ::unsetenv("NOTIFY_SOCKET");
+    ::unsetenv("WATCHDOG_USEC");
+    ::unsetenv("WATCHDOG_PID");
+    ::close(fd_);
+  }
+  std::string next() {
+    char buf[512];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    return n < 0 ? "(nothing)" : std::string(buf, static_cast<std::size_t>(n));
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+TEST(ThreadDriver, ReadyWatchdogStopping) {
+  notify_socket manager;
+  ::setenv("WATCHDOG_USEC", "100000", 1);  // pings every 50 ms
+  ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
+  sockact::activation act = make_activation(0ms);
+  sockact::thread_driver driver(act);
+  std::vector<std::string> got;
+  const auto t0 = steady::now();
+  while (steady::now() - t0 < 300ms) got.push_back(manager.next());
+  driver.stop();
+  EXPECT_TRUE(driver.wait_for(5s));
+  for (int i = 0; i < 20; ++i) {
+    got.push_back(manager.next());
+    if (got.back().rfind("STOPPING=1", 0) == 0 || got.back() == "(nothing)") break;
+  }
+  ASSERT_FALSE(got.empty());
+  int ready = 0, pings = 0, stopping = 0;
+  for (const std::string& m : got) {
+    ready += m.rfind("READY=1", 0) == 0;
+    pings += m == "WATCHDOG=1";
+    stopping += m.rfind("STOPPING=1", 0) == 0;
+  }
+  EXPECT_EQ(ready, 1);
+  EXPECT_EQ(got.front().rfind("READY=1", 0), 0u) << got.front();
+  EXPECT_GE(pings, 3) << "pings at half of WATCHDOG_USEC";
+  EXPECT_EQ(stopping, 1);
+}
+
+TEST(ThreadDriver, SecondTranslationUnitLinks) {
+  sockact::activation act = make_activation(0ms);
+  sockact::thread_driver driver(act);
+  EXPECT_TRUE(sockact_thread_driver_second_tu(driver));
+  EXPECT_EQ(act.connections(), 0u);
+}
+
+}  // namespace
