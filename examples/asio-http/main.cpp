@@ -41,18 +41,9 @@ namespace net = sockact::asio_ns;  // Boost.Asio or standalone asio
 using error_code = sockact::asio_error_code;
 constexpr const char* program = "example-asio-http";
 constexpr std::size_t max_output = 1024 * 1024;  // stop reading above this much unsent output
-constexpr std::size_t max_input = mini_http::max_head + mini_http::max_body;
-
-/// The one place that parses: the next request at `in`, or why not.
-mini_http::parse_status parse_request(std::string_view in, mini_http::request& req, std::size_t& used) {
-  return mini_http::parse(in, req, used);
-}
-
-std::string error_response(std::size_t buffered) {
-  if (buffered > mini_http::max_head)
-    return "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-  return mini_http::bad_request();
-}
+// Reading stops at one maximal request buffered: the parser then always
+// decides (a request, or an error), so a connection cannot stall.
+constexpr std::size_t max_input = mini_http::limits{}.max_request_bytes();
 
 /// One client connection: reads requests, answers them in order (pipelined
 /// ones too), one write at a time; a /delay holds back the requests behind it.
@@ -65,7 +56,7 @@ class session : public std::enable_shared_from_this<session<Socket>> {
   void start() { read(); }
 
  private:
-  std::size_t buffered() const { return in_.size() - pos_; }
+  std::size_t buffered() const { return in_.size(); }
 
   void read() {
     if (reading_ || done_ || eof_ || out_.size() + sending_.size() > max_output || buffered() >= max_input)
@@ -76,7 +67,7 @@ class session : public std::enable_shared_from_this<session<Socket>> {
           self->reading_ = false;
           if (ec == net::error::operation_aborted || self->done_) return self->stop();  // closed
           if (ec) self->eof_ = true;  // the client is done sending: answer what came, then close
-          self->in_.append(self->buf_.data(), n);
+          self->in_.append(std::string_view(self->buf_.data(), n));
           self->process();
         });
   }
@@ -85,15 +76,14 @@ class session : public std::enable_shared_from_this<session<Socket>> {
   void process() {
     while (!waiting_ && !closing_ && !done_) {
       mini_http::request req;
-      std::size_t used = 0;
-      const mini_http::parse_status status = parse_request(std::string_view(in_).substr(pos_), req, used);
-      if (status == mini_http::parse_status::incomplete) break;
-      if (status == mini_http::parse_status::bad) {
-        out_ += error_response(buffered());
+      const mini_http::result r = parser_.parse(in_.unread(), req);
+      if (r.failed()) {  // 400, 413, 431, 501, 505: answer and close
+        out_ += mini_http::error_response(r.status);
         closing_ = true;
         break;
       }
-      pos_ += used;
+      if (!r.complete()) break;  // the request deadlines run meanwhile
+      in_.consume(r.consumed);
       stream_.connection().request_received();  // sockact
       const mini_http::route route = mini_http::route_for(req);
       if (route.what == mini_http::route::delay) {
@@ -109,16 +99,14 @@ class session : public std::enable_shared_from_this<session<Socket>> {
       }
       respond(req, route);
     }
-    // Linear in what arrived: drop the consumed prefix only once it is large.
-    if (pos_ == in_.size() || pos_ > 64 * 1024) in_.erase(0, std::exchange(pos_, 0));
     flush();
     read();
   }
 
-  void respond(mini_http::request req, const mini_http::route& route) {
-    req.keep_alive = req.keep_alive && stream_.connection().keep_alive(buffered());  // sockact
-    out_ += mini_http::answer(req, route, program, name_, static_cast<long>(::getpid()));
-    if (!req.keep_alive) closing_ = true;
+  void respond(const mini_http::request& req, const mini_http::route& route) {
+    const bool draining = !stream_.connection().keep_alive(buffered());  // sockact
+    out_ += mini_http::answer(req, route, program, name_, static_cast<long>(::getpid()), draining);
+    if (mini_http::connection_for(req, draining) == mini_http::connection_header::close) closing_ = true;
   }
 
   void flush() {
@@ -157,8 +145,9 @@ class session : public std::enable_shared_from_this<session<Socket>> {
   net::steady_timer timer_;
   std::string name_;  // the socket's name: which one the client came in on
   std::array<char, 16384> buf_{};
-  std::string in_, out_, sending_;
-  std::size_t pos_ = 0;  // parsed up to here
+  mini_http::input_buffer in_;  // received, not yet parsed (linear-time pipelining)
+  mini_http::request_parser parser_;
+  std::string out_, sending_;
   bool reading_ = false, writing_ = false, waiting_ = false, closing_ = false, eof_ = false, done_ = false;
 };
 
