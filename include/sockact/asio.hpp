@@ -2,10 +2,25 @@
 #ifndef SOCKACT_ASIO_HPP
 #define SOCKACT_ASIO_HPP
 
-// The Asio adapter: turns the sockets of listen_or_bind() or listen_fds() into
-// Asio acceptors and sockets, after checking what each fd really is; and
-// asio_lifecycle_driver runs a sockact::lifecycle (idle exit, graceful
-// shutdown on SIGTERM/SIGINT, READY=1/STOPPING=1/WATCHDOG=1) on an io_context.
+// The Asio adapter, on a sockact::activation:
+//   - asio_driver runs the activation on an io_context (any number of
+//     threads): it accepts on every socket the activation serves and hands
+//     each new connection, on a strand of its own, to the application; runs
+//     the idle, request and drain deadlines on a timer; catches SIGTERM and
+//     SIGINT; closes its acceptors when the drain begins (close, never
+//     shutdown(2)); sends READY=1, STOPPING=1 and watchdog pings.
+//   - tracked_stream<> is the session's socket (or beast::tcp_stream) as a
+//     tracked connection: it registers itself, reports every read, and the
+//     activation closes it on its strand. track() does the same for a plain
+//     socket whose reads the application reports itself.
+//   - adopt<T>() makes one Asio object from one fd, after checking what it is.
+//
+//   sockact::activation act = sockact::activate();
+//   asio::io_context io;
+//   sockact::asio_driver driver(io, act, [&](asio::ip::tcp::socket s, const sockact::listener&) {
+//     std::make_shared<session>(std::move(s))->start();  // session: sockact::tracked_stream<tcp::socket>
+//   });
+//   io.run();  // returns after the idle exit or the drain
 //
 // Works with Boost.Asio and with standalone asio. Define one of these before
 // including this header (or with -D) to choose:
@@ -35,12 +50,12 @@
 #endif
 #endif
 
+#include <sockact/activation.hpp>
 #include <sockact/detail/config.hpp>
 #include <sockact/detail/text.hpp>
 #include <sockact/error.hpp>
-#include <sockact/lifecycle.hpp>
 #include <sockact/listen.hpp>
-#include <sockact/listen_fds.hpp>
+#include <sockact/posix.hpp>
 #include <sockact/socket_info.hpp>
 #include <sockact/unique_fd.hpp>
 
@@ -54,16 +69,16 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <algorithm>
-#include <cerrno>
+#include <atomic>
+#include <chrono>
 #include <cstddef>
-#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
-#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
-#include <variant>
+#include <vector>
 
 namespace sockact {
 
@@ -91,12 +106,6 @@ using asio_seqpacket_acceptor = asio_ns::basic_socket_acceptor<asio_ns::generic:
 /// A connected SOCK_SEQPACKET socket of any family.
 using asio_seqpacket_socket = asio_ns::generic::seq_packet_protocol::socket;
 
-/// Any of the objects the make_* functions return; std::monostate on error.
-using asio_object =
-    std::variant<std::monostate, asio_ns::ip::tcp::acceptor, asio_ns::local::stream_protocol::acceptor,
-                 asio_ns::ip::udp::socket, asio_ns::local::datagram_protocol::socket, asio_seqpacket_acceptor,
-                 asio_ns::ip::tcp::socket, asio_ns::local::stream_protocol::socket, asio_seqpacket_socket>;
-
 namespace asio_detail {
 
 // An io_context (any execution context) or an executor.
@@ -106,73 +115,112 @@ struct is_asio_context_or_executor
                                        asio_ns::execution::is_executor<T>::value ||
                                        asio_ns::is_executor<T>::value> {};
 
-// What an fd may be given as: a raw fd or a listen_fd (the caller owns it
-// until success), or a listener or unique_fd by rvalue (released on success).
-template <class S>
-struct is_fd_source
-    : std::integral_constant<bool, std::is_same<std::decay_t<S>, int>::value ||
-                                       std::is_same<std::decay_t<S>, listen_fd>::value ||
-                                       ((std::is_same<std::decay_t<S>, listener>::value ||
-                                         std::is_same<std::decay_t<S>, unique_fd>::value) &&
-                                        !std::is_lvalue_reference<S>::value && !std::is_const<S>::value)> {};
-
-template <class Context, class Source>
-using enable_asio_make_t =
-    std::enable_if_t<is_asio_context_or_executor<std::remove_cv_t<std::remove_reference_t<Context>>>::value &&
-                         is_fd_source<Source>::value,
+template <class Context>
+using enable_if_context_t =
+    std::enable_if_t<is_asio_context_or_executor<std::remove_cv_t<std::remove_reference_t<Context>>>::value,
                      int>;
 
-struct fd_source {
-  int fd = -1;
-  std::string_view name;       // for messages only
-  unique_fd* owner = nullptr;  // released once Asio holds the fd
-};
-
-inline fd_source source_of(int fd) noexcept {
-  return {fd, {}, nullptr};
-}
-inline fd_source source_of(const listen_fd& l) noexcept {
-  return {l.fd, l.name, nullptr};
-}
-inline fd_source source_of(unique_fd& fd) noexcept {
-  return {fd.get(), {}, &fd};
-}
-inline fd_source source_of(listener& l) noexcept {
-  return {l.fd.get(), l.name, &l.fd};
+// The executor of an io_context, or the executor itself.
+template <class Context>
+auto executor_of(Context& c) {
+  if constexpr (std::is_convertible<Context&, asio_ns::execution_context&>::value)
+    return c.get_executor();
+  else
+    return c;
 }
 
 enum class asio_family { inet, local, any };
 enum class asio_state { listening, connected, any };
 
-// What one make_* function accepts.
+// What an Asio type accepts, from its protocol and whether it is an acceptor.
 struct asio_wanted {
-  const char* function;
-  const char* description;
+  const char* type_name;    // for messages: "tcp::acceptor"
+  const char* description;  // "a listening TCP socket"
   asio_family family;
   int type;
   asio_state state;
 };
 
-inline constexpr asio_wanted tcp_acceptor{"sockact::make_tcp_acceptor", "a listening TCP socket",
-                                          asio_family::inet, SOCK_STREAM, asio_state::listening};
-inline constexpr asio_wanted unix_acceptor{"sockact::make_unix_acceptor", "a listening unix stream socket",
-                                           asio_family::local, SOCK_STREAM, asio_state::listening};
-inline constexpr asio_wanted udp_socket{"sockact::make_udp_socket", "a UDP socket", asio_family::inet,
-                                        SOCK_DGRAM, asio_state::any};
-inline constexpr asio_wanted unix_datagram_socket{"sockact::make_unix_datagram_socket",
-                                                  "a unix datagram socket", asio_family::local, SOCK_DGRAM,
-                                                  asio_state::any};
-inline constexpr asio_wanted seqpacket_acceptor{"sockact::make_seqpacket_acceptor",
-                                                "a listening seqpacket socket", asio_family::any,
-                                                SOCK_SEQPACKET, asio_state::listening};
-inline constexpr asio_wanted tcp_connection{"sockact::make_tcp_connection", "a connected TCP socket",
-                                            asio_family::inet, SOCK_STREAM, asio_state::connected};
-inline constexpr asio_wanted unix_connection{"sockact::make_unix_connection",
-                                             "a connected unix stream socket", asio_family::local,
-                                             SOCK_STREAM, asio_state::connected};
-inline constexpr asio_wanted seqpacket_connection{"sockact::make_seqpacket_connection",
-                                                  "a connected seqpacket socket", asio_family::any,
-                                                  SOCK_SEQPACKET, asio_state::connected};
+template <class Protocol>
+struct protocol_traits;
+template <>
+struct protocol_traits<asio_ns::ip::tcp> {
+  static constexpr asio_family family = asio_family::inet;
+  static constexpr int type = SOCK_STREAM;
+  static asio_ns::ip::tcp make(const fd_info& i) {
+    return i.family == AF_INET6 ? asio_ns::ip::tcp::v6() : asio_ns::ip::tcp::v4();
+  }
+};
+template <>
+struct protocol_traits<asio_ns::ip::udp> {
+  static constexpr asio_family family = asio_family::inet;
+  static constexpr int type = SOCK_DGRAM;
+  static asio_ns::ip::udp make(const fd_info& i) {
+    return i.family == AF_INET6 ? asio_ns::ip::udp::v6() : asio_ns::ip::udp::v4();
+  }
+};
+template <>
+struct protocol_traits<asio_ns::local::stream_protocol> {
+  static constexpr asio_family family = asio_family::local;
+  static constexpr int type = SOCK_STREAM;
+  static asio_ns::local::stream_protocol make(const fd_info&) { return {}; }
+};
+template <>
+struct protocol_traits<asio_ns::local::datagram_protocol> {
+  static constexpr asio_family family = asio_family::local;
+  static constexpr int type = SOCK_DGRAM;
+  static asio_ns::local::datagram_protocol make(const fd_info&) { return {}; }
+};
+template <>
+struct protocol_traits<asio_ns::generic::seq_packet_protocol> {
+  static constexpr asio_family family = asio_family::any;
+  static constexpr int type = SOCK_SEQPACKET;
+  static asio_ns::generic::seq_packet_protocol make(const fd_info& i) { return {i.family, i.protocol}; }
+};
+
+// Which Asio objects adopt<T>() makes, and what each wants.
+template <class T>
+struct object_traits;
+template <class E>
+struct object_traits<asio_ns::basic_socket_acceptor<asio_ns::ip::tcp, E>> {
+  static constexpr asio_wanted wanted{"tcp::acceptor", "a listening TCP socket", asio_family::inet,
+                                      SOCK_STREAM, asio_state::listening};
+};
+template <class E>
+struct object_traits<asio_ns::basic_socket_acceptor<asio_ns::local::stream_protocol, E>> {
+  static constexpr asio_wanted wanted{"local::stream_protocol::acceptor", "a listening unix stream socket",
+                                      asio_family::local, SOCK_STREAM, asio_state::listening};
+};
+template <class E>
+struct object_traits<asio_ns::basic_socket_acceptor<asio_ns::generic::seq_packet_protocol, E>> {
+  static constexpr asio_wanted wanted{"asio_seqpacket_acceptor", "a listening seqpacket socket",
+                                      asio_family::any, SOCK_SEQPACKET, asio_state::listening};
+};
+template <class E>
+struct object_traits<asio_ns::basic_stream_socket<asio_ns::ip::tcp, E>> {
+  static constexpr asio_wanted wanted{"tcp::socket", "a connected TCP socket", asio_family::inet, SOCK_STREAM,
+                                      asio_state::connected};
+};
+template <class E>
+struct object_traits<asio_ns::basic_stream_socket<asio_ns::local::stream_protocol, E>> {
+  static constexpr asio_wanted wanted{"local::stream_protocol::socket", "a connected unix stream socket",
+                                      asio_family::local, SOCK_STREAM, asio_state::connected};
+};
+template <class E>
+struct object_traits<asio_ns::basic_seq_packet_socket<asio_ns::generic::seq_packet_protocol, E>> {
+  static constexpr asio_wanted wanted{"asio_seqpacket_socket", "a connected seqpacket socket",
+                                      asio_family::any, SOCK_SEQPACKET, asio_state::connected};
+};
+template <class E>
+struct object_traits<asio_ns::basic_datagram_socket<asio_ns::ip::udp, E>> {
+  static constexpr asio_wanted wanted{"udp::socket", "a UDP socket", asio_family::inet, SOCK_DGRAM,
+                                      asio_state::any};
+};
+template <class E>
+struct object_traits<asio_ns::basic_datagram_socket<asio_ns::local::datagram_protocol, E>> {
+  static constexpr asio_wanted wanted{"local::datagram_protocol::socket", "a unix datagram socket",
+                                      asio_family::local, SOCK_DGRAM, asio_state::any};
+};
 
 inline bool is_inet(int family) noexcept {
   return family == AF_INET || family == AF_INET6;
@@ -188,9 +236,9 @@ inline bool protocol_fits(const asio_wanted& w, const fd_info& info) noexcept {
   return info.protocol == IPPROTO_UDP || info.protocol == IPPROTO_UDPLITE;
 }
 
-inline std::string fd_label(const fd_source& src) {
-  std::string out = "fd " + std::to_string(src.fd);
-  if (!src.name.empty()) out += " (" + sockact::detail::quote(src.name) + ")";
+inline std::string fd_label(int fd, const std::string& name) {
+  std::string out = "fd " + std::to_string(fd);
+  if (!name.empty()) out += " (" + sockact::detail::quote(name) + ")";
   return out;
 }
 
@@ -200,18 +248,27 @@ inline bool fail_check(std::error_code code, std::string text, std::error_code& 
   return false;
 }
 
+// What the fd is, without the "fd N: " that the label already says.
+inline std::string what_it_is(const fd_info& info) {
+  std::string got = info.to_string();
+  const std::size_t colon = got.find(": ");
+  if (colon != std::string::npos) got.erase(0, colon + 2);
+  return got;
+}
+
 // Is the fd what `w` wants? Reads only; the fd is left as it was.
-inline bool check_fd(const fd_source& src, const asio_wanted& w, fd_info& info, std::error_code& ec,
-                     std::string* why) {
-  info = describe_fd(src.fd, ec);
+inline bool check_fd(int fd, const std::string& name, const asio_wanted& w, fd_info& info,
+                     std::error_code& ec, std::string* why) {
+  info = describe_fd(fd, ec);
   if (ec) {
     return fail_check(
-        ec, fd_label(src) + (ec == std::errc::bad_file_descriptor ? " is not open" : ": " + ec.message()), ec,
-        why);
+        ec,
+        fd_label(fd, name) + (ec == std::errc::bad_file_descriptor ? " is not open" : ": " + ec.message()),
+        ec, why);
   }
   if (!info.is_socket())
-    return fail_check(errc::not_a_socket, fd_label(src) + " is a " + kind_name(info.kind) + ", not a socket",
-                      ec, why);
+    return fail_check(errc::not_a_socket,
+                      fd_label(fd, name) + " is a " + kind_name(info.kind) + ", not a socket", ec, why);
   errc problem{};
   if (w.family == asio_family::inet ? !is_inet(info.family)
                                     : w.family == asio_family::local && info.family != AF_UNIX)
@@ -226,9 +283,8 @@ inline bool check_fd(const fd_source& src, const asio_wanted& w, fd_info& info, 
     ec.clear();
     return true;
   }
-  std::string got = info.to_string();
-  got.erase(0, got.find(": ") + 2);  // drop "fd N: ", already in the label
-  return fail_check(problem, fd_label(src) + ": wanted " + w.description + ", got " + got, ec, why);
+  return fail_check(problem, fd_label(fd, name) + ": wanted " + w.description + ", got " + what_it_is(info),
+                    ec, why);
 }
 
 // Asio reports errno values in its system category ("system" in Boost,
@@ -238,44 +294,23 @@ inline std::error_code to_std_error(const asio_error_code& e) {
   return static_cast<std::error_code>(e);
 }
 
-template <class P>
-struct protocol_tag {};
-
-inline asio_ns::ip::tcp make_protocol(protocol_tag<asio_ns::ip::tcp>, const fd_info& info) {
-  return info.family == AF_INET6 ? asio_ns::ip::tcp::v6() : asio_ns::ip::tcp::v4();
-}
-inline asio_ns::ip::udp make_protocol(protocol_tag<asio_ns::ip::udp>, const fd_info& info) {
-  return info.family == AF_INET6 ? asio_ns::ip::udp::v6() : asio_ns::ip::udp::v4();
-}
-inline asio_ns::local::stream_protocol make_protocol(protocol_tag<asio_ns::local::stream_protocol>,
-                                                     const fd_info&) {
-  return {};
-}
-inline asio_ns::local::datagram_protocol make_protocol(protocol_tag<asio_ns::local::datagram_protocol>,
-                                                       const fd_info&) {
-  return {};
-}
-inline asio_ns::generic::seq_packet_protocol make_protocol(
-    protocol_tag<asio_ns::generic::seq_packet_protocol>, const fd_info& info) {
-  return {info.family, info.protocol};
-}
-
 // Checks the fd, then hands it to a new Asio object. On any error the fd is
 // untouched and still the caller's; on success it belongs to the object.
 template <class Object, class Context>
-Object adopt(Context& context, const fd_source& src, const asio_wanted& w, std::error_code& ec,
-             std::string* why) {
+Object adopt_fd(Context&& context, unique_fd& fd, const std::string& name, std::error_code& ec,
+                std::string* why) {
   Object object(context);
+  const asio_wanted& w = object_traits<Object>::wanted;
   fd_info info;
-  if (!check_fd(src, w, info, ec, why)) return object;
+  if (!check_fd(fd.get(), name, w, info, ec, why)) return object;
   asio_error_code aec;
-  object.assign(make_protocol(protocol_tag<typename Object::protocol_type>{}, info), src.fd, aec);
+  object.assign(protocol_traits<typename Object::protocol_type>::make(info), fd.get(), aec);
   if (aec) {  // e.g. EEXIST: this io_context already watches that fd (owned by another object)
-    fail_check(to_std_error(aec), fd_label(src) + ": Asio cannot take it: " + to_std_error(aec).message(), ec,
-               why);
+    fail_check(to_std_error(aec),
+               fd_label(fd.get(), name) + ": Asio cannot take it: " + to_std_error(aec).message(), ec, why);
     return object;
   }
-  if (src.owner != nullptr) src.owner->release();
+  fd.release();
   // Tell Asio what the fd already is. A blocking fd stays blocking until Asio
   // starts its first asynchronous operation on it, when Asio sets O_NONBLOCK
   // itself; that flag is shared with the service manager's copy.
@@ -287,563 +322,682 @@ Object adopt(Context& context, const fd_source& src, const asio_wanted& w, std::
   return object;
 }
 
-#if SOCKACT_HAS_EXCEPTIONS
-template <class Object, class Context>
-Object adopt_or_throw(Context& context, const fd_source& src, const asio_wanted& w) {
-  std::error_code ec;
-  std::string why;
-  Object object = adopt<Object>(context, src, w, ec, &why);
-  if (ec) sockact::detail::throw_error(ec, std::string(w.function) + ": " + why);
-  return object;
-}
-#endif
-
-template <class Object, class Context>
-asio_object adopt_any(Context& context, const fd_source& src, const asio_wanted& w, std::error_code& ec,
-                      std::string* why) {
-  Object object = adopt<Object>(context, src, w, ec, why);
-  if (ec) return {};
-  return asio_object(std::in_place_type<Object>, std::move(object));
+template <class T>
+std::string adopt_name() {
+  return std::string("sockact::adopt<") + object_traits<T>::wanted.type_name + ">";
 }
 
 }  // namespace asio_detail
 
-// Each make_* function checks what the fd really is (family, type, protocol,
-// listening or connected) and only then gives it to a new Asio object. The fd
-// may be given as:
-//   - `listener&&` (from listen_or_bind()) or `unique_fd&&`: released into the
-//     Asio object on success; on error the caller's object still owns it;
-//   - `int` or `const listen_fd&` (from listen_fds()): on success the Asio
-//     object owns the fd and closes it when closed or destroyed, so the caller
-//     must not close it; on error it is untouched and still the caller's.
-// The context is an io_context (any execution context) or an executor.
-//
-// Errors: EBADF (not open), errc::not_a_socket, errc::wrong_family,
-// errc::wrong_type, errc::not_listening, errc::not_connected, or what Asio
-// reported when it could not take the fd (EEXIST when the same io_context
-// already watches it). `why`, when not null, receives a message naming the fd
-// and what it is instead.
-//
-// O_NONBLOCK: left as it is. Asio sets it on the first asynchronous operation
-// (and is told when it is already set), so an event loop never blocks on an
-// inherited blocking socket. O_NONBLOCK belongs to the open file, which is
-// shared with the service manager's copy. Nothing here shuts a socket down.
+// ---------------------------------------------------------------------------
+// adopt<T>(): one Asio object from one fd
+// ---------------------------------------------------------------------------
 
-/// Makes a TCP acceptor from a listening TCP (or MPTCP) socket; its protocol
-/// is tcp::v4() or tcp::v6() as the socket's family is.
-/// @param context io_context or executor the acceptor will use.
-/// @param source the fd: `listener&&`, `unique_fd&&`, `int` or `const listen_fd&` (see above).
-/// @param ec set on error (the fd is then untouched), cleared on success.
-/// @param why when not null, receives a message on error.
-/// @code
-///   std::vector<sockact::listener> ls = sockact::listen_or_bind({});
-///   asio::io_context io;
-///   asio::ip::tcp::acceptor acceptor = sockact::make_tcp_acceptor(io, std::move(ls.at(0)));
-/// @endcode
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_ns::ip::tcp::acceptor make_tcp_acceptor(Context&& context, Source&& source, std::error_code& ec,
-                                             std::string* why = nullptr) {
-  return asio_detail::adopt<asio_ns::ip::tcp::acceptor>(context, asio_detail::source_of(source),
-                                                        asio_detail::tcp_acceptor, ec, why);
-}
-
-/// Makes a unix stream acceptor from a listening AF_UNIX SOCK_STREAM socket
-/// (path, abstract or unnamed).
-/// @param context io_context or executor the acceptor will use.
-/// @param source the fd: `listener&&`, `unique_fd&&`, `int` or `const listen_fd&`.
-/// @param ec set on error (the fd is then untouched), cleared on success.
-/// @param why when not null, receives a message on error.
-/// @code
-///   auto acceptor = sockact::make_unix_acceptor(io, std::move(listener), ec);
-///   if (ec == sockact::errc::wrong_family) { /* an inet socket: use make_tcp_acceptor */ }
-/// @endcode
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_ns::local::stream_protocol::acceptor make_unix_acceptor(Context&& context, Source&& source,
-                                                             std::error_code& ec,
-                                                             std::string* why = nullptr) {
-  return asio_detail::adopt<asio_ns::local::stream_protocol::acceptor>(
-      context, asio_detail::source_of(source), asio_detail::unix_acceptor, ec, why);
-}
-
-/// Makes a UDP socket (udp::v4() or udp::v6()) from an AF_INET/AF_INET6
-/// SOCK_DGRAM socket of protocol UDP or UDP-Lite, connected or not.
-/// @param context io_context or executor the socket will use.
-/// @param source the fd: `listener&&`, `unique_fd&&`, `int` or `const listen_fd&`.
-/// @param ec set on error (the fd is then untouched), cleared on success.
-/// @param why when not null, receives a message on error.
-/// @code
-///   asio::ip::udp::socket dns = sockact::make_udp_socket(io, std::move(listener));
-/// @endcode
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_ns::ip::udp::socket make_udp_socket(Context&& context, Source&& source, std::error_code& ec,
-                                         std::string* why = nullptr) {
-  return asio_detail::adopt<asio_ns::ip::udp::socket>(context, asio_detail::source_of(source),
-                                                      asio_detail::udp_socket, ec, why);
-}
-
-/// Makes a unix datagram socket from an AF_UNIX SOCK_DGRAM socket (ListenDatagram=/path).
-/// @param context io_context or executor the socket will use.
-/// @param source the fd: `listener&&`, `unique_fd&&`, `int` or `const listen_fd&`.
-/// @param ec set on error (the fd is then untouched), cleared on success.
-/// @param why when not null, receives a message on error.
-/// @code
-///   auto log = sockact::make_unix_datagram_socket(io, std::move(listener));
-/// @endcode
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_ns::local::datagram_protocol::socket make_unix_datagram_socket(Context&& context, Source&& source,
-                                                                    std::error_code& ec,
-                                                                    std::string* why = nullptr) {
-  return asio_detail::adopt<asio_ns::local::datagram_protocol::socket>(
-      context, asio_detail::source_of(source), asio_detail::unix_datagram_socket, ec, why);
-}
-
-/// Makes a seqpacket acceptor from a listening SOCK_SEQPACKET socket of any
-/// family (ListenSequentialPacket=); the protocol has the socket's own family
-/// and protocol, and accepted sockets are asio_seqpacket_socket.
-/// @param context io_context or executor the acceptor will use.
-/// @param source the fd: `listener&&`, `unique_fd&&`, `int` or `const listen_fd&`.
-/// @param ec set on error (the fd is then untouched), cleared on success.
-/// @param why when not null, receives a message on error.
-/// @code
-///   sockact::asio_seqpacket_acceptor acceptor = sockact::make_seqpacket_acceptor(io, std::move(listener));
-/// @endcode
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_seqpacket_acceptor make_seqpacket_acceptor(Context&& context, Source&& source, std::error_code& ec,
-                                                std::string* why = nullptr) {
-  return asio_detail::adopt<asio_seqpacket_acceptor>(context, asio_detail::source_of(source),
-                                                     asio_detail::seqpacket_acceptor, ec, why);
-}
-
-/// Makes a TCP socket from a connected TCP socket: the one connection an
-/// Accept=yes service is started with (`listener.info.connected`).
-/// @param context io_context or executor the socket will use.
-/// @param source the fd: `listener&&`, `unique_fd&&`, `int` or `const listen_fd&`.
-/// @param ec set on error (errc::not_connected for a listening socket; the fd is
-///        then untouched), cleared on success.
-/// @param why when not null, receives a message on error.
-/// @code
-///   if (listener.info.connected) serve(sockact::make_tcp_connection(io, std::move(listener)));
-/// @endcode
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_ns::ip::tcp::socket make_tcp_connection(Context&& context, Source&& source, std::error_code& ec,
-                                             std::string* why = nullptr) {
-  return asio_detail::adopt<asio_ns::ip::tcp::socket>(context, asio_detail::source_of(source),
-                                                      asio_detail::tcp_connection, ec, why);
-}
-
-/// Makes a unix stream socket from a connected AF_UNIX SOCK_STREAM socket
-/// (Accept=yes on a unix socket, or one end of a socketpair).
-/// @param context io_context or executor the socket will use.
-/// @param source the fd: `listener&&`, `unique_fd&&`, `int` or `const listen_fd&`.
-/// @param ec set on error (the fd is then untouched), cleared on success.
-/// @param why when not null, receives a message on error.
-/// @code
-///   asio::local::stream_protocol::socket client = sockact::make_unix_connection(io, std::move(listener));
-/// @endcode
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_ns::local::stream_protocol::socket make_unix_connection(Context&& context, Source&& source,
-                                                             std::error_code& ec,
-                                                             std::string* why = nullptr) {
-  return asio_detail::adopt<asio_ns::local::stream_protocol::socket>(context, asio_detail::source_of(source),
-                                                                     asio_detail::unix_connection, ec, why);
-}
-
-/// Makes a seqpacket socket from a connected SOCK_SEQPACKET socket of any family.
-/// @param context io_context or executor the socket will use.
-/// @param source the fd: `listener&&`, `unique_fd&&`, `int` or `const listen_fd&`.
-/// @param ec set on error (the fd is then untouched), cleared on success.
-/// @param why when not null, receives a message on error.
-/// @code
-///   sockact::asio_seqpacket_socket peer = sockact::make_seqpacket_connection(io, std::move(listener));
-/// @endcode
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_seqpacket_socket make_seqpacket_connection(Context&& context, Source&& source, std::error_code& ec,
-                                                std::string* why = nullptr) {
-  return asio_detail::adopt<asio_seqpacket_socket>(context, asio_detail::source_of(source),
-                                                   asio_detail::seqpacket_connection, ec, why);
-}
-
-/// Makes whichever Asio object fits the fd: an acceptor for a listening
-/// socket, a socket for a connection or a datagram socket (see asio_object).
-/// A stream or seqpacket socket that is neither listening nor connected is
-/// errc::not_listening; other sockets (raw, SCTP streams, ...) errc::wrong_type.
+/// Makes the Asio object `T` from an fd, after checking that the fd is what
+/// `T` serves (family, type, protocol, listening or connected). The protocol
+/// object is deduced from the socket (tcp::v4() or v6(), the seqpacket
+/// socket's family). `T` is one of: tcp::acceptor, tcp::socket, udp::socket,
+/// local::stream_protocol::acceptor and ::socket,
+/// local::datagram_protocol::socket, asio_seqpacket_acceptor,
+/// asio_seqpacket_socket (any executor type).
+///
+/// Ownership moves in on success (`fd` is then empty); on error `fd` still
+/// holds the fd, untouched. O_NONBLOCK is left as it is (Asio sets it on the
+/// first asynchronous operation). Nothing here shuts a socket down.
 /// @param context io_context or executor the object will use.
-/// @param source the fd: `listener&&`, `unique_fd&&`, `int` or `const listen_fd&`.
-/// @param ec set on error (the fd is then untouched, the result std::monostate).
-/// @param why when not null, receives a message on error.
+/// @param fd the owning fd (or a listener from activation::sockets(), whose
+///        name then appears in messages).
+/// @param ec EBADF (not open), errc::not_a_socket, errc::wrong_family,
+///        errc::wrong_type, errc::not_listening, errc::not_connected, or what
+///        Asio reported (EEXIST: the same io_context already watches the fd).
+/// @param why when not null, receives a message naming the fd and what it is.
 /// @code
-///   sockact::asio_object o = sockact::make_asio_object(io, std::move(listener), ec);
-///   if (auto* acceptor = std::get_if<asio::ip::tcp::acceptor>(&o)) start_accepting(*acceptor);
+///   auto acceptor = sockact::adopt<asio::ip::tcp::acceptor>(io, std::move(listener.fd), ec);
+///   if (ec == sockact::errc::wrong_family) { /* a unix socket */ }
 /// @endcode
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_object make_asio_object(Context&& context, Source&& source, std::error_code& ec,
-                             std::string* why = nullptr) {
-  const asio_detail::fd_source src = asio_detail::source_of(source);
-  fd_info info = describe_fd(src.fd, ec);
-  if (ec || !info.is_socket()) {
-    asio_detail::asio_wanted any{"sockact::make_asio_object", "a socket", asio_detail::asio_family::any, 0,
-                                 asio_detail::asio_state::any};
-    asio_detail::check_fd(src, any, info, ec, why);
-    return {};
-  }
-  const bool inet = asio_detail::is_inet(info.family), local = info.family == AF_UNIX;
-  if (info.type == SOCK_STREAM && inet && asio_detail::protocol_fits(asio_detail::tcp_acceptor, info)) {
-    if (info.connected)
-      return asio_detail::adopt_any<asio_ns::ip::tcp::socket>(context, src, asio_detail::tcp_connection, ec,
-                                                              why);
-    return asio_detail::adopt_any<asio_ns::ip::tcp::acceptor>(context, src, asio_detail::tcp_acceptor, ec,
-                                                              why);
-  }
-  if (info.type == SOCK_STREAM && local) {
-    if (info.connected)
-      return asio_detail::adopt_any<asio_ns::local::stream_protocol::socket>(
-          context, src, asio_detail::unix_connection, ec, why);
-    return asio_detail::adopt_any<asio_ns::local::stream_protocol::acceptor>(
-        context, src, asio_detail::unix_acceptor, ec, why);
-  }
-  if (info.type == SOCK_DGRAM && inet && asio_detail::protocol_fits(asio_detail::udp_socket, info))
-    return asio_detail::adopt_any<asio_ns::ip::udp::socket>(context, src, asio_detail::udp_socket, ec, why);
-  if (info.type == SOCK_DGRAM && local)
-    return asio_detail::adopt_any<asio_ns::local::datagram_protocol::socket>(
-        context, src, asio_detail::unix_datagram_socket, ec, why);
-  if (info.type == SOCK_SEQPACKET) {
-    if (info.connected)
-      return asio_detail::adopt_any<asio_seqpacket_socket>(context, src, asio_detail::seqpacket_connection,
-                                                           ec, why);
-    return asio_detail::adopt_any<asio_seqpacket_acceptor>(context, src, asio_detail::seqpacket_acceptor, ec,
-                                                           why);
-  }
-  std::string got = info.to_string();
-  got.erase(0, got.find(": ") + 2);
-  asio_detail::fail_check(errc::wrong_type, asio_detail::fd_label(src) + ": no Asio type for " + got, ec,
-                          why);
-  return {};
+template <class T, class Context, asio_detail::enable_if_context_t<Context> = 0>
+T adopt(Context&& context, unique_fd&& fd, std::error_code& ec, std::string* why = nullptr) {
+  return asio_detail::adopt_fd<T>(context, fd, std::string(), ec, why);
+}
+
+/// adopt() from one of the sockets of an activation (or listen_or_bind()):
+/// its fd moves in on success; messages name it.
+template <class T, class Context, asio_detail::enable_if_context_t<Context> = 0>
+T adopt(Context&& context, listener&& from, std::error_code& ec, std::string* why = nullptr) {
+  return asio_detail::adopt_fd<T>(context, from.fd, from.name, ec, why);
 }
 
 #if SOCKACT_HAS_EXCEPTIONS
-// The throwing forms: the same, but errors throw std::system_error whose
-// what() names the function, the fd (and its name) and what it is instead.
-
-/// make_tcp_acceptor() that throws.
-/// @throws std::system_error with the error code and message of the ec overload.
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_ns::ip::tcp::acceptor make_tcp_acceptor(Context&& context, Source&& source) {
-  return asio_detail::adopt_or_throw<asio_ns::ip::tcp::acceptor>(context, asio_detail::source_of(source),
-                                                                 asio_detail::tcp_acceptor);
-}
-
-/// make_unix_acceptor() that throws.
-/// @throws std::system_error with the error code and message of the ec overload.
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_ns::local::stream_protocol::acceptor make_unix_acceptor(Context&& context, Source&& source) {
-  return asio_detail::adopt_or_throw<asio_ns::local::stream_protocol::acceptor>(
-      context, asio_detail::source_of(source), asio_detail::unix_acceptor);
-}
-
-/// make_udp_socket() that throws.
-/// @throws std::system_error with the error code and message of the ec overload.
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_ns::ip::udp::socket make_udp_socket(Context&& context, Source&& source) {
-  return asio_detail::adopt_or_throw<asio_ns::ip::udp::socket>(context, asio_detail::source_of(source),
-                                                               asio_detail::udp_socket);
-}
-
-/// make_unix_datagram_socket() that throws.
-/// @throws std::system_error with the error code and message of the ec overload.
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_ns::local::datagram_protocol::socket make_unix_datagram_socket(Context&& context, Source&& source) {
-  return asio_detail::adopt_or_throw<asio_ns::local::datagram_protocol::socket>(
-      context, asio_detail::source_of(source), asio_detail::unix_datagram_socket);
-}
-
-/// make_seqpacket_acceptor() that throws.
-/// @throws std::system_error with the error code and message of the ec overload.
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_seqpacket_acceptor make_seqpacket_acceptor(Context&& context, Source&& source) {
-  return asio_detail::adopt_or_throw<asio_seqpacket_acceptor>(context, asio_detail::source_of(source),
-                                                              asio_detail::seqpacket_acceptor);
-}
-
-/// make_tcp_connection() that throws.
-/// @throws std::system_error with the error code and message of the ec overload.
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_ns::ip::tcp::socket make_tcp_connection(Context&& context, Source&& source) {
-  return asio_detail::adopt_or_throw<asio_ns::ip::tcp::socket>(context, asio_detail::source_of(source),
-                                                               asio_detail::tcp_connection);
-}
-
-/// make_unix_connection() that throws.
-/// @throws std::system_error with the error code and message of the ec overload.
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_ns::local::stream_protocol::socket make_unix_connection(Context&& context, Source&& source) {
-  return asio_detail::adopt_or_throw<asio_ns::local::stream_protocol::socket>(
-      context, asio_detail::source_of(source), asio_detail::unix_connection);
-}
-
-/// make_seqpacket_connection() that throws.
-/// @throws std::system_error with the error code and message of the ec overload.
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_seqpacket_socket make_seqpacket_connection(Context&& context, Source&& source) {
-  return asio_detail::adopt_or_throw<asio_seqpacket_socket>(context, asio_detail::source_of(source),
-                                                            asio_detail::seqpacket_connection);
-}
-
-/// make_asio_object() that throws.
-/// @throws std::system_error with the error code and message of the ec overload.
-template <class Context, class Source, asio_detail::enable_asio_make_t<Context, Source> = 0>
-asio_object make_asio_object(Context&& context, Source&& source) {
+/// adopt() that throws.
+/// @throws std::system_error with the error code; what() names the type wanted, the fd and what it is.
+template <class T, class Context, asio_detail::enable_if_context_t<Context> = 0>
+T adopt(Context&& context, unique_fd&& fd) {
   std::error_code ec;
   std::string why;
-  asio_object object = make_asio_object(context, std::forward<Source>(source), ec, &why);
-  if (ec) sockact::detail::throw_error(ec, "sockact::make_asio_object: " + why);
+  T object = asio_detail::adopt_fd<T>(context, fd, std::string(), ec, &why);
+  if (ec) sockact::detail::throw_error(ec, asio_detail::adopt_name<T>() + ": " + why);
+  return object;
+}
+
+/// adopt() from a listener, that throws.
+/// @throws std::system_error with the error code; what() names the type wanted, the fd and what it is.
+template <class T, class Context, asio_detail::enable_if_context_t<Context> = 0>
+T adopt(Context&& context, listener&& from) {
+  std::error_code ec;
+  std::string why;
+  T object = asio_detail::adopt_fd<T>(context, from.fd, from.name, ec, &why);
+  if (ec) sockact::detail::throw_error(ec, asio_detail::adopt_name<T>() + ": " + why);
   return object;
 }
 #endif
 
 // ---------------------------------------------------------------------------
-// Idle timeout, graceful shutdown and the notify protocol on an io_context
+// track(): a connection the activation can close on its own strand
 // ---------------------------------------------------------------------------
 
 namespace asio_detail {
 
-// The driver's state. Its handlers hold it by shared_ptr, so it outlives them
-// even when the driver object is destroyed while a wait is still pending.
-class lifecycle_driver_state : public std::enable_shared_from_this<lifecycle_driver_state> {
- public:
-  using clock = lifecycle::clock;
-  using action_handler = std::function<void(const lifecycle_actions&)>;
+// Runs the activation's closes on the socket's executor: at once when already
+// there (connection::close() from the session's own handler), else posted.
+// With an owner, a close that finds the owner gone does nothing, and the
+// owner stays alive while the close runs.
+template <class Executor>
+struct post_to_socket {
+  Executor executor;
+  std::weak_ptr<void> owner;
+  bool owned = false;
 
-  template <class Context>
-  lifecycle_driver_state(Context& context, lifecycle& lc, action_handler on_actions)
-      : lifecycle_(lc), on_actions_(std::move(on_actions)), timer_(context), signals_(context) {}
-
-  void start(std::error_code& ec) {
-    ec.clear();
-    if (started_ || lifecycle_.current() == lifecycle::phase::done) return;
-    asio_error_code aec;
-    signals_.add(SIGTERM, aec);
-    if (!aec) signals_.add(SIGINT, aec);
-    if (aec) {
-      asio_error_code ignored;
-      signals_.clear(ignored);  // back to the dispositions there were
-      ec = to_std_error(aec);
-      return;
-    }
-    started_ = running_ = true;
-    wait_for_signal();
-    arm();
-  }
-
-  void stop() noexcept {
-    if (!running_) return;
-    running_ = false;
-    ++timer_generation_;
-    timer_.cancel();  // cannot fail
-    asio_error_code ignored;
-    signals_.cancel(ignored);  // the signals stay registered, so more of them are ignored
-  }
-
-  bool running() const noexcept { return running_; }
-
-  void connections_changed(std::size_t open) {
-    open_ = open;
-    poke();
-  }
-
-  // Evaluates later, from the loop: never calls the handler from inside the
-  // application's own call, so the handler may close connections freely.
-  void poke() {
-    if (!running_ || update_posted_) return;
-    update_posted_ = true;
-    asio_ns::post(timer_.get_executor(), [self = shared_from_this()] {
-      self->update_posted_ = false;
-      if (self->running_) self->tick();
+  template <class F>
+  void operator()(F&& f) const {
+    asio_ns::dispatch(executor, [owner = owner, owned = owned, f = std::forward<F>(f)]() mutable {
+      std::shared_ptr<void> keep;
+      if (owned && !(keep = owner.lock())) return;
+      f();
     });
   }
+};
+
+template <class Socket>
+struct close_socket {
+  Socket* socket;
+  void operator()() const {
+    asio_error_code ignored;
+    socket->close(ignored);  // a connection: the activation already sent its FIN
+  }
+};
+
+template <class T, class = void>
+struct has_socket_member : std::false_type {};
+template <class T>
+struct has_socket_member<T, std::void_t<decltype(std::declval<T&>().socket())>> : std::true_type {};
+
+// The socket under a stream: beast::basic_stream's socket(), or the stream itself.
+template <class Stream>
+auto& socket_of(Stream& s) noexcept {
+  if constexpr (has_socket_member<Stream>::value)
+    return s.socket();
+  else
+    return s;
+}
+
+}  // namespace asio_detail
+
+/// Registers a connection with the activation (tracked_stream does this by
+/// itself and needs none of the rules below): the returned handle reports
+/// its requests (received(), request_received(), response_sent(),
+/// keep_alive(), close(); see sockact::connection), and the activation closes
+/// it when the drain or a request deadline says so, on the socket's executor.
+///
+/// Rules that make this safe with an io_context run by several threads:
+///   - the socket's executor is a strand (asio_driver gives every
+///     connection one), and the socket is not moved while tracked;
+///   - keep the handle next to the socket (in the same session object,
+///     declared after the socket) and close through conn.close(), not
+///     socket.close(): while the handle lives, its fd must be open;
+///   - pass the session as `owner` (e.g. shared_from_this()): a close then
+///     keeps it alive while it runs, and does nothing once it is gone.
+/// conn.close() called on the socket's strand closes at once; the
+/// activation's own closes are posted there.
+/// @param act the activation; it must outlive the handle.
+/// @param socket a connected stream socket (tcp::socket, local::stream_protocol::socket).
+/// @param owner what owns the socket, held weakly; empty: the handle's life alone.
+/// @code
+///   void session::start() {
+///     conn_ = sockact::track(act_, socket_, shared_from_this());
+///     read();
+///   }
+/// @endcode
+template <class Socket>
+connection track(activation& act, Socket& socket, std::weak_ptr<void> owner = {}) {
+  using executor = std::decay_t<decltype(socket.get_executor())>;
+  const bool owned = owner.owner_before(std::weak_ptr<void>{}) || std::weak_ptr<void>{}.owner_before(owner);
+  return act.track(socket.native_handle(), asio_detail::close_socket<Socket>{&socket},
+                   asio_detail::post_to_socket<executor>{socket.get_executor(), std::move(owner), owned});
+}
+
+namespace asio_detail {
+
+// The activation an asio_driver runs on an execution context: a
+// tracked_stream made on that context registers itself with it.
+class activation_service final : public asio_ns::execution_context::service {
+ public:
+  static inline asio_ns::execution_context::id id;
+  explicit activation_service(asio_ns::execution_context& c) : asio_ns::execution_context::service(c) {}
+  std::atomic<activation*> act{nullptr};
 
  private:
-  // Safe at any time: the lifecycle acts only on deadlines that have come.
-  void tick() { step(lifecycle_.on_timer(clock::now())); }
+  void shutdown() override {}
+};
 
-  // Every event ends here: the drain ends when nothing is open, the timer
-  // follows the lifecycle's next deadline, and the application is told what
-  // to do last, so that whatever it does (even throw) leaves the driver whole.
-  void step(lifecycle_actions a) {
-    a |= lifecycle_.on_connections(open_);
-    if (a.finished)
-      stop();
-    else
-      arm();
-    if (a.any() && on_actions_) on_actions_(a);
-  }
+template <class Executor>
+activation* activation_of(const Executor& executor) {
+  asio_ns::execution_context& context = asio_ns::query(executor, asio_ns::execution::context);
+  if (!asio_ns::has_service<activation_service>(context)) return nullptr;
+  return asio_ns::use_service<activation_service>(context).act.load(std::memory_order_acquire);
+}
 
-  void arm() {
-    const clock::time_point now = clock::now();
-    clock::time_point due = lifecycle_.next_deadline(now);
-    // Asio has no hook for "before the loop waits", where an epoll loop or
-    // libuv's prepare handle looks at the tracker again. So while serving, the
-    // timer also fires every check_interval(): activity that came and went
-    // between two idle deadlines would otherwise be seen only at the second,
-    // and the exit could come up to twice the timeout after it.
-    idle_tracker& tracker = lifecycle_.tracker();
-    if (lifecycle_.current() == lifecycle::phase::serving && tracker.enabled())
-      due = std::min(due, now + tracker.check_interval());
-    // A timer that fires earlier than needed only costs a tick().
-    if (timer_armed_ ? armed_for_ <= due : due == clock::time_point::max()) return;
-    ++timer_generation_;     // a wait still pending is stale from now on
-    timer_.expires_at(due);  // and cancelled
-    armed_for_ = due;
-    timer_armed_ = true;
-    timer_.async_wait([self = shared_from_this(), generation = timer_generation_](const asio_error_code&) {
-      if (generation != self->timer_generation_) return;
-      self->timer_armed_ = false;
-      if (self->running_) self->tick();
+// Serialises the activation's closes with the stream's destruction, whatever
+// thread each runs on: a close that comes after it does nothing.
+struct close_guard {
+  std::mutex mutex;
+  bool alive = true;
+};
+
+template <class Executor>
+struct guarded_post {
+  Executor executor;
+  std::shared_ptr<close_guard> guard;
+
+  template <class F>
+  void operator()(F&& f) const {
+    asio_ns::dispatch(executor, [guard = guard, f = std::forward<F>(f)]() mutable {
+      const std::lock_guard<std::mutex> lock(guard->mutex);
+      if (guard->alive) f();
     });
   }
-
-  void wait_for_signal() {
-    signals_.async_wait([self = shared_from_this()](const asio_error_code& ec, int signo) {
-      if (ec || !self->running_) return;
-      self->step(self->lifecycle_.on_signal(signo));
-      if (self->running_) self->wait_for_signal();
-    });
-  }
-
-  lifecycle& lifecycle_;
-  action_handler on_actions_;
-  asio_ns::basic_waitable_timer<clock> timer_;
-  asio_ns::signal_set signals_;
-  clock::time_point armed_for_{};
-  std::size_t open_ = 0;
-  unsigned long timer_generation_ = 0;
-  bool started_ = false, running_ = false, timer_armed_ = false, update_posted_ = false;
 };
 
 }  // namespace asio_detail
 
-/// Drives a sockact::lifecycle on an io_context: a timer follows
-/// lifecycle::next_deadline() (idle deadline, watchdog pings, drain deadline)
-/// and a signal_set catches SIGTERM and SIGINT. After each event it calls the
-/// application's handler with the lifecycle_actions to carry out:
-///   - stop_accepting: close the acceptors (close, never shutdown(2): the
-///     service manager keeps its copies and starts the service again);
-///   - close_idle: close the connections that finished a request and wait
-///     for the next (no request in progress);
-///   - close_new: close the connections that have sent nothing yet (they get
-///     lifecycle_config::new_connection_grace to send their request first);
-///   - close_all: close every connection;
-///   - finished: the driver has stopped itself (timer and signal wait
-///     cancelled); io_context::run() returns once the application's own
-///     handlers are done, and main() returns 0.
-/// The application reports its number of open connections with
-/// connections_changed(), so that the drain ends as soon as none is left.
-///
-/// The idle exit comes between the idle timeout and one check_interval() more
-/// after the last activity ended, never earlier. As Asio cannot say when its
-/// loop is about to wait, the timer looks at the tracker every
-/// check_interval() while serving (a tenth of the timeout, 10 ms to 1 s).
-///
-/// One thread: call it from the thread that runs the io_context (or within
-/// the strand given as executor); the handler runs there too, never from
-/// inside a call to the driver. Activity guards (lifecycle::tracker().begin())
-/// may be taken and dropped anywhere. While the driver exists, SIGTERM and
-/// SIGINT no longer kill the process, also after it stopped.
+/// A stream (a socket, or beast::tcp_stream) that is a tracked connection:
+/// made on an io_context that an asio_driver runs (e.g. from the socket the
+/// driver handed over), it registers itself with the driver's activation;
+/// the activation closes it (on its strand) when the drain or a request
+/// deadline says so; and every read is reported (connection::received), so
+/// that a request whose first bytes a framework has buffered (Beast's
+/// http::async_read) is busy, not idle, and its deadlines run.
+/// It is an AsyncReadStream and AsyncWriteStream over `NextLayer`, and it
+/// does not move: make it a member of the session, in place of the socket.
 /// @code
-///   sockact::lifecycle lc(sockact::lifecycle_from_environment(), activated, listen_fds);
-///   sockact::asio_lifecycle_driver driver(io, lc, [&](const sockact::lifecycle_actions& a) {
-///     if (a.stop_accepting) acceptor.close();
-///     if (a.close_all) close_every_connection();
-///     else {
-///       if (a.close_idle) close_connections(waiting_for_their_next_request);
-///       if (a.close_new) close_connections(that_sent_nothing_yet);
-///     }
-///   });
-///   driver.start();  // before the first signal can come
-///   lc.ready();
-///   io.run();        // returns after the drain
+///   sockact::tracked_stream<beast::tcp_stream> stream_;  // was: beast::tcp_stream stream_;
+///   http::async_read(stream_, buffer_, req_, ...);        // as before
+///   stream_.connection().request_received();             // the handle
 /// @endcode
-class asio_lifecycle_driver {
+template <class NextLayer>
+class tracked_stream {
  public:
-  /// What the application does; called with at least one action set.
-  using action_handler = std::function<void(const lifecycle_actions&)>;
+  using next_layer_type = NextLayer;
+  using executor_type = typename NextLayer::executor_type;
 
-  /// Does not start anything yet: see start().
-  /// @param context io_context or executor the timer and signal_set use.
-  /// @param lc the lifecycle to drive; it must outlive the driver.
-  /// @param on_actions the application's part (see above).
-  template <class Context, std::enable_if_t<asio_detail::is_asio_context_or_executor<
-                                                std::remove_cv_t<std::remove_reference_t<Context>>>::value,
-                                            int> = 0>
-  asio_lifecycle_driver(Context&& context, lifecycle& lc, action_handler on_actions)
-      : state_(std::make_shared<asio_detail::lifecycle_driver_state>(context, lc, std::move(on_actions))) {}
-
-  asio_lifecycle_driver(asio_lifecycle_driver&&) noexcept = default;
-  asio_lifecycle_driver& operator=(asio_lifecycle_driver&& o) noexcept {
-    if (this != &o) {
-      stop();
-      state_ = std::move(o.state_);
-    }
-    return *this;
+  /// Constructs the next layer from `args` (e.g. the accepted socket), and
+  /// registers the connection when an asio_driver runs its context.
+  template <class... Args>
+  explicit tracked_stream(Args&&... args) : next_(std::forward<Args>(args)...) {
+    if (activation* act = asio_detail::activation_of(next_.get_executor())) track(*act);
   }
-  asio_lifecycle_driver(const asio_lifecycle_driver&) = delete;
-  asio_lifecycle_driver& operator=(const asio_lifecycle_driver&) = delete;
-  /// Stops the driver (see stop()).
-  ~asio_lifecycle_driver() { stop(); }
+  tracked_stream(const tracked_stream&) = delete;
+  tracked_stream& operator=(const tracked_stream&) = delete;
+  ~tracked_stream() { untrack(); }
 
-  /// Installs the handlers for SIGTERM and SIGINT and arms the timer. Call it
-  /// before a signal can come (before lifecycle::ready()). Does nothing when
-  /// already started, or when the lifecycle is done.
-  /// @param ec what Asio reported when it could not install the signal
-  ///        handlers (nothing is then installed); cleared on success.
-  /// @code
-  ///   std::error_code ec;
-  ///   driver.start(ec);
-  ///   if (ec) std::fprintf(stderr, "cannot catch SIGTERM: %s\n", ec.message().c_str());
-  /// @endcode
-  void start(std::error_code& ec) {
-    ec.clear();
-    if (const std::shared_ptr<asio_detail::lifecycle_driver_state> s = state_) s->start(ec);
+  /// Registers the connection with `act` (needed only without an asio_driver).
+  void track(activation& act) {
+    untrack();
+    guard_ = std::make_shared<asio_detail::close_guard>();
+    auto& socket = asio_detail::socket_of(next_);
+    using socket_type = std::remove_reference_t<decltype(socket)>;
+    using executor = std::decay_t<decltype(socket.get_executor())>;
+    conn_ = act.track(socket.native_handle(), asio_detail::close_socket<socket_type>{&socket},
+                      asio_detail::guarded_post<executor>{socket.get_executor(), guard_});
   }
+  /// The handle: request_received(), response_sent(buffered), keep_alive(buffered), close().
+  sockact::connection& connection() noexcept { return conn_; }
 
-#if SOCKACT_HAS_EXCEPTIONS
-  /// start() that throws.
-  /// @throws std::system_error when the signal handlers cannot be installed.
-  void start() {
-    std::error_code ec;
-    start(ec);
-    if (ec)
-      sockact::detail::throw_error(ec, "sockact::asio_lifecycle_driver::start: cannot catch SIGTERM/SIGINT");
-  }
-#endif
+  NextLayer& next_layer() noexcept { return next_; }
+  const NextLayer& next_layer() const noexcept { return next_; }
+  executor_type get_executor() noexcept { return next_.get_executor(); }
 
-  /// Reports how many connections are open now, after each open and close.
-  /// While draining, zero ends the drain (`finished`); the handler learns of
-  /// it from the loop, not from inside this call.
-  void connections_changed(std::size_t open) {
-    if (state_) state_->connections_changed(open);
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return asio_ns::async_compose<Token, void(asio_error_code, std::size_t)>(
+        [this, buffers, started = false](auto& self, asio_error_code ec = {}, std::size_t n = 0) mutable {
+          if (!started) {
+            started = true;
+            next_.async_read_some(buffers, std::move(self));
+            return;
+          }
+          if (n > 0) conn_.received(n);
+          self.complete(ec, n);
+        },
+        token, next_);
   }
 
-  /// Makes the driver look at the lifecycle again soon (from the loop): after
-  /// the application changed something the driver cannot see.
-  void poke() {
-    if (state_) state_->poke();
-  }
-
-  /// Stops for good: cancels the timer and the signal wait, so that they no
-  /// longer keep io_context::run() from returning. The lifecycle stays where
-  /// it is; the handler is not called again. The signal handlers stay
-  /// installed until the driver is destroyed: later signals are ignored.
-  void stop() noexcept {
-    if (state_) state_->stop();
-  }
-
-  /// Started, and neither finished nor stopped.
-  bool running() const noexcept {
-    return state_ && state_->running();
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    return next_.async_write_some(buffers, std::forward<Token>(token));
   }
 
  private:
-  std::shared_ptr<asio_detail::lifecycle_driver_state> state_;
+  void untrack() noexcept {
+    if (guard_) {
+      const std::lock_guard<std::mutex> lock(guard_->mutex);
+      guard_->alive = false;
+    }
+    conn_ = sockact::connection();
+  }
+
+  NextLayer next_;
+  std::shared_ptr<asio_detail::close_guard> guard_;
+  sockact::connection conn_;
+};
+
+// ---------------------------------------------------------------------------
+// asio_driver: the activation on an io_context
+// ---------------------------------------------------------------------------
+
+namespace asio_detail {
+
+template <class F, class Socket>
+constexpr bool takes_socket() {
+  return std::is_invocable<F&, Socket&&, const listener&>::value || std::is_invocable<F&, Socket&&>::value;
+}
+
+class driver_base {
+ public:
+  virtual ~driver_base() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+  std::atomic<bool> finished{false};
+};
+
+template <class Executor, class OnConnection>
+class driver_state final : public driver_base,
+                           public std::enable_shared_from_this<driver_state<Executor, OnConnection>> {
+ public:
+  using clock = activation::clock;
+  using strand_type = asio_ns::strand<Executor>;
+  using tcp = asio_ns::ip::tcp;
+  using local_stream = asio_ns::local::stream_protocol;
+  static constexpr std::chrono::milliseconds finish_wait{200};
+
+  driver_state(const Executor& executor, activation& act, OnConnection on_connection)
+      : executor_(executor),
+        strand_(asio_ns::make_strand(executor)),
+        act_(act),
+        on_connection_(std::move(on_connection)),
+        timer_(strand_),
+        signals_(strand_) {}
+
+  // Takes the activation's sockets; on error nothing has started.
+  bool adopt_sockets(std::error_code& ec, std::string* why) {
+    constexpr bool tcp_ok = takes_socket<OnConnection, tcp::socket>();
+    constexpr bool unix_ok = takes_socket<OnConnection, local_stream::socket>();
+    static_assert(tcp_ok || unix_ok,
+                  "asio_driver: the connection handler must take (tcp::socket&&[, const sockact::listener&]) "
+                  "or (local::stream_protocol::socket&&[, ...])");
+    std::vector<listener>& sockets = act_.sockets();
+    for (std::size_t i = 0; i < sockets.size(); ++i) {
+      listener& l = sockets[i];
+      if (!l.fd) continue;
+      const bool inet = is_inet(l.info.family), local = l.info.family == AF_UNIX;
+      const bool stream = l.info.type == SOCK_STREAM;
+      if (stream && inet && tcp_ok) {
+        if (!add<tcp>(i, ec, why)) return false;
+      } else if (stream && local && unix_ok) {
+        if (!add<local_stream>(i, ec, why)) return false;
+      } else {
+        return fail_check(errc::wrong_type,
+                          fd_label(l.fd.get(), l.name) + " is " + what_it_is(l.info) +
+                              "; this server's connection handler takes only " +
+                              (tcp_ok && unix_ok ? "TCP and unix stream"
+                               : tcp_ok          ? "TCP"
+                                                 : "unix stream") +
+                              " sockets",
+                          ec, why);
+      }
+    }
+    asio_error_code aec;
+    signals_.add(SIGTERM, aec);
+    if (!aec) signals_.add(SIGINT, aec);
+    if (aec) return fail_check(to_std_error(aec), "cannot catch SIGTERM/SIGINT: " + aec.message(), ec, why);
+    ec.clear();
+    return true;
+  }
+
+  void start() override {
+    act_.ready();
+    asio_ns::dispatch(strand_, [self = this->shared_from_this()] {
+      for (auto& a : self->tcp_) self->accept(a);
+      for (auto& a : self->unix_) self->accept(a);
+      self->hand_over(self->tcp_connections_);
+      self->hand_over(self->unix_connections_);
+      self->wait_for_signal();
+      self->arm();
+    });
+  }
+
+  void stop() override {
+    asio_ns::dispatch(strand_, [self = this->shared_from_this()] { self->halt(); });
+  }
+
+ private:
+  template <class Protocol>
+  struct acceptor_entry {
+    acceptor_entry(const strand_type& s, std::size_t i) : acceptor(s), pause(s), index(i) {}
+    asio_ns::basic_socket_acceptor<Protocol> acceptor;
+    asio_ns::steady_timer pause;
+    std::size_t index;  // in act.sockets()
+  };
+  template <class Protocol>
+  using entries = std::vector<std::shared_ptr<acceptor_entry<Protocol>>>;
+  template <class Protocol>
+  struct pending_connection {
+    typename Protocol::socket socket;
+    std::size_t index;
+  };
+
+  template <class Protocol>
+  entries<Protocol>& acceptors() {
+    if constexpr (std::is_same<Protocol, tcp>::value)
+      return tcp_;
+    else
+      return unix_;
+  }
+  template <class Protocol>
+  std::vector<pending_connection<Protocol>>& connections() {
+    if constexpr (std::is_same<Protocol, tcp>::value)
+      return tcp_connections_;
+    else
+      return unix_connections_;
+  }
+
+  template <class Protocol>
+  bool add(std::size_t i, std::error_code& ec, std::string* why) {
+    listener& l = act_.sockets()[i];
+    if (l.info.listening) {
+      auto e = std::make_shared<acceptor_entry<Protocol>>(strand_, i);
+      e->acceptor = adopt_fd<asio_ns::basic_socket_acceptor<Protocol>>(strand_, l.fd, l.name, ec, why);
+      if (ec) return false;
+      acceptors<Protocol>().push_back(std::move(e));
+      return true;
+    }
+    // Accept=yes: the one connection the manager accepted; on its own strand.
+    auto socket = adopt_fd<typename Protocol::socket>(asio_ns::make_strand(executor_), l.fd, l.name, ec, why);
+    if (ec) return false;
+    connections<Protocol>().push_back({std::move(socket), i});
+    single_ = true;
+    return true;
+  }
+
+  template <class Socket>
+  void deliver(Socket&& socket, std::size_t index) {
+    const listener& from = act_.sockets()[index];
+    if constexpr (std::is_invocable<OnConnection&, Socket&&, const listener&>::value)
+      on_connection_(std::move(socket), from);
+    else if constexpr (std::is_invocable<OnConnection&, Socket&&>::value)
+      on_connection_(std::move(socket));
+    // else: never reached, adopt_sockets() refused sockets of this kind
+  }
+
+  template <class Protocol>
+  void hand_over(std::vector<pending_connection<Protocol>>& pending) {
+    for (pending_connection<Protocol>& p : pending) deliver(std::move(p.socket), p.index);
+    pending.clear();
+  }
+
+  template <class Protocol>
+  void accept(const std::shared_ptr<acceptor_entry<Protocol>>& e) {
+    e->acceptor.async_accept(
+        asio_ns::make_strand(executor_),
+        [self = this->shared_from_this(), e](const asio_error_code& ec, typename Protocol::socket socket) {
+          if (!self->accepting_ || ec == asio_ns::error::operation_aborted) return;  // a late one closes here
+          if (ec) return self->accept_failed(e, ec);
+          self->deliver(std::move(socket), e->index);
+          self->arm();  // its request deadlines need the timer
+          self->accept(e);
+        });
+  }
+
+  template <class Protocol>
+  void accept_failed(const std::shared_ptr<acceptor_entry<Protocol>>& e, const asio_error_code& ec) {
+    const int value = ec.category() == asio_ns::error::get_system_category() ? ec.value() : 0;
+    const accept_status what = sockact::detail::classify_accept_errno(value);
+    if (what == accept_status::retry || what == accept_status::would_block) return accept(e);
+    // Out of fds (or worse): pause this acceptor rather than spin; the
+    // queued clients wait in the kernel until fds free up.
+    if (what != accept_status::fd_limit || !warned_fd_limit_)
+      act_.log("accept on " + act_.sockets()[e->index].name + ": " + ec.message() +
+               "; pausing accepts for 100 ms");
+    if (what == accept_status::fd_limit) warned_fd_limit_ = true;
+    e->pause.expires_after(std::chrono::milliseconds(100));
+    e->pause.async_wait([self = this->shared_from_this(), e](const asio_error_code& wec) {
+      if (!wec && self->accepting_) self->accept(e);
+    });
+  }
+
+  template <class Protocol>
+  void close_all(entries<Protocol>& es) {
+    for (auto& e : es) {
+      asio_error_code ignored;
+      e->acceptor.close(ignored);  // close, never shutdown(2): the manager keeps its copy
+      e->pause.cancel();
+    }
+    es.clear();
+  }
+
+  void stop_accepting() {
+    accepting_ = false;
+    close_all(tcp_);
+    close_all(unix_);
+    act_.close_listeners();
+  }
+
+  bool accepting() const noexcept { return !tcp_.empty() || !unix_.empty(); }
+
+  void wait_for_signal() {
+    signals_.async_wait([self = this->shared_from_this()](const asio_error_code& ec, int signo) {
+      if (ec || self->finishing_) return;
+      self->apply(self->act_.on_signal(signo));
+      if (!self->finishing_) self->wait_for_signal();
+    });
+  }
+
+  void tick() {
+    if (halted_) return;
+    const clock::time_point now = clock::now();
+    if (finishing_) {
+      // The last closes were posted to the connections' strands: give them
+      // a moment to run before the final linger wait.
+      if (act_.connections() == 0 || now >= finish_by_) return done();
+      return arm();
+    }
+    apply(act_.on_timer(now));
+    // Accept=yes: the one connection is served; nothing more to do.
+    if (!finishing_ && single_ && !accepting() && act_.connections() == 0) begin_finish();
+  }
+
+  void apply(const activation::step_result& r) {
+    if (r.stop_accepting && accepting_) stop_accepting();
+    if (r.finished) begin_finish();
+    arm();
+  }
+
+  void begin_finish() {
+    if (finishing_) return;
+    finishing_ = true;
+    stop_accepting();
+    asio_error_code ignored;
+    signals_.cancel(ignored);  // still registered: later signals are ignored
+    // The closes the activation just posted run on the connections' strands.
+    finish_by_ = clock::now() + std::min<clock::duration>(act_.config().lifecycle.linger, finish_wait);
+    arm();
+  }
+
+  void done() {
+    halt();
+    act_.finish();  // bounded wait for the clients of closed connections to close
+    finished.store(true, std::memory_order_release);
+    // What is left (a session's timer on a closed connection, ...) must not
+    // hold the process: run() returns in every thread.
+    auto& context = asio_ns::query(executor_, asio_ns::execution::context);
+    if (auto* io = dynamic_cast<asio_ns::io_context*>(&context)) io->stop();
+  }
+
+  // Stops everything the driver waits on, so io_context::run() can return.
+  void halt() {
+    if (halted_) return;
+    halted_ = finishing_ = true;
+    stop_accepting();
+    ++generation_;
+    timer_.cancel();
+    asio_error_code ignored;
+    signals_.cancel(ignored);
+  }
+
+  void arm() {
+    if (halted_) return;
+    const clock::time_point now = clock::now();
+    clock::time_point due = act_.next_deadline(now);
+    // Asio has no hook for "before the loop waits", where an epoll loop looks
+    // at the idle tracker again: while serving, look every check_interval().
+    idle_tracker& tracker = act_.state().tracker();
+    if (act_.state().current() == lifecycle::phase::serving && tracker.enabled())
+      due = std::min(due, now + tracker.check_interval());
+    if (finishing_ || single_) due = std::min(due, now + std::chrono::milliseconds(finishing_ ? 20 : 250));
+    if (armed_ ? armed_for_ <= due : due == clock::time_point::max()) return;
+    ++generation_;  // a pending wait is stale from now on
+    timer_.expires_at(due);
+    armed_for_ = due;
+    armed_ = true;
+    timer_.async_wait([self = this->shared_from_this(), g = generation_](const asio_error_code&) {
+      if (g != self->generation_) return;
+      self->armed_ = false;
+      self->tick();
+    });
+  }
+
+  Executor executor_;
+  strand_type strand_;
+  activation& act_;
+  OnConnection on_connection_;
+  asio_ns::basic_waitable_timer<clock> timer_;
+  asio_ns::signal_set signals_;
+  entries<tcp> tcp_;
+  entries<local_stream> unix_;
+  std::vector<pending_connection<tcp>> tcp_connections_;
+  std::vector<pending_connection<local_stream>> unix_connections_;
+  clock::time_point armed_for_{}, finish_by_{};
+  unsigned long generation_ = 0;
+  bool accepting_ = true, armed_ = false, single_ = false, finishing_ = false, halted_ = false;
+  bool warned_fd_limit_ = false;
+};
+
+}  // namespace asio_detail
+
+/// Runs an activation on an io_context, which any number of threads may run:
+///   - accepts on every listening socket of act.sockets() (TCP, IPv4 or
+///     IPv6, and unix stream; ownership moves from the listeners into its
+///     acceptors) and calls `on_connection(socket&&, const listener& from)`
+///     (or `on_connection(socket&&)`) with each new connection, whose
+///     executor is a strand of its own. Accept=yes connections passed by the
+///     manager come through it too. Out of fds, it pauses accepting for
+///     100 ms instead of spinning or dropping the queued clients;
+///   - runs the idle, watchdog, request and drain deadlines on a timer and
+///     catches SIGTERM and SIGINT (a second signal closes everything);
+///   - when the drain begins, closes its acceptors (close, never shutdown(2));
+///     the activation closes the idle connections through their handles;
+///   - sends READY=1 when constructed, STOPPING=1 when the drain begins;
+///   - when done (idle exit, or the drain is over), waits briefly for the
+///     last closes, lingers (act.finish()) and stops the io_context:
+///     run() returns in every thread, even while a session still waits on a
+///     timer of its own. Run other work on another io_context.
+/// Its own handlers run on a strand of its own. The connection handler runs
+/// there too: start the session's work on the socket's strand (its first
+/// async call is fine). `on_connection` is invoked with tcp::socket or
+/// local::stream_protocol::socket, whichever it accepts (a generic lambda
+/// takes both); a socket whose kind it does not accept is an error at
+/// construction. The sessions' streams are sockact::tracked_stream: they
+/// register with this driver's activation by themselves. While the driver
+/// lives, SIGTERM and SIGINT no longer kill the process. The activation must
+/// outlive the io_context's handlers (declare it first).
+/// @code
+///   sockact::activation act = sockact::activate(sockact::activation_config::http());
+///   asio::io_context io{4};
+///   sockact::asio_driver driver(io, act, [](asio::ip::tcp::socket s, const sockact::listener& from) {
+///     std::make_shared<session>(std::move(s))->start();
+///   });
+///   for (int i = 0; i < 3; ++i) threads.emplace_back([&io] { io.run(); });
+///   io.run();
+/// @endcode
+class asio_driver {
+ public:
+  /// Takes the sockets, catches the signals, sends READY=1 and starts (from
+  /// io_context::run()). On error nothing has started: the sockets not yet
+  /// adopted stay in act.sockets().
+  /// @param context io_context or executor the driver and the connections use.
+  /// @param act the activation; it must outlive the driver's handlers.
+  /// @param on_connection called with each new connection (see above).
+  /// @param ec errc::wrong_type for a socket the handler cannot take, what
+  ///        adopt() reports, or why the signal handlers could not be installed.
+  /// @param why when not null, receives a message naming the fd and what it is.
+  template <class Context, class OnConnection, asio_detail::enable_if_context_t<Context> = 0>
+  asio_driver(Context&& context, activation& act, OnConnection on_connection, std::error_code& ec,
+              std::string* why = nullptr) {
+    start(asio_detail::executor_of(context), act, std::move(on_connection), ec, why);
+  }
+#if SOCKACT_HAS_EXCEPTIONS
+  /// The constructor that throws.
+  /// @throws std::system_error with the error code and the message of `why`.
+  template <class Context, class OnConnection, asio_detail::enable_if_context_t<Context> = 0>
+  asio_driver(Context&& context, activation& act, OnConnection on_connection) {
+    std::error_code ec;
+    std::string why;
+    start(asio_detail::executor_of(context), act, std::move(on_connection), ec, &why);
+    if (ec) sockact::detail::throw_error(ec, "sockact::asio_driver: " + why);
+  }
+#endif
+  asio_driver(const asio_driver&) = delete;
+  asio_driver& operator=(const asio_driver&) = delete;
+  /// Stops accepting and waiting (posted to the driver's strand).
+  ~asio_driver() {
+    if (state_) state_->stop();
+    activation* mine = act_;
+    if (service_ != nullptr) service_->act.compare_exchange_strong(mine, nullptr);
+  }
+
+  /// The activation is done (idle exit or drain over, lingered).
+  bool finished() const noexcept {
+    return state_ && state_->finished.load(std::memory_order_acquire);
+  }
+
+ private:
+  template <class Executor, class OnConnection>
+  void start(const Executor& executor, activation& act, OnConnection on_connection, std::error_code& ec,
+             std::string* why) {
+    using state = asio_detail::driver_state<Executor, OnConnection>;
+    auto s = std::make_shared<state>(executor, act, std::move(on_connection));
+    if (!s->adopt_sockets(ec, why)) return;
+    asio_ns::execution_context& context = asio_ns::query(executor, asio_ns::execution::context);
+    service_ = &asio_ns::use_service<asio_detail::activation_service>(context);
+    service_->act.store(&act, std::memory_order_release);
+    act_ = &act;
+    s->start();
+    state_ = std::move(s);
+  }
+
+  asio_detail::activation_service* service_ = nullptr;
+  activation* act_ = nullptr;
+
+  std::shared_ptr<asio_detail::driver_base> state_;
 };
 
 }  // namespace asio_boost / asio_standalone

@@ -50,6 +50,23 @@ constexpr auto io_limit = std::chrono::seconds(10);
 // Helpers
 // ---------------------------------------------------------------------------
 
+// adopt() from a raw fd: the object owns it on success, the caller keeps it on error.
+struct lent_fd {
+  explicit lent_fd(int fd) : owner(fd) {}
+  ~lent_fd() { owner.release(); }
+  sockact::unique_fd owner;
+};
+template <class T, class Context>
+T adopt_raw(Context&& context, int fd, std::error_code& ec, std::string* why = nullptr) {
+  lent_fd l(fd);
+  return sockact::adopt<T>(context, std::move(l.owner), ec, why);
+}
+template <class T, class Context>
+T adopt_raw(Context&& context, int fd) {
+  lent_fd l(fd);
+  return sockact::adopt<T>(context, std::move(l.owner));
+}
+
 std::string temp_path(const char* tag) {
   return "/tmp/sockact-asio-test-" + std::to_string(::getpid()) + "-" + tag + ".sock";
 }
@@ -358,7 +375,7 @@ TEST(AsioTcpAcceptor, Ipv4AcceptsAndExchanges) {
   const sock_address addr = local_address(l.get());
   const auto port = static_cast<unsigned short>(sockact_test::local_port(l.get()));
   const int fd = l.release();
-  tcp::acceptor acceptor = sockact::make_tcp_acceptor(io, fd);
+  tcp::acceptor acceptor = adopt_raw<tcp::acceptor>(io, fd);
   ASSERT_TRUE(acceptor.is_open());
   EXPECT_EQ(acceptor.native_handle(), fd);
   EXPECT_EQ(acceptor.local_endpoint(), tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
@@ -377,7 +394,7 @@ TEST(AsioTcpAcceptor, Ipv6KeepsTheSocketsFamily) {
   owned_fd l = sockact_test::inet_socket(AF_INET6, SOCK_STREAM);
   const sock_address addr = local_address(l.get());
   const auto port = static_cast<unsigned short>(sockact_test::local_port(l.get()));
-  tcp::acceptor acceptor = sockact::make_tcp_acceptor(io, l.release());
+  tcp::acceptor acceptor = adopt_raw<tcp::acceptor>(io, l.release());
   EXPECT_EQ(acceptor.local_endpoint(), tcp::endpoint(net::ip::make_address("::1"), port));
   EXPECT_EQ(acceptor.local_endpoint().protocol(), tcp::v6());
   // The acceptor's own protocol is v6 too (not a hard-coded tcp::v4()): Asio
@@ -394,7 +411,7 @@ TEST(AsioUnixAcceptor, PathAcceptsAndExchanges) {
   const std::string path = temp_path("path");
   owned_fd l = sockact_test::unix_socket(path);
   const sock_address addr = local_address(l.get());
-  local_stream::acceptor acceptor = sockact::make_unix_acceptor(io, l.release());
+  local_stream::acceptor acceptor = adopt_raw<local_stream::acceptor>(io, l.release());
   EXPECT_EQ(acceptor.local_endpoint().path(), path);
   std::string seen, peer;
   EXPECT_EQ(accept_one_upper(io, acceptor, addr, seen, peer), "HELLO");
@@ -407,7 +424,7 @@ TEST(AsioUnixAcceptor, AbstractAcceptsAndExchanges) {
   const std::string name = abstract_name("abstract");
   owned_fd l = sockact_test::unix_socket(name);
   const sock_address addr = local_address(l.get());
-  local_stream::acceptor acceptor = sockact::make_unix_acceptor(io, l.release());
+  local_stream::acceptor acceptor = adopt_raw<local_stream::acceptor>(io, l.release());
   EXPECT_EQ(acceptor.local_endpoint().path(), std::string(1, '\0') + name.substr(1));
   std::string seen, peer;
   EXPECT_EQ(accept_one_upper(io, acceptor, addr, seen, peer), "HELLO");
@@ -433,7 +450,7 @@ TEST(AsioUdpSocket, Ipv4AndIpv6ReceiveAndAnswer) {
     owned_fd u = sockact_test::inet_socket(family, SOCK_DGRAM);
     const sock_address addr = local_address(u.get());
     const auto port = static_cast<unsigned short>(sockact_test::local_port(u.get()));
-    udp::socket s = sockact::make_udp_socket(io, u.release());
+    udp::socket s = adopt_raw<udp::socket>(io, u.release());
     EXPECT_EQ(s.local_endpoint().protocol(), family == AF_INET ? udp::v4() : udp::v6());
     EXPECT_EQ(s.local_endpoint().port(), port);
     s.set_option(net::ip::unicast::hops(9));  // lands on the socket's own family's level
@@ -452,7 +469,7 @@ TEST(AsioUnixDatagramSocket, ReceivesAndAnswers) {
   const std::string path = temp_path("dgram");
   owned_fd u = sockact_test::unix_socket(path, SOCK_DGRAM);
   const sock_address addr = local_address(u.get());
-  local_dgram::socket s = sockact::make_unix_datagram_socket(io, u.release());
+  local_dgram::socket s = adopt_raw<local_dgram::socket>(io, u.release());
   EXPECT_EQ(s.local_endpoint().path(), path);
   std::string seen;
   answer_one_datagram(s, seen);
@@ -464,7 +481,7 @@ TEST(AsioSeqpacketAcceptor, KeepsMessageBoundaries) {
   net::io_context io;
   owned_fd l = sockact_test::unix_socket(abstract_name("seq"), SOCK_SEQPACKET);
   const sock_address addr = local_address(l.get());
-  sockact::asio_seqpacket_acceptor acceptor = sockact::make_seqpacket_acceptor(io, l.release());
+  sockact::asio_seqpacket_acceptor acceptor = adopt_raw<sockact::asio_seqpacket_acceptor>(io, l.release());
   EXPECT_EQ(acceptor.local_endpoint().protocol().family(), AF_UNIX);
   EXPECT_EQ(acceptor.local_endpoint().protocol().type(), SOCK_SEQPACKET);
   EXPECT_EQ(acceptor.local_endpoint().size(), addr.len);
@@ -500,7 +517,7 @@ TEST(AsioConnection, TcpAcceptYesConnection) {
   test_fd t = make_fd(kind::tcp_connected);
   const owned_fd& client = t.keep[1];
   const sock_address client_addr = local_address(client.get());
-  tcp::socket s = sockact::make_tcp_connection(io, t.fd.release());
+  tcp::socket s = adopt_raw<tcp::socket>(io, t.fd.release());
   const tcp::endpoint remote = s.remote_endpoint();
   EXPECT_EQ(remote.protocol(), tcp::v4());
   EXPECT_EQ(remote.port(), ntohs(reinterpret_cast<const sockaddr_in&>(client_addr.sa).sin_port));
@@ -519,7 +536,7 @@ TEST(AsioConnection, UnixAndSeqpacketSocketpairs) {
   {
     net::io_context io;
     test_fd t = make_fd(kind::unix_connected);
-    local_stream::socket s = sockact::make_unix_connection(io, t.fd.release());
+    local_stream::socket s = adopt_raw<local_stream::socket>(io, t.fd.release());
     ASSERT_EQ(::send(t.keep[0].get(), "hello", 5, MSG_NOSIGNAL), 5);
     std::string seen;
     answer_upper(std::move(s), seen);
@@ -531,7 +548,7 @@ TEST(AsioConnection, UnixAndSeqpacketSocketpairs) {
   {
     net::io_context io;
     test_fd t = make_fd(kind::seqpacket_connected);
-    sockact::asio_seqpacket_socket s = sockact::make_seqpacket_connection(io, t.fd.release());
+    sockact::asio_seqpacket_socket s = adopt_raw<sockact::asio_seqpacket_socket>(io, t.fd.release());
     EXPECT_EQ(s.local_endpoint().protocol().type(), SOCK_SEQPACKET);
     ASSERT_EQ(::send(t.keep[0].get(), "ab", 2, MSG_NOSIGNAL), 2);
     ASSERT_EQ(::send(t.keep[0].get(), "cde", 3, MSG_NOSIGNAL), 3);
@@ -549,7 +566,7 @@ TEST(AsioConnection, UnixAndSeqpacketSocketpairs) {
 struct maker {
   const char* name;
   // Makes the object from a raw fd; on success checks that it is open and owns
-  // fd, then destroys it. Returns the variant index for make_asio_object, else 0.
+  // fd, then destroys it.
   std::function<std::size_t(net::io_context&, int, std::error_code&)> make;
 };
 
@@ -568,62 +585,44 @@ const std::vector<maker>& makers() {
   static const std::vector<maker> all = {
       {"tcp_acceptor",
        [](net::io_context& io, int fd, std::error_code& ec) {
-         return check_made(sockact::make_tcp_acceptor(io, fd, ec), fd, ec);
+         return check_made(adopt_raw<tcp::acceptor>(io, fd, ec), fd, ec);
        }},
       {"unix_acceptor",
        [](net::io_context& io, int fd, std::error_code& ec) {
-         return check_made(sockact::make_unix_acceptor(io, fd, ec), fd, ec);
+         return check_made(adopt_raw<local_stream::acceptor>(io, fd, ec), fd, ec);
        }},
       {"udp_socket",
        [](net::io_context& io, int fd, std::error_code& ec) {
-         return check_made(sockact::make_udp_socket(io, fd, ec), fd, ec);
+         return check_made(adopt_raw<udp::socket>(io, fd, ec), fd, ec);
        }},
       {"unix_datagram_socket",
        [](net::io_context& io, int fd, std::error_code& ec) {
-         return check_made(sockact::make_unix_datagram_socket(io, fd, ec), fd, ec);
+         return check_made(adopt_raw<local_dgram::socket>(io, fd, ec), fd, ec);
        }},
       {"seqpacket_acceptor",
        [](net::io_context& io, int fd, std::error_code& ec) {
-         return check_made(sockact::make_seqpacket_acceptor(io, fd, ec), fd, ec);
+         return check_made(adopt_raw<sockact::asio_seqpacket_acceptor>(io, fd, ec), fd, ec);
        }},
       {"tcp_connection",
        [](net::io_context& io, int fd, std::error_code& ec) {
-         return check_made(sockact::make_tcp_connection(io, fd, ec), fd, ec);
+         return check_made(adopt_raw<tcp::socket>(io, fd, ec), fd, ec);
        }},
       {"unix_connection",
        [](net::io_context& io, int fd, std::error_code& ec) {
-         return check_made(sockact::make_unix_connection(io, fd, ec), fd, ec);
+         return check_made(adopt_raw<local_stream::socket>(io, fd, ec), fd, ec);
        }},
       {"seqpacket_connection",
        [](net::io_context& io, int fd, std::error_code& ec) {
-         return check_made(sockact::make_seqpacket_connection(io, fd, ec), fd, ec);
-       }},
-      {"asio_object",
-       [](net::io_context& io, int fd, std::error_code& ec) {
-         sockact::asio_object o = sockact::make_asio_object(io, fd, ec);
-         std::visit(
-             [&](auto& x) {
-               if constexpr (!std::is_same<std::decay_t<decltype(x)>, std::monostate>::value) {
-                 EXPECT_TRUE(x.is_open());
-                 EXPECT_EQ(x.native_handle(), fd);
-               }
-             },
-             o);
-         return o.index();
+         return check_made(adopt_raw<sockact::asio_seqpacket_socket>(io, fd, ec), fd, ec);
        }},
   };
   return all;
 }
 
-// Variant indexes of asio_object.
-constexpr std::size_t v_tcp_acceptor = 1, v_unix_acceptor = 2, v_udp = 3, v_unix_dgram = 4,
-                      v_seq_acceptor = 5, v_tcp_socket = 6, v_unix_socket = 7, v_seq_socket = 8;
-
 struct expectation {
   kind k;
   // One per maker, in the order of makers(): {} = success.
-  std::array<std::error_code, 9> result;
-  std::size_t variant;  // for make_asio_object on success
+  std::array<std::error_code, 8> result;
 };
 
 std::vector<expectation> matrix() {
@@ -631,24 +630,24 @@ std::vector<expectation> matrix() {
   const std::error_code fam = errc::wrong_family, type = errc::wrong_type, nl = errc::not_listening,
                         nc = errc::not_connected, ns = errc::not_a_socket,
                         bad = std::make_error_code(std::errc::bad_file_descriptor);
-  //        tcp_acc unix_acc udp  unix_dg seq_acc tcp_conn unix_conn seq_conn any
+  //        tcp_acc unix_acc udp  unix_dg seq_acc tcp_conn unix_conn seq_conn
   return {
-      {kind::tcp4_listening, {ok, fam, type, fam, type, nc, fam, type, ok}, v_tcp_acceptor},
-      {kind::tcp6_listening, {ok, fam, type, fam, type, nc, fam, type, ok}, v_tcp_acceptor},
-      {kind::unix_listening, {fam, ok, fam, type, type, fam, nc, type, ok}, v_unix_acceptor},
-      {kind::abstract_listening, {fam, ok, fam, type, type, fam, nc, type, ok}, v_unix_acceptor},
-      {kind::udp4, {type, fam, ok, fam, type, type, fam, type, ok}, v_udp},
-      {kind::udp6, {type, fam, ok, fam, type, type, fam, type, ok}, v_udp},
-      {kind::unix_datagram, {fam, type, fam, ok, type, fam, type, type, ok}, v_unix_dgram},
-      {kind::seqpacket_listening, {fam, type, fam, type, ok, fam, type, nc, ok}, v_seq_acceptor},
-      {kind::tcp_connected, {nl, fam, type, fam, type, ok, fam, type, ok}, v_tcp_socket},
-      {kind::unix_connected, {fam, nl, fam, type, type, fam, ok, type, ok}, v_unix_socket},
-      {kind::seqpacket_connected, {fam, type, fam, type, nl, fam, type, ok, ok}, v_seq_socket},
-      {kind::tcp_bound_only, {nl, fam, type, fam, type, nc, fam, type, nl}, 0},
-      {kind::netlink, {fam, fam, fam, fam, type, fam, fam, type, type}, 0},
-      {kind::regular_file, {ns, ns, ns, ns, ns, ns, ns, ns, ns}, 0},
-      {kind::pipe, {ns, ns, ns, ns, ns, ns, ns, ns, ns}, 0},
-      {kind::closed, {bad, bad, bad, bad, bad, bad, bad, bad, bad}, 0},
+      {kind::tcp4_listening, {ok, fam, type, fam, type, nc, fam, type}},
+      {kind::tcp6_listening, {ok, fam, type, fam, type, nc, fam, type}},
+      {kind::unix_listening, {fam, ok, fam, type, type, fam, nc, type}},
+      {kind::abstract_listening, {fam, ok, fam, type, type, fam, nc, type}},
+      {kind::udp4, {type, fam, ok, fam, type, type, fam, type}},
+      {kind::udp6, {type, fam, ok, fam, type, type, fam, type}},
+      {kind::unix_datagram, {fam, type, fam, ok, type, fam, type, type}},
+      {kind::seqpacket_listening, {fam, type, fam, type, ok, fam, type, nc}},
+      {kind::tcp_connected, {nl, fam, type, fam, type, ok, fam, type}},
+      {kind::unix_connected, {fam, nl, fam, type, type, fam, ok, type}},
+      {kind::seqpacket_connected, {fam, type, fam, type, nl, fam, type, ok}},
+      {kind::tcp_bound_only, {nl, fam, type, fam, type, nc, fam, type}},
+      {kind::netlink, {fam, fam, fam, fam, type, fam, fam, type}},
+      {kind::regular_file, {ns, ns, ns, ns, ns, ns, ns, ns}},
+      {kind::pipe, {ns, ns, ns, ns, ns, ns, ns, ns}},
+      {kind::closed, {bad, bad, bad, bad, bad, bad, bad, bad}},
   };
 }
 
@@ -664,10 +663,9 @@ TEST(AsioWrongKind, EveryMakerAgainstEveryKindOfFd) {
       const ino_t inode = was_open ? inode_of(fd) : 0;
       const bool was_nonblocking = was_open && nonblocking(fd);
       std::error_code ec = make_error_code(errc::name_not_found);  // must be overwritten
-      std::size_t index = 0;
       {
         net::io_context io;
-        index = makers()[m].make(io, fd, ec);
+        makers()[m].make(io, fd, ec);
       }
       EXPECT_EQ(ec, e.result[m]) << ec.message();
       if (!ec) {
@@ -677,9 +675,6 @@ TEST(AsioWrongKind, EveryMakerAgainstEveryKindOfFd) {
         EXPECT_EQ(r, -1);
         EXPECT_EQ(err, EBADF);
         t.fd.release();
-        if (m == makers().size() - 1) {
-          EXPECT_EQ(index, e.variant);
-        }
       } else if (was_open) {
         // Untouched and still ours.
         ASSERT_TRUE(is_open(fd));
@@ -687,9 +682,6 @@ TEST(AsioWrongKind, EveryMakerAgainstEveryKindOfFd) {
         EXPECT_EQ(nonblocking(fd), was_nonblocking);
         if (e.k == kind::tcp4_listening || e.k == kind::unix_listening || e.k == kind::seqpacket_listening) {
           EXPECT_EQ(int_option(fd, SO_ACCEPTCONN), 1);
-        }
-        if (m == makers().size() - 1) {
-          EXPECT_EQ(index, 0u);  // std::monostate
         }
       }
     }
@@ -700,26 +692,35 @@ TEST(AsioWrongKind, NegativeFdIsEbadf) {
   net::io_context io;
   std::error_code ec;
   std::string why;
-  const tcp::acceptor a = sockact::make_tcp_acceptor(io, -1, ec, &why);
+  const tcp::acceptor a = adopt_raw<tcp::acceptor>(io, -1, ec, &why);
   EXPECT_FALSE(a.is_open());
   EXPECT_EQ(ec, std::errc::bad_file_descriptor);
   EXPECT_EQ(why, "fd -1 is not open");
 }
 
+// A listener named as the manager names it, holding `fd` (not owned by the test's listener).
+sockact::listener named(int fd, const char* name) {
+  sockact::listener l;
+  l.fd.reset(fd);
+  l.name = name;
+  return l;
+}
+
 TEST(AsioWrongKind, MessagesNameTheFdAndWhatItIs) {
   net::io_context io;
   test_fd t = make_fd(kind::udp4);
-  const sockact::listen_fd lf{t.fd.get(), "web"};
+  sockact::listener web = named(t.fd.get(), "web");
   std::error_code ec;
   std::string why;
-  const tcp::acceptor a = sockact::make_tcp_acceptor(io, lf, ec, &why);
+  const tcp::acceptor a = sockact::adopt<tcp::acceptor>(io, std::move(web), ec, &why);
   EXPECT_EQ(ec, errc::wrong_type);
-  const std::string label = "fd " + std::to_string(lf.fd) +
+  EXPECT_EQ(web.fd.release(), t.fd.get());  // still the listener's
+  const std::string label = "fd " + std::to_string(t.fd.get()) +
                             " (\"web\"): wanted a listening TCP socket, got inet datagram udp 127.0.0.1:";
   EXPECT_EQ(why.rfind(label, 0), 0u) << why;
 
   test_fd file = make_fd(kind::regular_file);
-  sockact::make_udp_socket(io, file.fd.get(), ec, &why);
+  adopt_raw<udp::socket>(io, file.fd.get(), ec, &why);
   EXPECT_EQ(ec, errc::not_a_socket);
   EXPECT_EQ(why, "fd " + std::to_string(file.fd.get()) + " is a regular file, not a socket");
 }
@@ -727,25 +728,28 @@ TEST(AsioWrongKind, MessagesNameTheFdAndWhatItIs) {
 TEST(AsioWrongKind, ThrowingOverloadsThrowSystemError) {
   net::io_context io;
   test_fd t = make_fd(kind::tcp4_listening);
-  const sockact::listen_fd lf{t.fd.get(), "admin"};
+  const int fd = t.fd.get();
+  sockact::listener admin = named(fd, "admin");
   try {
-    sockact::make_udp_socket(io, lf);
+    sockact::adopt<udp::socket>(io, std::move(admin));
     ADD_FAILURE() << "no exception";
   } catch (const std::system_error& e) {
     EXPECT_EQ(e.code(), errc::wrong_type);
     const std::string what = e.what();
-    EXPECT_NE(what.find("sockact::make_udp_socket: fd " + std::to_string(lf.fd) +
+    EXPECT_NE(what.find("sockact::adopt<udp::socket>: fd " + std::to_string(fd) +
                         " (\"admin\"): wanted a UDP socket"),
               std::string::npos)
         << what;
   }
-  EXPECT_TRUE(is_open(lf.fd));
-  EXPECT_THROW(sockact::make_tcp_connection(io, lf), std::system_error);
-  EXPECT_THROW(sockact::make_asio_object(io, -1), std::system_error);
-  EXPECT_TRUE(is_open(lf.fd));
-  EXPECT_NO_THROW(sockact::make_tcp_acceptor(io, lf));  // Asio owns and closes it now
+  EXPECT_EQ(admin.fd.get(), fd);
+  EXPECT_TRUE(is_open(fd));
+  EXPECT_THROW(sockact::adopt<tcp::socket>(io, std::move(admin)), std::system_error);
+  EXPECT_THROW(sockact::adopt<tcp::acceptor>(io, sockact::unique_fd()), std::system_error);
+  EXPECT_TRUE(is_open(fd));
+  EXPECT_NO_THROW(sockact::adopt<tcp::acceptor>(io, std::move(admin)));  // Asio owns and closes it now
+  EXPECT_FALSE(admin.fd);
   t.fd.release();
-  EXPECT_FALSE(is_open(lf.fd));
+  EXPECT_FALSE(is_open(fd));
 }
 
 TEST(AsioProtocols, MptcpAndUdpLiteAreAccepted) {
@@ -759,7 +763,7 @@ TEST(AsioProtocols, MptcpAndUdpLiteAreAccepted) {
     check(::bind(m.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), "bind");
     check(::listen(m.get(), 4), "listen");
     std::error_code ec;
-    const tcp::acceptor acceptor = sockact::make_tcp_acceptor(io, m.get(), ec);
+    const tcp::acceptor acceptor = adopt_raw<tcp::acceptor>(io, m.get(), ec);
     EXPECT_FALSE(ec) << ec.message();
     if (!ec) m.release();
   }
@@ -767,7 +771,7 @@ TEST(AsioProtocols, MptcpAndUdpLiteAreAccepted) {
   if (lite >= 0) {
     owned_fd u(lite);
     std::error_code ec;
-    const udp::socket s = sockact::make_udp_socket(io, u.get(), ec);
+    const udp::socket s = adopt_raw<udp::socket>(io, u.get(), ec);
     EXPECT_FALSE(ec) << ec.message();
     if (!ec) u.release();
   }
@@ -783,7 +787,7 @@ TEST(AsioProtocols, OtherInetProtocolsAreWrongType) {
     ++tried;
     owned_fd fd(sctp);
     std::error_code ec;
-    { const tcp::socket s = sockact::make_tcp_connection(io, fd.get(), ec); }
+    { const tcp::socket s = adopt_raw<tcp::socket>(io, fd.get(), ec); }
     EXPECT_EQ(ec, errc::wrong_type);
     EXPECT_TRUE(is_open(fd.get()));
   }
@@ -791,7 +795,7 @@ TEST(AsioProtocols, OtherInetProtocolsAreWrongType) {
     ++tried;
     owned_fd fd(ping);
     std::error_code ec;
-    { const udp::socket s = sockact::make_udp_socket(io, fd.get(), ec); }
+    { const udp::socket s = adopt_raw<udp::socket>(io, fd.get(), ec); }
     EXPECT_EQ(ec, errc::wrong_type);
     EXPECT_TRUE(is_open(fd.get()));
   }
@@ -802,8 +806,10 @@ TEST(AsioProtocols, OtherInetProtocolsAreWrongType) {
     info.protocol = protocol;
     return sockact::asio_detail::protocol_fits(w, info);
   };
-  using sockact::asio_detail::tcp_acceptor;
-  using sockact::asio_detail::udp_socket;
+  const sockact::asio_detail::asio_wanted& tcp_acceptor =
+      sockact::asio_detail::object_traits<tcp::acceptor>::wanted;
+  const sockact::asio_detail::asio_wanted& udp_socket =
+      sockact::asio_detail::object_traits<udp::socket>::wanted;
   EXPECT_TRUE(fits(tcp_acceptor, AF_INET6, SOCK_STREAM, IPPROTO_TCP));
   EXPECT_TRUE(fits(tcp_acceptor, AF_INET, SOCK_STREAM, sockact::asio_detail::ipproto_mptcp));
   EXPECT_FALSE(fits(tcp_acceptor, AF_INET, SOCK_STREAM, IPPROTO_SCTP));
@@ -812,7 +818,7 @@ TEST(AsioProtocols, OtherInetProtocolsAreWrongType) {
   EXPECT_TRUE(fits(udp_socket, AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE));
   EXPECT_FALSE(fits(udp_socket, AF_INET, SOCK_DGRAM, IPPROTO_ICMP));
   EXPECT_FALSE(fits(udp_socket, AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6));
-  EXPECT_TRUE(fits(sockact::asio_detail::unix_datagram_socket, AF_UNIX, SOCK_DGRAM, 0));
+  EXPECT_TRUE(fits(sockact::asio_detail::object_traits<local_dgram::socket>::wanted, AF_UNIX, SOCK_DGRAM, 0));
   if (tried == 0) std::printf("note: neither SCTP nor ping sockets here; checked the rule directly\n");
 }
 
@@ -835,13 +841,13 @@ TEST(AsioOwnership, ListenerIsReleasedOnlyOnSuccess) {
   net::io_context io;
   std::error_code ec;
   {
-    const udp::socket wrong = sockact::make_udp_socket(io, std::move(l), ec);
+    const udp::socket wrong = sockact::adopt<udp::socket>(io, std::move(l), ec);
     EXPECT_EQ(ec, errc::wrong_type);
   }
   EXPECT_EQ(l.fd.get(), fd);  // still the listener's
   ASSERT_TRUE(is_open(fd));
   {
-    tcp::acceptor acceptor = sockact::make_tcp_acceptor(io, std::move(l), ec);
+    tcp::acceptor acceptor = sockact::adopt<tcp::acceptor>(io, std::move(l), ec);
     ASSERT_FALSE(ec) << ec.message();
     EXPECT_EQ(l.fd.get(), -1);  // released into the acceptor
     EXPECT_EQ(acceptor.native_handle(), fd);
@@ -862,10 +868,10 @@ TEST(AsioOwnership, RawFdBelongsToAsioOnlyOnSuccess) {
   const int fd = l.get();
   net::io_context io;
   std::error_code ec;
-  { const local_stream::acceptor wrong = sockact::make_unix_acceptor(io, fd, ec); }
+  { const local_stream::acceptor wrong = adopt_raw<local_stream::acceptor>(io, fd, ec); }
   EXPECT_EQ(ec, errc::wrong_family);
   EXPECT_TRUE(is_open(fd));
-  tcp::acceptor acceptor = sockact::make_tcp_acceptor(io, l.release(), ec);
+  tcp::acceptor acceptor = adopt_raw<tcp::acceptor>(io, l.release(), ec);
   ASSERT_FALSE(ec);
   acceptor.close();
   EXPECT_FALSE(is_open(fd));
@@ -876,11 +882,11 @@ TEST(AsioOwnership, UniqueFdIsReleasedOnlyOnSuccess) {
   const int fd = u.get();
   net::io_context io;
   std::error_code ec;
-  { const tcp::socket wrong = sockact::make_tcp_connection(io, std::move(u), ec); }
+  { const tcp::socket wrong = sockact::adopt<tcp::socket>(io, std::move(u), ec); }
   EXPECT_EQ(ec, errc::wrong_type);
   EXPECT_EQ(u.get(), fd);
   {
-    const udp::socket s = sockact::make_udp_socket(io, std::move(u), ec);
+    const udp::socket s = sockact::adopt<udp::socket>(io, std::move(u), ec);
     ASSERT_FALSE(ec);
     EXPECT_EQ(u.get(), -1);
   }
@@ -891,11 +897,11 @@ TEST(AsioOwnership, SameFdTwiceIsRefusedByAsioAndLeftAlone) {
   owned_fd l = sockact_test::inet_socket(AF_INET, SOCK_STREAM);
   const int fd = l.release();
   net::io_context io;
-  tcp::acceptor first = sockact::make_tcp_acceptor(io, fd);
+  tcp::acceptor first = adopt_raw<tcp::acceptor>(io, fd);
   std::error_code ec;
   std::string why;
   {
-    const tcp::acceptor second = sockact::make_tcp_acceptor(io, fd, ec, &why);
+    const tcp::acceptor second = adopt_raw<tcp::acceptor>(io, fd, ec, &why);
     EXPECT_EQ(ec, std::errc::file_exists) << ec.message();
     EXPECT_NE(why.find("Asio cannot take it"), std::string::npos) << why;
     EXPECT_FALSE(second.is_open());
@@ -904,7 +910,7 @@ TEST(AsioOwnership, SameFdTwiceIsRefusedByAsioAndLeftAlone) {
   EXPECT_NO_THROW(first.local_endpoint());
   // The same failure from an owning source: it keeps the fd.
   sockact::unique_fd owner(fd);
-  { const tcp::acceptor third = sockact::make_tcp_acceptor(io, std::move(owner), ec); }
+  { const tcp::acceptor third = sockact::adopt<tcp::acceptor>(io, std::move(owner), ec); }
   EXPECT_EQ(ec, std::errc::file_exists);
   EXPECT_EQ(owner.release(), fd);  // (released here only because `first` owns it too)
 }
@@ -916,45 +922,42 @@ TEST(AsioOwnership, SecondTranslationUnit) {
   t.fd.release();
 }
 
-// Which sources compile: a listener or unique_fd only by rvalue (it is
-// consumed on success); raw fds and listen_fds by value or reference.
+// Which sources compile: an owning fd (unique_fd or listener) only by rvalue,
+// as ownership moves in; never a raw int.
 template <class Source, class = void>
-struct can_make : std::false_type {};
+struct can_adopt : std::false_type {};
 template <class Source>
-struct can_make<Source, std::void_t<decltype(sockact::make_tcp_acceptor(
-                            std::declval<net::io_context&>(), std::declval<Source>()))>> : std::true_type {};
+struct can_adopt<Source, std::void_t<decltype(sockact::adopt<tcp::acceptor>(
+                             std::declval<net::io_context&>(), std::declval<Source>()))>> : std::true_type {};
 
-static_assert(can_make<int>::value, "raw fd");
-static_assert(can_make<int&>::value, "raw fd");
-static_assert(can_make<const sockact::listen_fd&>::value, "listen_fd");
-static_assert(can_make<sockact::listener&&>::value, "listener&&");
-static_assert(can_make<sockact::unique_fd&&>::value, "unique_fd&&");
-static_assert(!can_make<sockact::listener&>::value, "an lvalue listener would lose its fd silently");
-static_assert(!can_make<const sockact::listener&>::value, "a const listener cannot give up its fd");
-static_assert(!can_make<sockact::unique_fd&>::value, "an lvalue unique_fd would lose its fd silently");
-static_assert(!can_make<long>::value, "only int fds");
+static_assert(can_adopt<sockact::listener&&>::value, "listener&&");
+static_assert(can_adopt<sockact::unique_fd&&>::value, "unique_fd&&");
+static_assert(!can_adopt<sockact::listener&>::value, "an lvalue listener would lose its fd silently");
+static_assert(!can_adopt<const sockact::listener&>::value, "a const listener cannot give up its fd");
+static_assert(!can_adopt<sockact::unique_fd&>::value, "an lvalue unique_fd would lose its fd silently");
+static_assert(!can_adopt<int>::value, "a raw fd says nothing about who owns it");
 
 template <class Context, class = void>
-struct can_make_with : std::false_type {};
+struct can_adopt_with : std::false_type {};
 template <class Context>
-struct can_make_with<
-    Context, std::void_t<decltype(sockact::make_tcp_acceptor(std::declval<Context>(), std::declval<int>()))>>
+struct can_adopt_with<Context, std::void_t<decltype(sockact::adopt<tcp::acceptor>(
+                                   std::declval<Context>(), std::declval<sockact::unique_fd>()))>>
     : std::true_type {};
 
-static_assert(can_make_with<net::io_context&>::value, "io_context");
-static_assert(can_make_with<net::io_context::executor_type>::value, "executor");
-static_assert(can_make_with<net::any_io_executor>::value, "any_io_executor");
-static_assert(!can_make_with<int>::value, "not a context");
+static_assert(can_adopt_with<net::io_context&>::value, "io_context");
+static_assert(can_adopt_with<net::io_context::executor_type>::value, "executor");
+static_assert(can_adopt_with<net::any_io_executor>::value, "any_io_executor");
+static_assert(!can_adopt_with<int>::value, "not a context");
 
 TEST(AsioOwnership, ExecutorsWork) {
   net::io_context io;
   owned_fd a = sockact_test::inet_socket(AF_INET, SOCK_STREAM);
   owned_fd b = sockact_test::inet_socket(AF_INET, SOCK_STREAM);
   const sock_address addr = local_address(b.get());
-  const tcp::acceptor on_executor = sockact::make_tcp_acceptor(io.get_executor(), a.release());
+  const tcp::acceptor on_executor = adopt_raw<tcp::acceptor>(io.get_executor(), a.release());
   EXPECT_TRUE(on_executor.is_open());
   auto strand = net::make_strand(io);
-  tcp::acceptor on_strand = sockact::make_tcp_acceptor(strand, b.release());
+  tcp::acceptor on_strand = adopt_raw<tcp::acceptor>(strand, b.release());
   std::string seen, peer;
   EXPECT_EQ(accept_one_upper(io, on_strand, addr, seen, peer), "HELLO");
 }
@@ -968,7 +971,7 @@ TEST(AsioNonBlocking, BlockingFdStaysBlockingUntilAsioWaits) {
   const int fd = l.get();
   ASSERT_FALSE(nonblocking(fd));
   net::io_context io;
-  tcp::acceptor acceptor = sockact::make_tcp_acceptor(io, l.release());
+  tcp::acceptor acceptor = adopt_raw<tcp::acceptor>(io, l.release());
   EXPECT_FALSE(nonblocking(fd));
   EXPECT_FALSE(acceptor.native_non_blocking());
   acceptor.async_accept([](const sockact::asio_error_code&, tcp::socket) {});
@@ -981,7 +984,7 @@ TEST(AsioNonBlocking, NonBlockingFdIsKnownToAsio) {
   owned_fd l = sockact_test::inet_socket(AF_INET, SOCK_STREAM);
   sockact::set_nonblocking(l.get(), true);
   net::io_context io;
-  const tcp::acceptor acceptor = sockact::make_tcp_acceptor(io, l.release());
+  const tcp::acceptor acceptor = adopt_raw<tcp::acceptor>(io, l.release());
   EXPECT_TRUE(acceptor.native_non_blocking());
   EXPECT_FALSE(acceptor.non_blocking());
 }
@@ -993,7 +996,7 @@ TEST(AsioNonBlocking, ServiceManagersCopyKeepsListening) {
   const owned_fd manager(check(::fcntl(l.get(), F_DUPFD_CLOEXEC, 0), "dup"));
   {
     net::io_context io;
-    tcp::acceptor acceptor = sockact::make_tcp_acceptor(io, l.release());
+    tcp::acceptor acceptor = adopt_raw<tcp::acceptor>(io, l.release());
     std::string seen, peer;
     EXPECT_EQ(accept_one_upper(io, acceptor, addr, seen, peer), "HELLO");
   }  // acceptor closed (never shut down)
@@ -1010,7 +1013,7 @@ TEST(AsioNonBlocking, ServiceManagersCopyKeepsListening) {
 // With listen_or_bind() on real LISTEN_* fds at 3, 4, 5
 // ---------------------------------------------------------------------------
 
-TEST(AsioActivated, ListenOrBindThenMakeAsioObject) {
+TEST(AsioActivated, ListenOrBindThenAdopt) {
   const std::string path = temp_path("activated");
   owned_fd web = sockact_test::inet_socket(AF_INET, SOCK_STREAM);
   owned_fd admin = sockact_test::unix_socket(path);
@@ -1026,18 +1029,12 @@ TEST(AsioActivated, ListenOrBindThenMakeAsioObject) {
     std::vector<sockact::listener> ls = sockact::listen_or_bind(sockact::listen_config{});
     ASSERT_EQ(ls.size(), 3u);
     EXPECT_FALSE(sockact_test::listen_env::any_set());
+    for (const sockact::listener& l : ls) EXPECT_TRUE(l.activated);
     net::io_context io;
-    std::vector<sockact::asio_object> objects;
-    for (sockact::listener& l : ls) {
-      EXPECT_TRUE(l.activated);
-      objects.push_back(sockact::make_asio_object(io, std::move(l)));
-      EXPECT_FALSE(l.fd);
-    }
-    ASSERT_TRUE(std::holds_alternative<tcp::acceptor>(objects[0]));
-    ASSERT_TRUE(std::holds_alternative<local_stream::acceptor>(objects[1]));
-    ASSERT_TRUE(std::holds_alternative<local_stream::socket>(objects[2]));
-    auto& tcp_acceptor = std::get<tcp::acceptor>(objects[0]);
-    auto& unix_acceptor = std::get<local_stream::acceptor>(objects[1]);
+    tcp::acceptor tcp_acceptor = sockact::adopt<tcp::acceptor>(io, std::move(ls[0]));
+    local_stream::acceptor unix_acceptor = sockact::adopt<local_stream::acceptor>(io, std::move(ls[1]));
+    local_stream::socket connection = sockact::adopt<local_stream::socket>(io, std::move(ls[2]));
+    for (const sockact::listener& l : ls) EXPECT_FALSE(l.fd);
     EXPECT_EQ(tcp_acceptor.native_handle(), 3);
     EXPECT_EQ(unix_acceptor.native_handle(), 4);
     EXPECT_EQ(unix_acceptor.local_endpoint().path(), path);
@@ -1048,7 +1045,7 @@ TEST(AsioActivated, ListenOrBindThenMakeAsioObject) {
     EXPECT_EQ(accept_one_upper(io, unix_acceptor, admin_addr, seen, peer), "HELLO");
     io.restart();
     ASSERT_EQ(::send(client.get(), "hello", 5, MSG_NOSIGNAL), 5);
-    answer_upper(std::move(std::get<local_stream::socket>(objects[2])), seen);
+    answer_upper(std::move(connection), seen);
     io.run_for(io_limit);
     char buf[8] = {};
     EXPECT_EQ(::recv(client.get(), buf, sizeof buf, 0), 5);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <string>
 #include <system_error>
+#include <utility>
 
 bool standalone_adopts(int fd, std::string& why);  // mixed_flavours_standalone.cpp
 
@@ -16,11 +17,15 @@ namespace {
 bool boost_adopts(int fd, std::string& why) {
   boost::asio::io_context io;
   std::error_code ec;
+  sockact::unique_fd owner(fd);  // the socket on success; still ours on error
   {
-    const boost::asio::ip::udp::socket wrong = sockact::make_udp_socket(io, fd, ec, &why);
+    const boost::asio::ip::udp::socket wrong =
+        sockact::adopt<boost::asio::ip::udp::socket>(io, std::move(owner), ec, &why);
     if (ec != sockact::errc::wrong_family) return false;
   }
-  boost::asio::local::stream_protocol::socket s = sockact::make_unix_connection(io, fd, ec, &why);
+  boost::asio::local::stream_protocol::socket s =
+      sockact::adopt<boost::asio::local::stream_protocol::socket>(io, std::move(owner), ec, &why);
+  if (ec) owner.release();  // the caller keeps it
   return !ec && s.is_open();
 }
 }  // namespace

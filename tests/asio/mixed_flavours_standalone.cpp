@@ -5,14 +5,18 @@
 
 #include <string>
 #include <system_error>
+#include <utility>
 
 bool standalone_adopts(int fd, std::string& why) {
   asio::io_context io;
   std::error_code ec;
+  sockact::unique_fd owner(fd);  // the socket on success; still ours on error
   {
-    const asio::ip::udp::socket wrong = sockact::make_udp_socket(io, fd, ec, &why);
+    const asio::ip::udp::socket wrong = sockact::adopt<asio::ip::udp::socket>(io, std::move(owner), ec, &why);
     if (ec != sockact::errc::wrong_family) return false;
   }
-  asio::local::stream_protocol::socket s = sockact::make_unix_connection(io, fd, ec, &why);
+  asio::local::stream_protocol::socket s =
+      sockact::adopt<asio::local::stream_protocol::socket>(io, std::move(owner), ec, &why);
+  if (ec) owner.release();  // the caller keeps it
   return !ec && s.is_open();
 }

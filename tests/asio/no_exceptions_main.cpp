@@ -11,6 +11,7 @@
 #include <exception>
 #include <string>
 #include <system_error>
+#include <utility>
 
 static_assert(!SOCKACT_HAS_EXCEPTIONS, "built with -fno-exceptions");
 
@@ -40,12 +41,13 @@ int main() {
   sockact::asio_ns::io_context io;
   std::error_code ec;
   std::string why;
+  sockact::unique_fd owner(sv[0]);
   {
-    const sockact::asio_ns::ip::tcp::socket wrong = sockact::make_tcp_connection(io, sv[0], ec, &why);
-    if (ec != sockact::errc::wrong_family || wrong.is_open())
+    const auto wrong = sockact::adopt<sockact::asio_ns::ip::tcp::socket>(io, std::move(owner), ec, &why);
+    if (ec != sockact::errc::wrong_family || wrong.is_open() || owner.get() != sv[0])
       return std::printf("FAIL: %s\n", why.c_str()), 1;
   }
-  sockact::asio_ns::local::stream_protocol::socket s = sockact::make_unix_connection(io, sv[0], ec, &why);
+  auto s = sockact::adopt<sockact::asio_ns::local::stream_protocol::socket>(io, std::move(owner), ec, &why);
   if (ec || !s.is_open()) return std::printf("FAIL: %s\n", why.c_str()), 1;
   if (::write(sv[1], "x", 1) != 1) return 1;
   char c = 0;
@@ -54,20 +56,23 @@ int main() {
   if (aec || n != 1 || c != 'x') return std::printf("FAIL: read %s\n", aec.message().c_str()), 1;
   ::close(sv[1]);
 
-  // The driver: start(ec), an idle exit, run() returns.
-  ::unsetenv("NOTIFY_SOCKET");
-  ::unsetenv("WATCHDOG_USEC");
-  sockact::lifecycle_config config;
-  config.idle_timeout = std::chrono::milliseconds(50);
-  sockact::lifecycle lc(config, true, {});
-  bool finished = false;
-  sockact::asio_lifecycle_driver driver(io, lc,
-                                        [&](const sockact::lifecycle_actions& a) { finished = a.finished; });
-  driver.start(ec);
-  if (ec) return std::printf("FAIL: driver.start: %s\n", ec.message().c_str()), 1;
-  io.restart();
-  io.run();
-  if (!finished || lc.reason() != sockact::stop_reason::idle) return std::printf("FAIL: no idle exit\n"), 1;
+  // The driver: activate(ec), asio_driver(ec), an idle exit, run() returns.
+  for (const char* name : {"NOTIFY_SOCKET", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "SHUTDOWN_TIMEOUT"})
+    ::unsetenv(name);
+  ::setenv("IDLE_TIMEOUT", "0.05", 1);
+  ::setenv("HOST", "127.0.0.1", 1);
+  ::setenv("PORT", "0", 1);
+  sockact::activation_config config;
+  config.lifecycle.idle_only_when_activated = false;
+  sockact::activation act;
+  if (!sockact::activate(act, config, ec, &why)) return std::printf("FAIL: activate: %s\n", why.c_str()), 1;
+  sockact::asio_ns::io_context loop;
+  sockact::asio_driver driver(
+      loop, act, [](sockact::asio_ns::ip::tcp::socket, const sockact::listener&) {}, ec, &why);
+  if (ec) return std::printf("FAIL: asio_driver: %s\n", why.c_str()), 1;
+  loop.run();
+  if (!driver.finished() || act.state().reason() != sockact::stop_reason::idle)
+    return std::printf("FAIL: no idle exit\n"), 1;
   std::printf("ok\n");
   return 0;
 }
