@@ -3,7 +3,8 @@
 #define SOCKACT_DETAIL_CONFIG_HPP
 
 #if !defined(__cplusplus) || __cplusplus < 201703L
-#error "sockact needs C++17 or later: compile with -std=c++17 (or CMake's cxx_std_17, which sockact::sockact sets)"
+#error \
+    "sockact needs C++17 or later: compile with -std=c++17 (or CMake's cxx_std_17, which sockact::sockact sets)"
 // A missing header is a fatal error: the compiler stops here instead of
 // following the message with screens of errors about std::string_view.
 #include <sockact_needs_cxx17>
