@@ -82,6 +82,25 @@ rc=0; err=$(timeout 10 "$BIN" --listen=127.0.0.1:99999 2>&1) || rc=$?
 expect_contains "bad address quoted" "$err" 'bad address "127.0.0.1:99999"'
 rc=0; err=$(PORT=http timeout 10 "$BIN" 2>&1) || rc=$?
 expect_contains "bad PORT quoted" "$err" 'PORT="http"'
+# A bind that fails names the variables the address came from.
+rc=0; err=$(HOST=::ffff:192.0.2.1 PORT=$P timeout 10 "$BIN" 2>&1) || rc=$?
+expect_contains "bind error names HOST and PORT" "$err" "(from HOST=\"::ffff:192.0.2.1\" PORT=\"$P\")"
+[ "$rc" = 1 ] && pass "unbindable HOST: exit 1" || fail "unbindable HOST: exit $rc"
+rc=0; err=$(SOCKET_PATH=/nonexistent-sockact-dir/s.sock timeout 10 "$BIN" 2>&1) || rc=$?
+expect_contains "bind error names SOCKET_PATH" "$err" '(from SOCKET_PATH="/nonexistent-sockact-dir/s.sock")'
+# An unusable NOTIFY_SOCKET: one warning that names it, and the server still serves.
+PN=$(free_port)
+NOTIFY_SOCKET=/nonexistent-sockact-dir/notify HOST=127.0.0.1 PORT=$PN "$BIN" >"$E2E_TMP/notify.log" 2>&1 &
+npid=$!
+E2E_PIDS+=("$npid")
+out=""
+for _ in $(seq 50); do out=$(curl -s -m 2 "http://127.0.0.1:$PN/" || true); [ -n "$out" ] && break; sleep 0.1; done
+expect_contains "serves with an unusable NOTIFY_SOCKET" "$out" "hello from"
+kill -TERM "$npid"; wait "$npid" || true
+expect_contains "warns once about NOTIFY_SOCKET" "$(cat "$E2E_TMP/notify.log")" \
+  'warning: NOTIFY_SOCKET="/nonexistent-sockact-dir/notify" cannot be reached'
+[ "$(grep -c 'NOTIFY_SOCKET' "$E2E_TMP/notify.log")" = 1 ] && pass "NOTIFY_SOCKET warning: one line" ||
+  fail "NOTIFY_SOCKET warning: $(grep -c 'NOTIFY_SOCKET' "$E2E_TMP/notify.log") lines"
 [ "$rc" = 1 ] && pass "bad PORT: exit 1" || fail "bad PORT: exit $rc"
 
 finish
