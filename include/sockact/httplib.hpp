@@ -62,6 +62,14 @@ class httplib_server : public httplib::Server {
                           std::chrono::milliseconds accept_poll = std::chrono::milliseconds(100))
       : driver_(&driver) {
     set_idle_interval(accept_poll);
+    // cpp-httplib has no deadline for a whole request head; its read timeout
+    // (between two reads) set to HEADERS_TIMEOUT at least cuts a client that
+    // stops sending half-way, so it cannot keep an idle server alive. It
+    // closes without a 408.
+    const auto head = driver.config().lifecycle.headers_timeout;
+    if (head.count() > 0)
+      set_read_timeout(static_cast<time_t>(head.count() / 1000),
+                       static_cast<time_t>((head.count() % 1000) * 1000));
     new_task_queue = [this] { return new counted_pool(*this); };
     httplib::Server::set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (post_routing_) post_routing_(req, res);

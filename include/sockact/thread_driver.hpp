@@ -202,6 +202,11 @@ class thread_driver {
   }
 
   /// The server is draining: answer what was received, with `Connection: close`.
+  /// The configuration of the activation it drives.
+  const activation_config& config() const noexcept {
+    return act_->config();
+  }
+
   bool draining() const noexcept {
     return act_->draining();
   }
