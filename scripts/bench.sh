@@ -72,6 +72,8 @@ set +e
 python3 "$root/bench/run.py" "$build" "$@"
 rc=$?
 [ $rc -le 1 ] || echo "bench: run.py failed ($rc)" >&2
+# The integration cost: lines marked `// sockact` per example, appended to RESULTS.md.
+bash "$root/bench/integration_lines.sh" --results "$root/bench/RESULTS.md" || { [ $rc -ge 1 ] || rc=1; }
 # libsockact-adopt.so: cold start of Bun and Node with it vs their own bind() (bench/adopt_cold_start.py).
 rounds=30; [[ " $* " == *" --quick "* ]] && rounds=8
 { cmake -S "$root" -B "$build/adopt" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSOCKACT_BUILD_TESTS=OFF -DSOCKACT_BUILD_EXAMPLES=OFF >/dev/null &&
