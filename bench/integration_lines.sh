@@ -1,7 +1,9 @@
 #!/bin/bash
 # Counts the lines each example adds for sockact: the lines marked `// sockact`
 # (a server that already works without sockact gains exactly these). Prints a
-# Markdown table with the target per kind of loop; exits 1 when one is missed.
+# Markdown table with the target per kind of loop. A target missed is
+# reported (MISS), like the other benchmarks' targets; exit 1 only when an
+# example carries no marker at all (the count would be meaningless).
 #   bench/integration_lines.sh [--results FILE]   (appends the table to FILE)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +27,7 @@ for row in "${rows[@]}"; do
   [ -f "$f" ] || continue
   n=$(grep -c '// sockact$' "$f" || true)
   verdict=ok
-  [ "$n" -le "$target" ] || { verdict="**MISS**"; status=1; }
+  [ "$n" -le "$target" ] || verdict="**MISS**"
   [ "$n" -gt 0 ] || { verdict="**not marked**"; status=1; }
   table+="
 | example-$dir | $kind | $n | ≤ $target $verdict |"

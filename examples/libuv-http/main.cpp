@@ -13,8 +13,7 @@
 // the drain or a request deadline closes.
 // SPDX-License-Identifier: MIT
 
-#include <sockact/activation.hpp>  // sockact
-#include <sockact/libuv.hpp>       // sockact
+#include <sockact/libuv_server.hpp>  // sockact
 
 #include "../common/mini_http.hpp"
 
@@ -182,18 +181,18 @@ void process(client* c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto config = sockact::activation_config::http();  // sockact
+  std::string address;  // where to listen when started by hand (else HOST/PORT)
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--listen=", 0) == 0) {
-      config.listen.address = a.substr(9);
+      address = a.substr(9);
     } else {
       std::fprintf(stderr, "usage: %s [--listen=ADDRESS[,ADDRESS...]]\n", program);
       return 2;
     }
   }
   std::error_code ec;
-  sockact::activation act = sockact::activate_or_exit(config);  // sockact
+  sockact::activation act = sockact::activate_or_exit(sockact::activation_config::http(address));  // sockact
   ::signal(SIGPIPE, SIG_IGN);
 
   uv_loop_t loop;

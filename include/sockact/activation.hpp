@@ -91,17 +91,19 @@ struct activation_config {
   /// Prefix of the log lines; empty: the program's short name.
   std::string program;
 
-  /// The defaults for an HTTP/1.x server: a request that times out gets a 408.
-  static activation_config http();
+  /// The defaults for an HTTP/1.x server: a request that times out gets a
+  /// 408. `address`: listen.address (where to bind when not activated).
+  static activation_config http(std::string address = {});
 };
 
 /// An HTTP/1.1 408 that closes the connection, for activation_config::timeout_reply.
 inline constexpr const char* http_timeout_reply =
     "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
-inline activation_config activation_config::http() {
+inline activation_config activation_config::http(std::string address) {
   activation_config c;
   c.timeout_reply = http_timeout_reply;
+  c.listen.address = std::move(address);
   return c;
 }
 
