@@ -182,7 +182,7 @@ int main(int argc, char** argv) try {
     }
     config.listen.address = a.substr(9);  // sockact
   }
-  sockact::activation act = sockact::activate(config);  // sockact
+  sockact::activation act = sockact::activate_or_exit(config);  // sockact
   const char* threads_env = std::getenv("THREADS");
   const int threads = threads_env != nullptr && std::atoi(threads_env) > 0 ? std::atoi(threads_env) : 2;
   net::io_context ioc{threads};
