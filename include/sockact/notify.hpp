@@ -419,6 +419,37 @@ inline bool notify(std::string_view state) {
   }
   return sent;
 }
+/// The helpers above, throwing as notify(state) does.
+inline bool notify_ready() {
+  return notify("READY=1");
+}
+inline bool notify_stopping() {
+  return notify("STOPPING=1");
+}
+inline bool notify_status(std::string_view text) {
+  return notify("STATUS=" + std::string(text));
+}
+inline bool notify_watchdog() {
+  return notify("WATCHDOG=1");
+}
+inline bool notify_mainpid(pid_t pid) {
+  return notify("MAINPID=" + std::to_string(pid));
+}
+inline bool notify_extend_timeout(std::chrono::microseconds extra) {
+  return notify("EXTEND_TIMEOUT_USEC=" + std::to_string(extra.count()));
+}
+/// @throws std::system_error naming NOTIFY_SOCKET.
+inline bool notify_fd_store(const std::vector<int>& fds, std::string_view name) {
+  std::error_code ec;
+  const bool sent = notify_fd_store(fds, name, ec);
+  if (ec) {
+    const char* e = std::getenv("NOTIFY_SOCKET");
+    detail::throw_error(ec, "sockact::notify_fd_store(" + std::to_string(fds.size()) +
+                                " fds) to NOTIFY_SOCKET=" + detail::quote(e != nullptr ? e : ""));
+  }
+  return sent;
+}
+
 /// @throws std::system_error naming WATCHDOG_USEC/WATCHDOG_PID and their values.
 inline std::optional<std::chrono::microseconds> watchdog_enabled(bool unset_environment = false) {
   const char* u = std::getenv("WATCHDOG_USEC");

@@ -99,6 +99,33 @@ TEST_F(Notify, FdStorePassesTheFd) {
   EXPECT_TRUE(is_open(l.get())) << "the sender keeps its copy";
 }
 
+#if SOCKACT_HAS_EXCEPTIONS
+TEST_F(Notify, ThrowingHelpersSendAndThrow) {
+  EXPECT_TRUE(sockact::notify_ready());
+  EXPECT_EQ(receive(), "READY=1");
+  EXPECT_TRUE(sockact::notify_stopping());
+  EXPECT_EQ(receive(), "STOPPING=1");
+  EXPECT_TRUE(sockact::notify_status("draining"));
+  EXPECT_EQ(receive(), "STATUS=draining");
+  EXPECT_TRUE(sockact::notify_watchdog());
+  EXPECT_EQ(receive(), "WATCHDOG=1");
+  EXPECT_TRUE(sockact::notify_mainpid(77));
+  EXPECT_EQ(receive(), "MAINPID=77");
+  EXPECT_TRUE(sockact::notify_extend_timeout(std::chrono::milliseconds(1)));
+  EXPECT_EQ(receive(), "EXTEND_TIMEOUT_USEC=1000");
+  EXPECT_TRUE(sockact::notify_fd_store({0}, "stdin"));
+  EXPECT_EQ(receive(), "FDSTORE=1\nFDNAME=stdin");
+  ::setenv("NOTIFY_SOCKET", "/nonexistent/sockact/notify", 1);
+  EXPECT_THROW(sockact::notify_ready(), std::system_error);
+  try {
+    sockact::notify_fd_store({0}, "x");
+    ADD_FAILURE();
+  } catch (const std::system_error& e) {
+    EXPECT_NE(std::string(e.what()).find("NOTIFY_SOCKET=\"/nonexistent/sockact/notify\""), std::string::npos);
+  }
+}
+#endif
+
 TEST_F(Notify, NoSocketIsNotAnError) {
   ::unsetenv("NOTIFY_SOCKET");
   std::error_code ec;
