@@ -28,6 +28,8 @@ import sys
 import threading
 import time
 
+from fault_client import alive  # beside this script
+
 failures = 0
 
 
@@ -79,14 +81,6 @@ def rss_mb(pid):
     except FileNotFoundError:
         pass
     return -1.0
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def case_drain(host, port, pid):

@@ -49,9 +49,10 @@ burst() {
 # has_watchdog_env PID: the process (a pid in the manager's namespace) got WATCHDOG_USEC.
 has_watchdog_env() { sd_nsenter cat "/proc/$1/environ" | tr '\0' '\n' | grep -qx 'WATCHDOG_USEC=2000000'; }
 state() { sd_prop "$SVC" ActiveState; }
-
-if [ "$MODE" = mixed ]; then
-  dropin 0.5 5 30
+# Every activation is a service start, and a service may start only 5 times in
+# 10 s by default (StartLimitBurst=/StartLimitIntervalSec=): with an idle
+# timeout this short, a deployment must raise that limit too (see README).
+start_with_room_to_cycle() {
   sd_install "$SVC.d/60-start-limit.conf" <<EOF2
 [Unit]
 StartLimitIntervalSec=10s
@@ -59,6 +60,11 @@ StartLimitBurst=1000
 EOF2
   sd_reload
   sdctl start "$NAME-web.socket" "$NAME-admin.socket"
+}
+
+if [ "$MODE" = mixed ]; then
+  dropin 0.5 5 30
+  start_with_room_to_cycle
   inv_before=$(sd_prop "$SVC" InvocationID)
   rc=0
   out=$(python3 "$HERE/mixed_clients.py" "$PW" 1500 150 "$NAME" 2>&1) || rc=$?
@@ -128,16 +134,7 @@ elif [ "$MODE" = basic ]; then
 else
   # (b) cycling: bursts around the idle deadline, 100 activations.
   dropin 0.3 5 30
-  # Every activation is a service start, and a service may start only 5 times in
-  # 10 s by default (StartLimitBurst=/StartLimitIntervalSec=): with an idle
-  # timeout this short, a deployment must raise that limit too (see README).
-  sd_install "$SVC.d/60-start-limit.conf" <<EOF2
-[Unit]
-StartLimitIntervalSec=10s
-StartLimitBurst=1000
-EOF2
-  sd_reload
-  sdctl start "$NAME-web.socket" "$NAME-admin.socket"
+  start_with_room_to_cycle
   failed=0 sent=0 activations=0 last_inv=''
   for cycle in $(seq 100); do
     sd_wait_state "$SVC" inactive 10 >/dev/null || { sd_fail "cycle $cycle: did not go idle"; break; }
