@@ -3,6 +3,8 @@
 // and says when SHUTDOWN_TIMEOUT cut the drain. SPDX-License-Identifier: MIT
 #include <sockact/httplib.hpp>
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -37,13 +39,6 @@ sockact::activation make_activation(std::chrono::milliseconds idle, std::chrono:
   c.lifecycle.shutdown_timeout = shutdown;
   c.log = [](const std::string&) {};
   return sockact::activate(c);
-}
-
-int port_of(int fd) {
-  sockaddr_in a{};
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  return ntohs(a.sin_port);
 }
 
 int connect_to(int port) {
@@ -95,7 +90,7 @@ struct fixture {
   fixture(std::chrono::milliseconds idle, std::chrono::milliseconds shutdown)
       : act(make_activation(idle, shutdown)), driver(act), svr(driver, 20ms) {
     sockact::listener& l = act.sockets().at(0);
-    port = port_of(l.fd.get());
+    port = sockact_test::local_port(l.fd.get());
     manager_copy = ::fcntl(l.fd.get(), F_DUPFD_CLOEXEC, 3);  // what systemd keeps
     svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("hello\n", "text/plain");

@@ -3,6 +3,8 @@
 // datagram socket as NOTIFY_SOCKET. SPDX-License-Identifier: MIT
 #include <sockact/thread_driver.hpp>
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -66,13 +68,6 @@ sockact::activation make_activation(ms idle, ms shutdown = 5000ms) {
   return sockact::activate(c);
 }
 
-int port_of(int fd) {
-  sockaddr_in a{};
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  return ntohs(a.sin_port);
-}
-
 int connect_to(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
@@ -125,7 +120,7 @@ class blocking_server {
     }
     for (std::thread& t : threads) t.join();
   }
-  int port() const { return port_of(fd_); }
+  int port() const { return sockact_test::local_port(fd_); }
   int listen_fd() const { return fd_; }
   std::atomic<int> accept_error{0};
   std::atomic<bool> stopped_by_driver{false};
@@ -301,7 +296,7 @@ TEST(ThreadDriver, StopFromAnotherThreadAndOnStop) {
   EXPECT_EQ(listening, 0);
   ::getsockopt(manager_copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
   EXPECT_EQ(listening, 1);
-  const int late = connect_to(port_of(manager_copy));
+  const int late = connect_to(sockact_test::local_port(manager_copy));
   EXPECT_GE(late, 0);
   const int accepted = ::accept4(manager_copy, nullptr, nullptr, SOCK_CLOEXEC);
   EXPECT_GE(accepted, 0);
