@@ -251,7 +251,7 @@ class activation_state {
         activated_(activated) {}
 
   ~activation_state() {
-    for (const int fd : lingering_) ::close(fd);
+    for (const lingerer& l : lingering_) ::close(l.fd);
   }
 
   void log(const std::string& line) const {
@@ -336,8 +336,7 @@ class activation_state {
     ::shutdown(fd, SHUT_WR);  // a connection, never a listener
     if (dup < 0) return;
     std::lock_guard<std::mutex> lock(linger_mutex_);
-    lingering_.push_back(dup);
-    linger_deadlines_.push_back(clock::now() + config_.lifecycle.linger);
+    lingering_.push_back({dup, clock::now() + config_.lifecycle.linger});
   }
 
   // Reads what waits on the lingering fds; closes those at EOF, error or deadline.
@@ -345,19 +344,17 @@ class activation_state {
     std::lock_guard<std::mutex> lock(linger_mutex_);
     char buf[4096];
     for (std::size_t i = 0; i < lingering_.size();) {
-      bool done = now >= linger_deadlines_[i] || final_pass;
+      bool done = now >= lingering_[i].until || final_pass;
       for (int reads = 0; !done && reads < 16; ++reads) {
-        const ssize_t r = ::recv(lingering_[i], buf, sizeof buf, MSG_DONTWAIT);
+        const ssize_t r = ::recv(lingering_[i].fd, buf, sizeof buf, MSG_DONTWAIT);
         if (r > 0) continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
         done = true;  // EOF or error
       }
       if (done) {
-        ::close(lingering_[i]);
+        ::close(lingering_[i].fd);
         lingering_[i] = lingering_.back();
-        linger_deadlines_[i] = linger_deadlines_.back();
         lingering_.pop_back();
-        linger_deadlines_.pop_back();
       } else {
         ++i;
       }
@@ -378,7 +375,7 @@ class activation_state {
       std::vector<pollfd> fds;
       {
         std::lock_guard<std::mutex> lock(linger_mutex_);
-        for (const int fd : lingering_) fds.push_back(pollfd{fd, POLLIN, 0});
+        for (const lingerer& l : lingering_) fds.push_back(pollfd{l.fd, POLLIN, 0});
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
       ::poll(fds.data(), fds.size(), static_cast<int>(left > 100 ? 100 : left + 1));
@@ -387,15 +384,20 @@ class activation_state {
 
   clock::time_point next_deadline(clock::time_point now) const {
     clock::time_point t = lifecycle_.next_deadline(now);
-    // While draining, or while lingering or request deadlines run, look again
-    // soon: connections close on other threads, bytes arrive, deadlines pass.
-    const auto soon = std::chrono::milliseconds(draining() || lingering() ? 20 : 250);
-    if (draining() || lingering() || (watch_requests() && open() > 0)) t = std::min(t, now + soon);
+    const bool busy_closing = draining() || lingering();
+    const bool connections = open() > 0;
+    // While draining or lingering, look again soon: connections close on other
+    // threads and clients send their FIN. While request deadlines run, often
+    // enough that they pass on time.
+    if (busy_closing)
+      t = std::min(t, now + std::chrono::milliseconds(20));
+    else if (watch_requests() && connections)
+      t = std::min(t, now + std::chrono::milliseconds(250));
     // Requests begin and end between two timer events, where a driver does not
     // look: while connections are open, look every check_interval(), so that
     // the exit comes at most that late after the last request, as promised.
     const idle_tracker& tracker = lifecycle_.tracker();
-    if (tracker.enabled() && lifecycle_.current() == lifecycle::phase::serving && open() > 0)
+    if (tracker.enabled() && lifecycle_.current() == lifecycle::phase::serving && connections)
       t = std::min(t, now + tracker.check_interval());
     return t;
   }
@@ -487,9 +489,12 @@ class activation_state {
   std::atomic<bool> draining_{false};
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<connection_node>> nodes_;
+  struct lingerer {
+    int fd;  // our duplicate of a connection after its FIN
+    clock::time_point until;
+  };
   mutable std::mutex linger_mutex_;
-  std::vector<int> lingering_;
-  std::vector<clock::time_point> linger_deadlines_;
+  std::vector<lingerer> lingering_;
 };
 
 template <class Close, class Post>

@@ -738,25 +738,15 @@ class libuv_driver_impl final : public libuv_driver_core {
     auto& sockets = act_->sockets();
     if (w.index >= sockets.size() || sockets[w.index].fd.get() != w.fd) return;
     const auto& from = sockets[w.index];
-    for (int budget = 64; budget > 0 && !closing && !act_->draining(); --budget) {  // let other work in
-      accept_result r = accept_connection(w.fd);
-      switch (r.status) {
-        case accept_status::accepted:
-          deliver(std::move(r.fd), from);
-          continue;
-        case accept_status::retry:
-          continue;
-        case accept_status::fd_limit:
-          pause(w);
-          if (!warned_fd_limit_) act_->log("accept: " + r.error.message() + "; pausing accepts for 100 ms");
-          warned_fd_limit_ = true;
-          return;
-        case accept_status::would_block:
-          return;
-        case accept_status::error:
-          act_->log("accept on " + from.name + ": " + r.error.message());
-          return;
-      }
+    const accept_result r = accept_burst(
+        w.fd, 64, [&](unique_fd c) { deliver(std::move(c), from); },
+        [&] { return !closing && !act_->draining(); });  // 64: let other work in between
+    if (r.status == accept_status::fd_limit) {
+      pause(w);
+      if (!warned_fd_limit_) act_->log("accept: " + r.error.message() + "; pausing accepts for 100 ms");
+      warned_fd_limit_ = true;
+    } else if (r.status == accept_status::error) {
+      act_->log("accept on " + from.name + ": " + r.error.message());
     }
   }
 

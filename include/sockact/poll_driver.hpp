@@ -145,28 +145,18 @@ class poll_driver {
   }
 
   void accept_all(listener& l, OnConnection& on_connection) {
-    for (int budget = 256; budget > 0 && !act_->draining(); --budget) {  // let other work in between
-      accept_result r = accept_connection(l.fd.get());
-      switch (r.status) {
-        case accept_status::accepted:
-          on_connection(std::move(r.fd), static_cast<const listener&>(l));
-          continue;
-        case accept_status::retry:
-          continue;
-        case accept_status::fd_limit:
-          // Out of fds: stop watching this listener for a while rather than spin;
-          // the queued clients wait in the kernel until fds free up.
-          ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
-          paused_.push_back({l.fd.get(), clock::now() + std::chrono::milliseconds(100)});
-          if (!warned_fd_limit_) act_->log("accept: " + r.error.message() + "; pausing accepts for 100 ms");
-          warned_fd_limit_ = true;
-          return;
-        case accept_status::would_block:
-          return;
-        case accept_status::error:
-          act_->log("accept on " + l.name + ": " + r.error.message());
-          return;
-      }
+    const accept_result r = accept_burst(
+        l.fd.get(), 256, [&](unique_fd c) { on_connection(std::move(c), static_cast<const listener&>(l)); },
+        [&] { return !act_->draining(); });
+    if (r.status == accept_status::fd_limit) {
+      // Out of fds: stop watching this listener for a while rather than spin;
+      // the queued clients wait in the kernel until fds free up.
+      ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
+      paused_.push_back({l.fd.get(), clock::now() + std::chrono::milliseconds(100)});
+      if (!warned_fd_limit_) act_->log("accept: " + r.error.message() + "; pausing accepts for 100 ms");
+      warned_fd_limit_ = true;
+    } else if (r.status == accept_status::error) {
+      act_->log("accept on " + l.name + ": " + r.error.message());
     }
   }
 

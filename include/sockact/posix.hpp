@@ -114,6 +114,27 @@ inline accept_result accept_connection(int listen_fd, int flags = SOCK_CLOEXEC |
   }
 }
 
+/// Accepts a burst of connections: up to `budget`, while `keep_going()`,
+/// handing each to `on_accepted(unique_fd)` (non-blocking, close-on-exec) and
+/// retrying transient failures, so that an event loop lets other work in
+/// between bursts. Returns the outcome that ended it: would_block (the queue
+/// is empty), fd_limit (back off, don't spin), error (`error` says what), or
+/// accepted (the budget is spent or keep_going() said no).
+template <class OnAccepted, class KeepGoing>
+accept_result accept_burst(int listen_fd, int budget, OnAccepted&& on_accepted, KeepGoing&& keep_going) {
+  accept_result r;
+  r.status = accept_status::accepted;
+  for (; budget > 0 && keep_going(); --budget) {
+    r = accept_connection(listen_fd);
+    if (r.status == accept_status::accepted)
+      on_accepted(std::move(r.fd));
+    else if (r.status != accept_status::retry)
+      return r;
+  }
+  r.status = accept_status::accepted;
+  return r;
+}
+
 }  // namespace sockact
 
 #endif  // SOCKACT_POSIX_HPP
