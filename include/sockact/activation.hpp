@@ -120,6 +120,11 @@ struct connection_node;
 struct connection_closer {
   virtual ~connection_closer() = default;
   virtual void dispatch(const std::shared_ptr<connection_node>& node, close_reason why) = 0;
+  // Cancels the read in flight, so that its completion says whether it took
+  // bytes (false: the close function cannot do that).
+  virtual bool interrupt() { return false; }
+  // Runs the close function (in the connection's own context).
+  virtual void close_now() = 0;
 };
 
 struct connection_node {
@@ -127,8 +132,10 @@ struct connection_node {
     sent = 1u,           // at least one byte arrived
     in_request = 2u,     // a request has begun and its response is not sent yet
     head_done = 4u,      // the current request's head arrived
-    request_done = 8u,   // the current request arrived whole
-    close_pending = 16u  // a close was dispatched and has not run yet
+    request_done = 8u,    // the current request arrived whole
+    close_pending = 16u,  // a close was dispatched and has not run yet
+    reading = 32u,        // a read is in flight (read_started()): it may hold bytes not yet reported
+    close_deferred = 64u  // an idle close waits for the interrupted read's completion
   };
   activation_state* owner = nullptr;
   int fd = -1;
@@ -136,6 +143,7 @@ struct connection_node {
   std::atomic<bool> alive{true};
   std::atomic<unsigned> flags{0};
   std::atomic<long long> request_began_ms{0};  // steady clock, for the request deadlines
+  close_reason deferred_why = close_reason::idle;  // with close_deferred; the connection's own context
   idle_tracker::activity busy;                 // the connection's own thread only
   std::unique_ptr<connection_closer> closer;
 
@@ -212,6 +220,24 @@ class connection {
   /// linger that reads and discards until the client closes its side.
   void close();
 
+  /// For adapters whose reads complete later than the bytes are taken from
+  /// the socket (Asio: the reactor reads, the handler runs afterwards on the
+  /// strand): a read is in flight. An idle close that comes meanwhile
+  /// cancels it (the close function's interrupt()) instead of closing, so
+  /// that a request whose bytes the read already took is served.
+  void read_started() noexcept;
+  /// What an adapter does with a read that completed (read_finished()).
+  enum class read_outcome {
+    complete,    ///< complete the read as it came
+    closed,      ///< the library cancelled it to close the idle connection, and
+                 ///< closed it: complete with operation_aborted
+    read_again,  ///< the library cancelled it, then found the connection busy
+                 ///< again: read again, the caller never sees the cancel
+  };
+  /// The read completed with `n` bytes (reported as received(n));
+  /// `aborted`: it completed because it was cancelled.
+  read_outcome read_finished(std::size_t n, bool aborted);
+
   explicit operator bool() const noexcept { return node_ != nullptr; }
   int fd() const noexcept { return node_ ? node_->fd : -1; }
 
@@ -231,10 +257,24 @@ struct inline_post {
   }
 };
 
+template <class T, class = void>
+struct has_interrupt : std::false_type {};
+template <class T>
+struct has_interrupt<T, std::void_t<decltype(std::declval<T&>().interrupt())>> : std::true_type {};
+
 template <class Close, class Post>
 struct closer_impl final : connection_closer {
   closer_impl(Close c, Post p) : close(std::move(c)), post(std::move(p)) {}
   void dispatch(const std::shared_ptr<connection_node>& node, close_reason why) override;
+  bool interrupt() override {
+    if constexpr (has_interrupt<Close>::value) {
+      close.interrupt();
+      return true;
+    } else {
+      return false;
+    }
+  }
+  void close_now() override { close(); }
   Close close;
   Post post;
 };
@@ -309,6 +349,15 @@ class activation_state {
       case close_reason::unused:
         // Bytes that came in since the decision make it busy again: serve them.
         if ((f & connection_node::in_request) != 0 || unread_bytes(n.fd) > 0) return false;
+        // A read in flight may already hold the first bytes of a request (an
+        // Asio read completes in the reactor before its handler runs here):
+        // cancel it, and decide when its completion tells (read_finished()).
+        if ((f & connection_node::reading) != 0 && n.closer->interrupt()) {
+          n.deferred_why = why;
+          n.flags.fetch_or(connection_node::close_deferred | connection_node::close_pending,
+                           std::memory_order_acq_rel);
+          return false;
+        }
         break;
       case close_reason::headers_timeout:
         if ((f & connection_node::in_request) == 0 || (f & connection_node::head_done) != 0) return false;
@@ -620,6 +669,29 @@ inline bool connection::keep_alive(std::size_t buffered) const noexcept {
 
 inline bool connection::draining() const noexcept {
   return node_ && node_->owner->draining();
+}
+
+inline void connection::read_started() noexcept {
+  if (node_) node_->flags.fetch_or(detail::connection_node::reading, std::memory_order_acq_rel);
+}
+
+inline connection::read_outcome connection::read_finished(std::size_t n, bool aborted) {
+  if (!node_) return read_outcome::complete;
+  detail::connection_node& c = *node_;
+  const unsigned f = c.flags.fetch_and(~unsigned{detail::connection_node::reading}, std::memory_order_acq_rel);
+  if (n > 0) received(n);
+  if ((f & detail::connection_node::close_deferred) == 0) return read_outcome::complete;
+  c.flags.fetch_and(~unsigned{detail::connection_node::close_deferred | detail::connection_node::close_pending},
+                    std::memory_order_acq_rel);
+  // It took bytes (they are served), or ended on its own (EOF, an error).
+  if (n > 0 || !aborted) return read_outcome::complete;
+  if (!c.alive.load(std::memory_order_acquire)) return read_outcome::complete;  // closed meanwhile
+  const std::shared_ptr<detail::connection_node> keep = node_;  // the close may reset the handle
+  if (c.owner->close_prepare(c, c.deferred_why)) {
+    c.closer->close_now();
+    return read_outcome::closed;
+  }
+  return read_outcome::read_again;  // bytes came meanwhile, or it is busy again
 }
 
 inline void connection::close() {

@@ -426,6 +426,21 @@ struct close_socket {
   }
 };
 
+// tracked_stream's: its reads are known (read_started()), so an idle close
+// may cancel the read in flight and decide on its completion.
+template <class Socket>
+struct close_tracked_socket {
+  Socket* socket;
+  void operator()() const {
+    asio_error_code ignored;
+    socket->close(ignored);
+  }
+  void interrupt() const {
+    asio_error_code ignored;
+    socket->cancel(ignored);
+  }
+};
+
 template <class T, class = void>
 struct has_socket_member : std::false_type {};
 template <class T>
@@ -556,7 +571,7 @@ class tracked_stream {
     auto& socket = asio_detail::socket_of(next_);
     using socket_type = std::remove_reference_t<decltype(socket)>;
     using executor = std::decay_t<decltype(socket.get_executor())>;
-    conn_ = act.track(socket.native_handle(), asio_detail::close_socket<socket_type>{&socket},
+    conn_ = act.track(socket.native_handle(), asio_detail::close_tracked_socket<socket_type>{&socket},
                       asio_detail::guarded_post<executor>{socket.get_executor(), guard_});
   }
   /// The handle: request_received(), response_sent(buffered), keep_alive(buffered), close().
@@ -570,13 +585,20 @@ class tracked_stream {
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     return asio_ns::async_compose<Token, void(asio_error_code, std::size_t)>(
         [this, buffers, started = false](auto& self, asio_error_code ec = {}, std::size_t n = 0) mutable {
-          if (!started) {
-            started = true;
-            next_.async_read_some(buffers, std::move(self));
-            return;
+          if (started) {
+            // Bytes the reactor took count before anything else runs on the strand.
+            switch (conn_.read_finished(n, ec == asio_ns::error::operation_aborted)) {
+              case connection::read_outcome::complete:
+                return self.complete(ec, n);
+              case connection::read_outcome::closed:
+                return self.complete(asio_error_code(asio_ns::error::operation_aborted), std::size_t{0});
+              case connection::read_outcome::read_again:
+                break;  // the library's own cancel, and the connection stays: read on
+            }
           }
-          if (n > 0) conn_.received(n);
-          self.complete(ec, n);
+          started = true;
+          conn_.read_started();
+          next_.async_read_some(buffers, std::move(self));
         },
         token, next_);
   }
@@ -628,6 +650,7 @@ class driver_state final : public driver_base,
   using tcp = asio_ns::ip::tcp;
   using local_stream = asio_ns::local::stream_protocol;
   static constexpr std::chrono::milliseconds finish_wait{200};
+  static constexpr int accept_burst = 16;  // accepts per wakeup, then the other listeners get their turn
 
   driver_state(const Executor& executor, activation& act, OnConnection on_connection)
       : executor_(executor),
@@ -727,6 +750,9 @@ class driver_state final : public driver_base,
       auto e = std::make_shared<acceptor_entry<Protocol>>(strand_, i);
       e->acceptor = adopt_fd<asio_ns::basic_socket_acceptor<Protocol>>(strand_, l.fd, l.name, ec, why);
       if (ec) return false;
+      asio_error_code aec;
+      e->acceptor.non_blocking(true, aec);  // accept() below must never block the strand
+      if (aec) return fail_check(to_std_error(aec), "cannot make " + l.name + " non-blocking: " + aec.message(), ec, why);
       acceptors<Protocol>().push_back(std::move(e));
       return true;
     }
@@ -754,17 +780,28 @@ class driver_state final : public driver_base,
     pending.clear();
   }
 
+  // Waits until a listener is readable, then accepts on the driver's strand,
+  // and only while accepting: async_accept would take a connection from the
+  // kernel in the reactor, and one that completed just as the drain began
+  // would be closed unanswered. A client not accepted waits in the backlog
+  // for the next activation.
   template <class Protocol>
   void accept(const std::shared_ptr<acceptor_entry<Protocol>>& e) {
-    e->acceptor.async_accept(
-        asio_ns::make_strand(executor_),
-        [self = this->shared_from_this(), e](const asio_error_code& ec, typename Protocol::socket socket) {
-          if (!self->accepting_ || ec == asio_ns::error::operation_aborted) return;  // a late one closes here
-          if (ec) return self->accept_failed(e, ec);
-          self->deliver(std::move(socket), e->index);
-          self->arm();  // its request deadlines need the timer
-          self->accept(e);
-        });
+    e->acceptor.async_wait(asio_ns::socket_base::wait_read, [self = this->shared_from_this(),
+                                                            e](const asio_error_code& ec) {
+      if (!self->accepting_ || ec == asio_ns::error::operation_aborted) return;
+      if (ec) return self->accept_failed(e, ec);
+      for (int i = 0; i < accept_burst; ++i) {
+        asio_error_code aec;
+        typename Protocol::socket socket = e->acceptor.accept(asio_ns::make_strand(self->executor_), aec);
+        if (aec == asio_ns::error::would_block || aec == asio_ns::error::try_again) break;
+        if (aec) return self->accept_failed(e, aec);
+        self->deliver(std::move(socket), e->index);
+        if (!self->accepting_) return;  // the handler ended the activation
+      }
+      self->arm();  // the request deadlines of the new connections need the timer
+      self->accept(e);
+    });
   }
 
   template <class Protocol>

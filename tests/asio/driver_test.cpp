@@ -136,15 +136,18 @@ int port_of(sockact::activation& act) {
 /// request that never ends; "close\n" answers "bye\n" and closes. Answers
 /// in order, one at a time; while draining, closes after the last answer
 /// unless the next request is already here (sockact's keep_alive()).
-class session : public std::enable_shared_from_this<session> {
+std::atomic<int> requests_seen{0};
+
+template <class Socket>
+class basic_session : public std::enable_shared_from_this<basic_session<Socket>> {
  public:
-  explicit session(tcp::socket socket) : stream_(std::move(socket)), work_(stream_.get_executor()) {}
+  explicit basic_session(tcp::socket socket) : stream_(std::move(socket)), work_(stream_.get_executor()) {}
 
   void start() { read(); }  // the stream registered itself with the driver's activation
 
-  static std::atomic<int> requests;
-
  private:
+  using std::enable_shared_from_this<basic_session<Socket>>::shared_from_this;
+
   void read() {
     if (reading_ || done_) return;
     reading_ = true;
@@ -164,7 +167,7 @@ class session : public std::enable_shared_from_this<session> {
     if (eol == std::string::npos) return read();
     const std::string line = in_.substr(0, eol);
     in_.erase(0, eol + 1);
-    ++requests;
+    ++requests_seen;
     stream_.connection().request_received();
     busy_ = true;
     if (line == "close") return answer("bye\n", true);
@@ -201,30 +204,64 @@ class session : public std::enable_shared_from_this<session> {
     work_.cancel();
   }
 
-  sockact::tracked_stream<tcp::socket> stream_;
+  sockact::tracked_stream<Socket> stream_;
   net::steady_timer work_;
   std::array<char, 4096> buf_{};
   std::string in_;
   bool reading_ = false, busy_ = false, done_ = false;
 };
-std::atomic<int> session::requests{0};
+using session = basic_session<tcp::socket>;
+
+/// A socket whose reads complete late: the bytes leave the kernel at once,
+/// the handler runs `late_by` afterwards, as when every thread of the
+/// io_context is busy (or the reactor's thread reads, then queues the
+/// handler on a strand that another close runs on).
+class late_socket {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  static constexpr ms late_by{300};
+
+  explicit late_socket(tcp::socket s) : socket_(std::move(s)), late_(socket_.get_executor()) {}
+  executor_type get_executor() { return socket_.get_executor(); }
+  tcp::socket& socket() { return socket_; }
+
+  template <class Buffers, class Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    socket_.async_read_some(buffers, [this, h = std::forward<Handler>(handler)](asio_error_code ec,
+                                                                                std::size_t n) mutable {
+      if (n == 0) return h(ec, n);  // nothing taken (a cancel, EOF): at once
+      late_.expires_after(late_by);
+      late_.async_wait([h = std::move(h), ec, n](asio_error_code) mutable { h(ec, n); });
+    });
+  }
+  template <class Buffers, class Handler>
+  auto async_write_some(const Buffers& buffers, Handler&& handler) {
+    return socket_.async_write_some(buffers, std::forward<Handler>(handler));
+  }
+
+ private:
+  tcp::socket socket_;
+  net::steady_timer late_;  // not cancelled by socket().cancel(): the read already happened
+};
 
 /// The driver with sessions; counts what it saw.
-struct test_server {
-  explicit test_server(net::io_context& io, sockact::activation& a)
+template <class Socket = tcp::socket>
+struct basic_test_server {
+  explicit basic_test_server(net::io_context& io, sockact::activation& a)
       : act(a), port(port_of(a)), driver(io, a, [this](tcp::socket s, const sockact::listener&) {
           ++connections;
-          std::make_shared<session>(std::move(s))->start();
+          std::make_shared<basic_session<Socket>>(std::move(s))->start();
         }) {
-    session::requests = 0;
+    requests_seen = 0;
   }
-  int requests() const { return session::requests.load(); }
+  int requests() const { return requests_seen.load(); }
 
   sockact::activation& act;
   int port;
   std::atomic<int> connections{0};
   sockact::asio_driver driver;
 };
+using test_server = basic_test_server<>;
 
 // ---------------------------------------------------------------------------
 // Clients (POSIX, blocking, in their own thread)
@@ -533,6 +570,52 @@ TEST_F(AsioDriver, HalfReceivedRequestIsNotClosedAtTheDrain) {
   EXPECT_EQ(error, "");
   EXPECT_EQ(got, "done\n");
   EXPECT_TRUE(io.stopped());
+}
+
+// The drain decides that a connection is unused (or idle) on its strand.
+// A read may have taken the request's bytes from the kernel already, its
+// handler not yet run: FIONREAD says 0, nothing was reported. Closing then
+// would lose a request the client sent (it gets EOF without an answer); the
+// read is cancelled instead, and its completion brings the bytes.
+TEST_F(AsioDriver, RequestTakenByAReadWhoseHandlerRunsLateIsAnsweredAtTheDrain) {
+  sockact::activation act = make_activation({0ms, 20s, 0ms});  // silent connections: no grace at all
+  net::io_context io;
+  basic_test_server<late_socket> srv(io, act);
+  std::string got;
+  const std::string error = run_with_client(io, [&] {
+    const owned_fd c = connect_to(srv.port);
+    if (!wait_for([&] { return act.connections() == 1; })) throw std::runtime_error("not accepted");
+    send_text(c.get(), "work 0\n");
+    std::this_thread::sleep_for(100ms);  // taken by the read; its handler is due in 200 ms
+    check(::kill(::getpid(), SIGTERM), "kill");
+    got = read_to_eof(c.get());
+  });
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(got, "done\n") << "the request in the late read was lost";
+  EXPECT_EQ(srv.requests(), 1);
+  EXPECT_TRUE(io.stopped());
+}
+
+TEST_F(AsioDriver, SilentConnectionWithAReadInFlightIsClosedAtTheDrain) {
+  sockact::activation act = make_activation({0ms, 20s, 0ms});
+  net::io_context io;
+  basic_test_server<late_socket> srv(io, act);
+  std::string got;
+  clock_type::time_point signalled{}, closed{};
+  const std::string error = run_with_client(io, [&] {
+    const owned_fd c = connect_to(srv.port);  // sends nothing; the server's read waits
+    if (!wait_for([&] { return act.connections() == 1; })) throw std::runtime_error("not accepted");
+    std::this_thread::sleep_for(50ms);
+    signalled = clock_type::now();
+    check(::kill(::getpid(), SIGTERM), "kill");
+    got = read_to_eof(c.get());
+    closed = clock_type::now();
+  });
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(got, "") << "closed with a FIN, nothing sent";
+  EXPECT_LT(since(signalled, closed), 5s) << "the cancelled read did not lead to the close";
+  EXPECT_TRUE(io.stopped());
+  EXPECT_EQ(act.connections(), 0u);
 }
 
 TEST_F(AsioDriver, PartialRequestIsCutByTheHeadersTimeoutWith408) {
