@@ -133,14 +133,14 @@ elif [ "$MODE" = basic ]; then
   sd_check "(e) socket still listening, not failed" [ "$(sd_prop "$NAME-web.socket" ActiveState)" = active ]
 else
   # (b) cycling: bursts around the idle deadline, 100 activations.
-  dropin 0.3 5 30
+  dropin 0.2 5 30
   start_with_room_to_cycle
   failed=0 sent=0 activations=0 last_inv=''
   for cycle in $(seq 100); do
     sd_wait_state "$SVC" inactive 10 >/dev/null || { sd_fail "cycle $cycle: did not go idle"; break; }
     # A burst of 5 concurrent requests starts it; a second burst lands close to
-    # the idle deadline (0.20-0.45 s after the first), sometimes just before the
-    # exit, sometimes during it, sometimes after.
+    # the idle deadline of 0.2 s (0.13-0.30 s after the first), sometimes just
+    # before the exit, sometimes during it, sometimes after.
     for b in 1 2; do
       burst 5 / "c.$b"
       sent=$((sent + 5))
@@ -152,7 +152,7 @@ else
       inv=$(sd_prop "$SVC" InvocationID)
       [ "$inv" = "$last_inv" ] || activations=$((activations + 1))
       last_inv=$inv
-      [ $b = 1 ] && sleep "0.$((20 + RANDOM % 26))"
+      [ $b = 1 ] && sleep "0.$((13 + RANDOM % 18))"
     done
   done
   echo "note: $sent requests, $activations distinct invocations seen"
