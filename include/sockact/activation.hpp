@@ -129,9 +129,9 @@ struct connection_closer {
 
 struct connection_node {
   enum : unsigned {
-    sent = 1u,           // at least one byte arrived
-    in_request = 2u,     // a request has begun and its response is not sent yet
-    head_done = 4u,      // the current request's head arrived
+    sent = 1u,            // at least one byte arrived
+    in_request = 2u,      // a request has begun and its response is not sent yet
+    head_done = 4u,       // the current request's head arrived
     request_done = 8u,    // the current request arrived whole
     close_pending = 16u,  // a close was dispatched and has not run yet
     reading = 32u,        // a read is in flight (read_started()): it may hold bytes not yet reported
@@ -142,9 +142,9 @@ struct connection_node {
   std::size_t index = 0;  // in the registry; under the registry mutex
   std::atomic<bool> alive{true};
   std::atomic<unsigned> flags{0};
-  std::atomic<long long> request_began_ms{0};  // steady clock, for the request deadlines
+  std::atomic<long long> request_began_ms{0};      // steady clock, for the request deadlines
   close_reason deferred_why = close_reason::idle;  // with close_deferred; the connection's own context
-  idle_tracker::activity busy;                 // the connection's own thread only
+  idle_tracker::activity busy;                     // the connection's own thread only
   std::unique_ptr<connection_closer> closer;
 
   bool has(unsigned f) const noexcept { return (flags.load(std::memory_order_acquire) & f) != 0; }
@@ -678,11 +678,13 @@ inline void connection::read_started() noexcept {
 inline connection::read_outcome connection::read_finished(std::size_t n, bool aborted) {
   if (!node_) return read_outcome::complete;
   detail::connection_node& c = *node_;
-  const unsigned f = c.flags.fetch_and(~unsigned{detail::connection_node::reading}, std::memory_order_acq_rel);
+  const unsigned f =
+      c.flags.fetch_and(~unsigned{detail::connection_node::reading}, std::memory_order_acq_rel);
   if (n > 0) received(n);
   if ((f & detail::connection_node::close_deferred) == 0) return read_outcome::complete;
-  c.flags.fetch_and(~unsigned{detail::connection_node::close_deferred | detail::connection_node::close_pending},
-                    std::memory_order_acq_rel);
+  c.flags.fetch_and(
+      ~unsigned{detail::connection_node::close_deferred | detail::connection_node::close_pending},
+      std::memory_order_acq_rel);
   // It took bytes (they are served), or ended on its own (EOF, an error).
   if (n > 0 || !aborted) return read_outcome::complete;
   if (!c.alive.load(std::memory_order_acquire)) return read_outcome::complete;  // closed meanwhile

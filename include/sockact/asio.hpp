@@ -752,7 +752,9 @@ class driver_state final : public driver_base,
       if (ec) return false;
       asio_error_code aec;
       e->acceptor.non_blocking(true, aec);  // accept() below must never block the strand
-      if (aec) return fail_check(to_std_error(aec), "cannot make " + l.name + " non-blocking: " + aec.message(), ec, why);
+      if (aec)
+        return fail_check(to_std_error(aec), "cannot make " + l.name + " non-blocking: " + aec.message(), ec,
+                          why);
       acceptors<Protocol>().push_back(std::move(e));
       return true;
     }
@@ -787,21 +789,21 @@ class driver_state final : public driver_base,
   // for the next activation.
   template <class Protocol>
   void accept(const std::shared_ptr<acceptor_entry<Protocol>>& e) {
-    e->acceptor.async_wait(asio_ns::socket_base::wait_read, [self = this->shared_from_this(),
-                                                            e](const asio_error_code& ec) {
-      if (!self->accepting_ || ec == asio_ns::error::operation_aborted) return;
-      if (ec) return self->accept_failed(e, ec);
-      for (int i = 0; i < accept_burst; ++i) {
-        asio_error_code aec;
-        typename Protocol::socket socket = e->acceptor.accept(asio_ns::make_strand(self->executor_), aec);
-        if (aec == asio_ns::error::would_block || aec == asio_ns::error::try_again) break;
-        if (aec) return self->accept_failed(e, aec);
-        self->deliver(std::move(socket), e->index);
-        if (!self->accepting_) return;  // the handler ended the activation
-      }
-      self->arm();  // the request deadlines of the new connections need the timer
-      self->accept(e);
-    });
+    e->acceptor.async_wait(
+        asio_ns::socket_base::wait_read, [self = this->shared_from_this(), e](const asio_error_code& ec) {
+          if (!self->accepting_ || ec == asio_ns::error::operation_aborted) return;
+          if (ec) return self->accept_failed(e, ec);
+          for (int i = 0; i < accept_burst; ++i) {
+            asio_error_code aec;
+            typename Protocol::socket socket = e->acceptor.accept(asio_ns::make_strand(self->executor_), aec);
+            if (aec == asio_ns::error::would_block || aec == asio_ns::error::try_again) break;
+            if (aec) return self->accept_failed(e, aec);
+            self->deliver(std::move(socket), e->index);
+            if (!self->accepting_) return;  // the handler ended the activation
+          }
+          self->arm();  // the request deadlines of the new connections need the timer
+          self->accept(e);
+        });
   }
 
   template <class Protocol>

@@ -9,7 +9,8 @@
 //   sockact::activation act = sockact::activate();
 //   sockact::thread_driver driver(act);   // before starting threads: it blocks the signals
 //   ... accept loops that poll their listener (see "Stopping" below), and per connection:
-//   sockact::thread_connection conn = driver.track(fd);   // wakes a blocked read() at the drain
+//   sockact::thread_connection conn = driver.track(fd);
+//   n = conn.read(buf, size);              // read(2) that the drain cannot race; 0 when closed
 //   conn->request_received(); ... conn->response_sent(); if (!conn->keep_alive()) conn.close();
 //   driver.wait();                        // the drain is over
 //
@@ -25,9 +26,12 @@
 // of the fd closes it (the activation, or whoever took it from there).
 //
 // Connections. track(fd) registers a connection whose thread blocks in
-// read(): when the activation closes it (idle at the drain, a request
+// conn.read(): when the activation closes it (idle at the drain, a request
 // deadline, SHUTDOWN_TIMEOUT), it sends its FIN (shutdown(SHUT_WR)) and then
-// shuts the connection's read side, which makes the blocked read() return 0.
+// shuts the connection's read side, which makes the blocked read return 0.
+// conn.read() takes bytes and reports them under the lock the closes take:
+// with read(2) and then received(), a close decided between the two would
+// find no unread bytes and no request, and drop the request just read.
 // Linux answers data that arrives after both with a reset, so this happens
 // only for closes the library decides (the connection had no unread bytes, or
 // its time is up); conn.close() after a last response keeps the lingering
@@ -116,6 +120,31 @@ class thread_connection {
       guard_->app_close = true;
     }
     conn_.close();
+  }
+
+  /// read(2) for the connection: blocks until bytes arrive (or EOF), and
+  /// reports them (received()) under the lock that the library's closes
+  /// take, so a drain never closes a connection whose request a read has
+  /// already taken. Returns the count, 0 at EOF or once the library closed
+  /// the connection, -1 with errno on error. One reading thread at a time.
+  ssize_t read(void* buf, std::size_t size) noexcept {
+    const int fd = conn_.fd();
+    if (!guard_ || fd < 0) {
+      errno = EBADF;
+      return -1;
+    }
+    for (;;) {
+      pollfd p{fd, POLLIN, 0};  // wait without taking anything
+      if (::poll(&p, 1, -1) < 0) {
+        if (errno == EINTR) continue;
+        return -1;
+      }
+      const std::lock_guard<std::mutex> lock(guard_->mutex);
+      const ssize_t n = ::recv(fd, buf, size, MSG_DONTWAIT);
+      if (n > 0) conn_.received(static_cast<std::size_t>(n));
+      if (n >= 0) return n;
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
+    }
   }
 
   /// Unregisters the connection (idempotent); no close from the library

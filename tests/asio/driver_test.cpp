@@ -227,12 +227,12 @@ class late_socket {
 
   template <class Buffers, class Handler>
   void async_read_some(const Buffers& buffers, Handler&& handler) {
-    socket_.async_read_some(buffers, [this, h = std::forward<Handler>(handler)](asio_error_code ec,
-                                                                                std::size_t n) mutable {
-      if (n == 0) return h(ec, n);  // nothing taken (a cancel, EOF): at once
-      late_.expires_after(late_by);
-      late_.async_wait([h = std::move(h), ec, n](asio_error_code) mutable { h(ec, n); });
-    });
+    socket_.async_read_some(
+        buffers, [this, h = std::forward<Handler>(handler)](asio_error_code ec, std::size_t n) mutable {
+          if (n == 0) return h(ec, n);  // nothing taken (a cancel, EOF): at once
+          late_.expires_after(late_by);
+          late_.async_wait([h = std::move(h), ec, n](asio_error_code) mutable { h(ec, n); });
+        });
   }
   template <class Buffers, class Handler>
   auto async_write_some(const Buffers& buffers, Handler&& handler) {

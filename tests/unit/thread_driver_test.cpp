@@ -151,9 +151,8 @@ class blocking_server {
     char buf[512];
     bool open = true;
     while (open) {
-      const ssize_t n = ::read(c, buf, sizeof buf);
+      const ssize_t n = conn.read(buf, sizeof buf);  // reports what it read
       if (n <= 0) break;
-      conn->received(static_cast<std::size_t>(n));
       in.append(buf, static_cast<std::size_t>(n));
       std::size_t eol;
       while (open && (eol = in.find('\n')) != std::string::npos) {
