@@ -458,7 +458,10 @@ auto& socket_of(Stream& s) noexcept {
 }  // namespace asio_detail
 
 /// Registers a connection with the activation (tracked_stream does this by
-/// itself and needs none of the rules below): the returned handle reports
+/// itself, needs none of the rules below, and is the better choice: it
+/// also reports its reads in flight (connection::read_started()), so that
+/// a drain never closes a connection whose read has taken a request that
+/// its handler has not seen yet). The returned handle reports
 /// its requests (received(), request_received(), response_sent(),
 /// keep_alive(), close(); see sockact::connection), and the activation closes
 /// it when the drain or a request deadline says so, on the socket's executor.
