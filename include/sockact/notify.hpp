@@ -17,7 +17,6 @@
 #include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
@@ -235,7 +234,8 @@ inline int send_notify(pid_t pid, std::string_view state, const int* fds, std::s
   }
   grow_send_buffer(raw);
 
-  const std::size_t len = std::min(state.size(), state.find('\0'));  // up to a NUL, as a C string
+  const std::size_t nul = state.find('\0');
+  const std::size_t len = nul < state.size() ? nul : state.size();  // up to a NUL, as a C string
   iovec iov{const_cast<char*>(state.data()), len};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;

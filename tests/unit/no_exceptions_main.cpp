@@ -1,4 +1,7 @@
 // Built with -fno-exceptions: the error_code overloads compile and work.
+#include <sockact/idle.hpp>
+#include <sockact/lifecycle.hpp>
+#include <sockact/notify.hpp>
 #include <sockact/sockact.hpp>
 
 #include <cstdio>

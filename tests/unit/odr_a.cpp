@@ -1,5 +1,8 @@
 // Two translation units include every core header: a definition that is not
 // inline becomes a duplicate-symbol link error here.
+#include <sockact/idle.hpp>
+#include <sockact/lifecycle.hpp>
+#include <sockact/notify.hpp>
 #include <sockact/sockact.hpp>
 
 int sockact_odr_a() {

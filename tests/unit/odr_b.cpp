@@ -1,4 +1,7 @@
 // See odr_a.cpp.
+#include <sockact/idle.hpp>
+#include <sockact/lifecycle.hpp>
+#include <sockact/notify.hpp>
 #include <sockact/sockact.hpp>
 
 #include <gtest/gtest.h>
