@@ -17,7 +17,7 @@
 //
 //   sockact::activation act = sockact::activate();
 //   asio::io_context io;
-//   sockact::asio_driver driver(io, act, [&](asio::ip::tcp::socket s, const sockact::listener&) {
+//   sockact::asio_driver driver(io, act, [&](asio::ip::tcp::socket s, const sockact::server_socket&) {
 //     std::make_shared<session>(std::move(s))->start();  // session: sockact::tracked_stream<tcp::socket>
 //   });
 //   io.run();  // returns after the idle exit or the drain
@@ -363,7 +363,7 @@ T adopt(Context&& context, unique_fd&& fd, std::error_code& ec, std::string* why
 /// adopt() from one of the sockets of an activation (or listen_or_bind()):
 /// its fd moves in on success; messages name it.
 template <class T, class Context, asio_detail::enable_if_context_t<Context> = 0>
-T adopt(Context&& context, listener&& from, std::error_code& ec, std::string* why = nullptr) {
+T adopt(Context&& context, server_socket&& from, std::error_code& ec, std::string* why = nullptr) {
   return asio_detail::adopt_fd<T>(context, from.fd, from.name, ec, why);
 }
 
@@ -382,7 +382,7 @@ T adopt(Context&& context, unique_fd&& fd) {
 /// adopt() from a listener, that throws.
 /// @throws std::system_error with the error code; what() names the type wanted, the fd and what it is.
 template <class T, class Context, asio_detail::enable_if_context_t<Context> = 0>
-T adopt(Context&& context, listener&& from) {
+T adopt(Context&& context, server_socket&& from) {
   std::error_code ec;
   std::string why;
   T object = asio_detail::adopt_fd<T>(context, from.fd, from.name, ec, &why);
@@ -608,7 +608,7 @@ namespace asio_detail {
 
 template <class F, class Socket>
 constexpr bool takes_socket() {
-  return std::is_invocable<F&, Socket&&, const listener&>::value || std::is_invocable<F&, Socket&&>::value;
+  return std::is_invocable<F&, Socket&&, const server_socket&>::value || std::is_invocable<F&, Socket&&>::value;
 }
 
 class driver_base {
@@ -642,11 +642,11 @@ class driver_state final : public driver_base,
     constexpr bool tcp_ok = takes_socket<OnConnection, tcp::socket>();
     constexpr bool unix_ok = takes_socket<OnConnection, local_stream::socket>();
     static_assert(tcp_ok || unix_ok,
-                  "asio_driver: the connection handler must take (tcp::socket&&[, const sockact::listener&]) "
+                  "asio_driver: the connection handler must take (tcp::socket&&[, const sockact::server_socket&]) "
                   "or (local::stream_protocol::socket&&[, ...])");
-    std::vector<listener>& sockets = act_.sockets();
+    std::vector<server_socket>& sockets = act_.sockets();
     for (std::size_t i = 0; i < sockets.size(); ++i) {
-      listener& l = sockets[i];
+      server_socket& l = sockets[i];
       if (!l.fd) continue;
       const bool inet = is_inet(l.info.family), local = l.info.family == AF_UNIX;
       const bool stream = l.info.type == SOCK_STREAM;
@@ -722,7 +722,7 @@ class driver_state final : public driver_base,
 
   template <class Protocol>
   bool add(std::size_t i, std::error_code& ec, std::string* why) {
-    listener& l = act_.sockets()[i];
+    server_socket& l = act_.sockets()[i];
     if (l.info.listening) {
       auto e = std::make_shared<acceptor_entry<Protocol>>(strand_, i);
       e->acceptor = adopt_fd<asio_ns::basic_socket_acceptor<Protocol>>(strand_, l.fd, l.name, ec, why);
@@ -740,8 +740,8 @@ class driver_state final : public driver_base,
 
   template <class Socket>
   void deliver(Socket&& socket, std::size_t index) {
-    const listener& from = act_.sockets()[index];
-    if constexpr (std::is_invocable<OnConnection&, Socket&&, const listener&>::value)
+    const server_socket& from = act_.sockets()[index];
+    if constexpr (std::is_invocable<OnConnection&, Socket&&, const server_socket&>::value)
       on_connection_(std::move(socket), from);
     else if constexpr (std::is_invocable<OnConnection&, Socket&&>::value)
       on_connection_(std::move(socket));
@@ -906,7 +906,7 @@ class driver_state final : public driver_base,
 /// Runs an activation on an io_context, which any number of threads may run:
 ///   - accepts on every listening socket of act.sockets() (TCP, IPv4 or
 ///     IPv6, and unix stream; ownership moves from the listeners into its
-///     acceptors) and calls `on_connection(socket&&, const listener& from)`
+///     acceptors) and calls `on_connection(socket&&, const server_socket& from)`
 ///     (or `on_connection(socket&&)`) with each new connection, whose
 ///     executor is a strand of its own. Accept=yes connections passed by the
 ///     manager come through it too. Out of fds, it pauses accepting for
@@ -932,7 +932,7 @@ class driver_state final : public driver_base,
 /// @code
 ///   sockact::activation act = sockact::activate(sockact::activation_config::http());
 ///   asio::io_context io{4};
-///   sockact::asio_driver driver(io, act, [](asio::ip::tcp::socket s, const sockact::listener& from) {
+///   sockact::asio_driver driver(io, act, [](asio::ip::tcp::socket s, const sockact::server_socket& from) {
 ///     std::make_shared<session>(std::move(s))->start();
 ///   });
 ///   for (int i = 0; i < 3; ++i) threads.emplace_back([&io] { io.run(); });

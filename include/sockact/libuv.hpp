@@ -51,7 +51,7 @@
 namespace sockact {
 
 class activation;
-struct listener;
+struct server_socket;
 
 // ---------------------------------------------------------------------------
 // Declarations
@@ -150,7 +150,7 @@ auto track(Activation& act, Handle* handle, uv_close_cb on_closed = nullptr);
 class libuv_accepted {
  public:
   /// The socket it came in on (its name: FileDescriptorName=, or the address).
-  const listener& from() const noexcept { return *from_; }
+  const server_socket& from() const noexcept { return *from_; }
   uv_loop_t* loop() const noexcept { return loop_; }
   /// The connection's fd (non-blocking, close-on-exec); closed when this
   /// object goes, unless open() or release() took it.
@@ -174,14 +174,14 @@ class libuv_accepted {
 #endif
 
   /// Made by libuv_driver.
-  libuv_accepted(uv_loop_t* loop, void* act, unique_fd fd, const listener& from) noexcept
+  libuv_accepted(uv_loop_t* loop, void* act, unique_fd fd, const server_socket& from) noexcept
       : loop_(loop), act_(act), fd_(std::move(fd)), from_(&from) {}
 
  private:
   uv_loop_t* loop_;
   void* act_;
   unique_fd fd_;
-  const listener* from_;
+  const server_socket* from_;
 };
 
 namespace detail {

@@ -31,12 +31,17 @@ namespace sockact {
 /// The first passed fd; the others follow without gaps (SD_LISTEN_FDS_START).
 inline constexpr int listen_fds_start = 3;
 
-/// One fd passed by the service manager.
-struct listen_fd {
+/// One fd passed by the service manager, as sd_listen_fds_with_names() gives
+/// it: a number and a name, not yet checked (it may be a FIFO, a file, ...).
+/// listen_or_bind() turns the ones it serves into server_socket.
+struct passed_fd {
   int fd = -1;       ///< 3, 4, ...; owned by the caller once received
   std::string name;  ///< from LISTEN_FDNAMES: FileDescriptorName=, "connection" for Accept=yes,
                      ///< "stored" for the fd store; "unknown" when no names were passed
 };
+
+/// The old name of passed_fd (before 0.2.0).
+using listen_fd [[deprecated("renamed sockact::passed_fd")]] = passed_fd;
 
 /// Whose fds to take when LISTEN_PID names another process than this one.
 enum class listen_pid_check {
@@ -201,7 +206,7 @@ inline int receive_count(const listen_options& options) noexcept(!SOCKACT_USE_LI
 }
 
 /// sd_listen_fds_with_names(unset, &names) with the pid policy.
-inline int receive(const listen_options& options, std::vector<listen_fd>& out) {
+inline int receive(const listen_options& options, std::vector<passed_fd>& out) {
   out.clear();
 #if SOCKACT_USE_LIBSYSTEMD
   const libsystemd_call call(options);
@@ -296,12 +301,12 @@ inline std::string explain_failure(const activation_environment& env, listen_pid
 ///
 /// @code
 /// std::error_code ec;
-/// for (const sockact::listen_fd& l : sockact::listen_fds(true, ec))
+/// for (const sockact::passed_fd& l : sockact::listen_fds(true, ec))
 ///   serve(l.fd, l.name);
 /// if (ec) std::cerr << sockact::diagnose().to_string();
 /// @endcode
-inline std::vector<listen_fd> listen_fds(const listen_options& options, std::error_code& ec) {
-  std::vector<listen_fd> out;
+inline std::vector<passed_fd> listen_fds(const listen_options& options, std::error_code& ec) {
+  std::vector<passed_fd> out;
   const int r = detail::receive(options, out);
   if (r < 0) {
     ec.assign(-r, std::generic_category());
@@ -313,7 +318,7 @@ inline std::vector<listen_fd> listen_fds(const listen_options& options, std::err
 }
 
 /// @copydoc listen_fds(const listen_options&, std::error_code&)
-inline std::vector<listen_fd> listen_fds(bool unset_environment, std::error_code& ec) {
+inline std::vector<passed_fd> listen_fds(bool unset_environment, std::error_code& ec) {
   listen_options options;
   options.unset_environment = unset_environment;
   return listen_fds(options, ec);
@@ -342,11 +347,11 @@ inline int listen_fds_count(bool unset_environment, std::error_code& ec) noexcep
 #if SOCKACT_HAS_EXCEPTIONS
 /// Throwing form of listen_fds(options, ec).
 /// @throws std::system_error whose what() names the variable and value at fault.
-inline std::vector<listen_fd> listen_fds(const listen_options& options) {
+inline std::vector<passed_fd> listen_fds(const listen_options& options) {
   // Kept for the message only: the call may unset the variables.
   const activation_environment before = activation_environment::current();
   std::error_code ec;
-  std::vector<listen_fd> fds = listen_fds(options, ec);
+  std::vector<passed_fd> fds = listen_fds(options, ec);
   if (ec)
     detail::throw_error(
         ec, "sockact::listen_fds: " + detail::explain_failure(before, options.pid_check, true, ec));
@@ -355,7 +360,7 @@ inline std::vector<listen_fd> listen_fds(const listen_options& options) {
 
 /// Throwing form of listen_fds(unset_environment, ec).
 /// @throws std::system_error whose what() names the variable and value at fault.
-inline std::vector<listen_fd> listen_fds(bool unset_environment = false) {
+inline std::vector<passed_fd> listen_fds(bool unset_environment = false) {
   listen_options options;
   options.unset_environment = unset_environment;
   return listen_fds(options);
@@ -381,17 +386,17 @@ inline int listen_fds_count(bool unset_environment = false) {
 #endif
 
 /// The first fd with this name, or nullptr.
-inline const listen_fd* find_fd(const std::vector<listen_fd>& fds, std::string_view name) noexcept {
-  for (const listen_fd& l : fds)
+inline const passed_fd* find_fd(const std::vector<passed_fd>& fds, std::string_view name) noexcept {
+  for (const passed_fd& l : fds)
     if (l.name == name) return &l;
   return nullptr;
 }
 
 /// All fds with this name, in order (a socket unit may listen on several
 /// addresses under one FileDescriptorName=).
-inline std::vector<listen_fd> fds_named(const std::vector<listen_fd>& fds, std::string_view name) {
-  std::vector<listen_fd> out;
-  for (const listen_fd& l : fds)
+inline std::vector<passed_fd> fds_named(const std::vector<passed_fd>& fds, std::string_view name) {
+  std::vector<passed_fd> out;
+  for (const passed_fd& l : fds)
     if (l.name == name) out.push_back(l);
   return out;
 }

@@ -28,8 +28,9 @@
 
 namespace sockact {
 
-/// libsystemd's "listening" argument: whether to require a listening socket.
-enum class listening : int { any = -1, no = 0, yes = 1 };
+/// libsystemd's "listening" argument of sd_is_socket() and friends: whether
+/// to require a listening socket (SO_ACCEPTCONN), a non-listening one, or either.
+enum class socket_state : int { any = -1, not_listening = 0, listening = 1 };
 
 namespace detail {
 
@@ -231,19 +232,19 @@ inline bool is_special(int fd, const char* path, std::error_code& ec) noexcept {
 
 /// sd_is_socket(): fd is a socket of this family (0: any), type (0: any) and
 /// listening state.
-inline bool is_socket(int fd, int family, int type, listening l, std::error_code& ec) noexcept {
+inline bool is_socket(int fd, int family, int type, socket_state l, std::error_code& ec) noexcept {
   return detail::to_bool(detail::is_socket(fd, family, type, static_cast<int>(l)), ec);
 }
 
 /// sd_is_socket_inet(): an AF_INET or AF_INET6 socket (family 0: either), of
 /// this type and listening state, bound to port (0: any).
-inline bool is_socket_inet(int fd, int family, int type, listening l, std::uint16_t port,
+inline bool is_socket_inet(int fd, int family, int type, socket_state l, std::uint16_t port,
                            std::error_code& ec) noexcept {
   return detail::to_bool(detail::is_socket_inet(fd, family, type, static_cast<int>(l), port), ec);
 }
 
 /// sd_is_socket_sockaddr(): an inet socket bound to addr (port 0 in addr: any).
-inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t addr_len, listening l,
+inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t addr_len, socket_state l,
                                std::error_code& ec) noexcept {
   return detail::to_bool(detail::is_socket_sockaddr(fd, type, addr, addr_len, static_cast<int>(l)), ec);
 }
@@ -251,7 +252,7 @@ inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t
 /// sd_is_socket_unix(): an AF_UNIX socket, bound to path when given. An
 /// abstract name starts with '\0' and is compared at exactly `length` bytes;
 /// length 0 means strlen(path).
-inline bool is_socket_unix(int fd, int type, listening l, const char* path, std::size_t length,
+inline bool is_socket_unix(int fd, int type, socket_state l, const char* path, std::size_t length,
                            std::error_code& ec) noexcept {
   return detail::to_bool(detail::is_socket_unix(fd, type, static_cast<int>(l), path, length), ec);
 }
@@ -271,24 +272,24 @@ inline bool is_special(int fd, const char* path = nullptr) {
   return detail::to_bool_or_throw(detail::is_special(fd, path), "sockact::is_special");
 }
 /// @throws std::system_error where libsystemd returns -errno.
-inline bool is_socket(int fd, int family = 0, int type = 0, listening l = listening::any) {
+inline bool is_socket(int fd, int family = 0, int type = 0, socket_state l = socket_state::any) {
   return detail::to_bool_or_throw(detail::is_socket(fd, family, type, static_cast<int>(l)),
                                   "sockact::is_socket");
 }
 /// @throws std::system_error where libsystemd returns -errno.
-inline bool is_socket_inet(int fd, int family = 0, int type = 0, listening l = listening::any,
+inline bool is_socket_inet(int fd, int family = 0, int type = 0, socket_state l = socket_state::any,
                            std::uint16_t port = 0) {
   return detail::to_bool_or_throw(detail::is_socket_inet(fd, family, type, static_cast<int>(l), port),
                                   "sockact::is_socket_inet");
 }
 /// @throws std::system_error where libsystemd returns -errno.
 inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t addr_len,
-                               listening l = listening::any) {
+                               socket_state l = socket_state::any) {
   return detail::to_bool_or_throw(detail::is_socket_sockaddr(fd, type, addr, addr_len, static_cast<int>(l)),
                                   "sockact::is_socket_sockaddr");
 }
 /// @throws std::system_error where libsystemd returns -errno.
-inline bool is_socket_unix(int fd, int type = 0, listening l = listening::any, const char* path = nullptr,
+inline bool is_socket_unix(int fd, int type = 0, socket_state l = socket_state::any, const char* path = nullptr,
                            std::size_t length = 0) {
   return detail::to_bool_or_throw(detail::is_socket_unix(fd, type, static_cast<int>(l), path, length),
                                   "sockact::is_socket_unix");

@@ -212,7 +212,7 @@ std::atomic<int> session::requests{0};
 /// The driver with sessions; counts what it saw.
 struct test_server {
   explicit test_server(net::io_context& io, sockact::activation& a)
-      : act(a), port(port_of(a)), driver(io, a, [this](tcp::socket s, const sockact::listener&) {
+      : act(a), port(port_of(a)), driver(io, a, [this](tcp::socket s, const sockact::server_socket&) {
           ++connections;
           std::make_shared<session>(std::move(s))->start();
         }) {
@@ -703,7 +703,7 @@ TEST_F(AsioDriver, AcceptYesConnectionIsServedThenRunReturns) {
   net::io_context io;
   std::string from;
   sockact::asio_driver driver(
-      io, act, [&](net::local::stream_protocol::socket s, const sockact::listener& l) {
+      io, act, [&](net::local::stream_protocol::socket s, const sockact::server_socket& l) {
         from = l.name;
         auto keep = std::make_shared<net::local::stream_protocol::socket>(std::move(s));
         auto conn_handle = std::make_shared<sockact::connection>(sockact::track(act, *keep, keep));
@@ -744,7 +744,7 @@ TEST_F(AsioDriver, HandlerThatCannotTakeTheSocketIsAnError) {
   std::error_code ec;
   std::string why;
   sockact::asio_driver driver(
-      io, act, [](tcp::socket, const sockact::listener&) {}, ec, &why);
+      io, act, [](tcp::socket, const sockact::server_socket&) {}, ec, &why);
   EXPECT_EQ(ec, sockact::errc::wrong_type);
   EXPECT_EQ(why.rfind("fd 3 (\"web\") is unix stream", 0), 0u) << why;
   EXPECT_NE(why.find("takes only TCP sockets"), std::string::npos) << why;
