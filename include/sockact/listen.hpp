@@ -191,9 +191,9 @@ struct listen_config {
   /// SvelteKit's adapter-node: SOCKET_PATH if set, else HOST:PORT with HOST
   /// defaulting to 0.0.0.0 and PORT to 3000.
   std::string address;
-  /// Receiving: by default the LISTEN_* variables are removed, so programs
-  /// this server starts do not take its sockets.
-  listen_options activation{true, listen_pid_check::strict};
+  /// Receiving: by default (listen_options' default) the LISTEN_* variables
+  /// are removed, so programs this server starts do not take its sockets.
+  listen_options activation;
   int type = SOCK_STREAM;  ///< for bound sockets: SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET
   int backlog = SOMAXCONN;
   bool nonblocking = true;          ///< O_NONBLOCK on every socket returned (see set_nonblocking())

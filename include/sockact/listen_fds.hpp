@@ -60,7 +60,10 @@ enum class listen_pid_check {
 struct listen_options {
   /// Remove LISTEN_PID, LISTEN_PIDFDID, LISTEN_FDS and LISTEN_FDNAMES from the
   /// environment afterwards (on errors too), so children do not see them.
-  bool unset_environment = false;
+  /// On by default, as in listen_config: a server that starts a child (a CGI
+  /// script, a shell-out, a worker) must not hand it variables that name fds
+  /// the child does not own. sd_listen_fds(0) is listen_fds(false, ec).
+  bool unset_environment = true;
   /// What to do with fds meant for another process. Off (strict) by default.
   listen_pid_check pid_check = listen_pid_check::strict;
 };
@@ -492,9 +495,10 @@ inline std::vector<passed_fd> listen_fds(const listen_options& options) {
   return fds;
 }
 
-/// Throwing form of listen_fds(unset_environment, ec).
+/// Throwing form of listen_fds(unset_environment, ec). Unsets the variables
+/// by default, as listen_options does.
 /// @throws std::system_error whose what() names the variable and value at fault.
-inline std::vector<passed_fd> listen_fds(bool unset_environment = false) {
+inline std::vector<passed_fd> listen_fds(bool unset_environment = true) {
   listen_options options;
   options.unset_environment = unset_environment;
   return listen_fds(options);
@@ -511,8 +515,8 @@ inline int listen_fds_count(const listen_options& options) {
   return n;
 }
 
-/// Throwing form of listen_fds_count().
-inline int listen_fds_count(bool unset_environment = false) {
+/// Throwing form of listen_fds_count(). Unsets the variables by default, as listen_options does.
+inline int listen_fds_count(bool unset_environment = true) {
   listen_options options;
   options.unset_environment = unset_environment;
   return listen_fds_count(options);

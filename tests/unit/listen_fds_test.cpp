@@ -238,6 +238,7 @@ TEST_F(ListenFds, AllowAnyTakesAForeignPid) {
   const passed_fds passed({a.get()});
   const listen_env env("1", "1", "web");
   sockact::listen_options opts;
+  opts.unset_environment = false;
   std::error_code ec;
   EXPECT_TRUE(sockact::listen_fds(opts, ec).empty());
   opts.pid_check = sockact::listen_pid_check::allow_any;
