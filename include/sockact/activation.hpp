@@ -639,15 +639,16 @@ inline bool activate(activation& out, const activation_config& config, std::erro
   if (cfg.read_environment && !lifecycle_from_environment(cfg.lifecycle, ec, why)) return false;
   std::vector<server_socket> sockets = listen_or_bind(cfg.listen, ec, why);
   if (ec) return false;
+  static constexpr detail::wanted_kind listening_only{"a listening stream or seqpacket socket",
+                                                      detail::wanted_family::any, SOCK_STREAM, SOCK_SEQPACKET,
+                                                      detail::wanted_state::listening};
+  static constexpr detail::wanted_kind or_connection{
+      "a listening stream or seqpacket socket, or an Accept=yes connection", detail::wanted_family::any,
+      SOCK_STREAM, SOCK_SEQPACKET, detail::wanted_state::listening_or_connected};
   for (const server_socket& l : sockets) {
-    const bool stream = l.info.type == SOCK_STREAM || l.info.type == SOCK_SEQPACKET;
-    const bool ok = stream && (l.info.listening || (cfg.accept_connections && l.info.connected));
-    if (ok) continue;
-    if (why != nullptr)
-      *why = l.name + " is not a socket this server can serve (" + l.info.to_string() +
-             "); it serves listening stream sockets" +
-             (cfg.accept_connections ? " and Accept=yes connections" : "");
-    ec = make_error_code(errc::wrong_type);
+    if (detail::check_kind(l.info, cfg.accept_connections ? or_connection : listening_only,
+                           detail::fd_label(l.fd.get(), l.name), ec, why))
+      continue;
     if (l.activated)
       for (server_socket& s : sockets) s.fd.release();  // not ours to close: leave every passed fd as it was
     return false;

@@ -129,23 +129,21 @@ auto executor_of(Context& c) {
     return c;
 }
 
-enum class asio_family { inet, local, any };
-enum class asio_state { listening, connected, any };
+using detail::fd_label;
+using detail::wanted_family;
+using detail::wanted_state;
+using detail::what_it_is;
 
-// What an Asio type accepts, from its protocol and whether it is an acceptor.
-struct asio_wanted {
-  const char* type_name;    // for messages: "tcp::acceptor"
-  const char* description;  // "a listening TCP socket"
-  asio_family family;
-  int type;
-  asio_state state;
+// What an Asio type accepts: the core's wanted_kind, and the type's name.
+struct asio_wanted : detail::wanted_kind {
+  const char* type_name;  // for messages: "tcp::acceptor"
 };
 
 template <class Protocol>
 struct protocol_traits;
 template <>
 struct protocol_traits<asio_ns::ip::tcp> {
-  static constexpr asio_family family = asio_family::inet;
+  static constexpr wanted_family family = wanted_family::inet;
   static constexpr int type = SOCK_STREAM;
   static asio_ns::ip::tcp make(const fd_info& i) {
     return i.family == AF_INET6 ? asio_ns::ip::tcp::v6() : asio_ns::ip::tcp::v4();
@@ -153,7 +151,7 @@ struct protocol_traits<asio_ns::ip::tcp> {
 };
 template <>
 struct protocol_traits<asio_ns::ip::udp> {
-  static constexpr asio_family family = asio_family::inet;
+  static constexpr wanted_family family = wanted_family::inet;
   static constexpr int type = SOCK_DGRAM;
   static asio_ns::ip::udp make(const fd_info& i) {
     return i.family == AF_INET6 ? asio_ns::ip::udp::v6() : asio_ns::ip::udp::v4();
@@ -161,19 +159,19 @@ struct protocol_traits<asio_ns::ip::udp> {
 };
 template <>
 struct protocol_traits<asio_ns::local::stream_protocol> {
-  static constexpr asio_family family = asio_family::local;
+  static constexpr wanted_family family = wanted_family::local;
   static constexpr int type = SOCK_STREAM;
   static asio_ns::local::stream_protocol make(const fd_info&) { return {}; }
 };
 template <>
 struct protocol_traits<asio_ns::local::datagram_protocol> {
-  static constexpr asio_family family = asio_family::local;
+  static constexpr wanted_family family = wanted_family::local;
   static constexpr int type = SOCK_DGRAM;
   static asio_ns::local::datagram_protocol make(const fd_info&) { return {}; }
 };
 template <>
 struct protocol_traits<asio_ns::generic::seq_packet_protocol> {
-  static constexpr asio_family family = asio_family::any;
+  static constexpr wanted_family family = wanted_family::any;
   static constexpr int type = SOCK_SEQPACKET;
   static asio_ns::generic::seq_packet_protocol make(const fd_info& i) { return {i.family, i.protocol}; }
 };
@@ -183,108 +181,60 @@ template <class T>
 struct object_traits;
 template <class E>
 struct object_traits<asio_ns::basic_socket_acceptor<asio_ns::ip::tcp, E>> {
-  static constexpr asio_wanted wanted{"tcp::acceptor", "a listening TCP socket", asio_family::inet,
-                                      SOCK_STREAM, asio_state::listening};
+  static constexpr asio_wanted wanted{
+      {"a listening TCP socket", wanted_family::inet, SOCK_STREAM, 0, wanted_state::listening},
+      "tcp::acceptor"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_socket_acceptor<asio_ns::local::stream_protocol, E>> {
-  static constexpr asio_wanted wanted{"local::stream_protocol::acceptor", "a listening unix stream socket",
-                                      asio_family::local, SOCK_STREAM, asio_state::listening};
+  static constexpr asio_wanted wanted{
+      {"a listening unix stream socket", wanted_family::local, SOCK_STREAM, 0, wanted_state::listening},
+      "local::stream_protocol::acceptor"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_socket_acceptor<asio_ns::generic::seq_packet_protocol, E>> {
-  static constexpr asio_wanted wanted{"asio_seqpacket_acceptor", "a listening seqpacket socket",
-                                      asio_family::any, SOCK_SEQPACKET, asio_state::listening};
+  static constexpr asio_wanted wanted{
+      {"a listening seqpacket socket", wanted_family::any, SOCK_SEQPACKET, 0, wanted_state::listening},
+      "asio_seqpacket_acceptor"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_stream_socket<asio_ns::ip::tcp, E>> {
-  static constexpr asio_wanted wanted{"tcp::socket", "a connected TCP socket", asio_family::inet, SOCK_STREAM,
-                                      asio_state::connected};
+  static constexpr asio_wanted wanted{
+      {"a connected TCP socket", wanted_family::inet, SOCK_STREAM, 0, wanted_state::connected},
+      "tcp::socket"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_stream_socket<asio_ns::local::stream_protocol, E>> {
-  static constexpr asio_wanted wanted{"local::stream_protocol::socket", "a connected unix stream socket",
-                                      asio_family::local, SOCK_STREAM, asio_state::connected};
+  static constexpr asio_wanted wanted{
+      {"a connected unix stream socket", wanted_family::local, SOCK_STREAM, 0, wanted_state::connected},
+      "local::stream_protocol::socket"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_seq_packet_socket<asio_ns::generic::seq_packet_protocol, E>> {
-  static constexpr asio_wanted wanted{"asio_seqpacket_socket", "a connected seqpacket socket",
-                                      asio_family::any, SOCK_SEQPACKET, asio_state::connected};
+  static constexpr asio_wanted wanted{
+      {"a connected seqpacket socket", wanted_family::any, SOCK_SEQPACKET, 0, wanted_state::connected},
+      "asio_seqpacket_socket"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_datagram_socket<asio_ns::ip::udp, E>> {
-  static constexpr asio_wanted wanted{"udp::socket", "a UDP socket", asio_family::inet, SOCK_DGRAM,
-                                      asio_state::any};
+  static constexpr asio_wanted wanted{{"a UDP socket", wanted_family::inet, SOCK_DGRAM, 0, wanted_state::any},
+                                      "udp::socket"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_datagram_socket<asio_ns::local::datagram_protocol, E>> {
-  static constexpr asio_wanted wanted{"local::datagram_protocol::socket", "a unix datagram socket",
-                                      asio_family::local, SOCK_DGRAM, asio_state::any};
+  static constexpr asio_wanted wanted{
+      {"a unix datagram socket", wanted_family::local, SOCK_DGRAM, 0, wanted_state::any},
+      "local::datagram_protocol::socket"};
 };
 
 inline bool is_inet(int family) noexcept {
   return family == AF_INET || family == AF_INET6;
 }
 
-inline constexpr int ipproto_mptcp = 262;  // IPPROTO_MPTCP, missing from older libc headers
-
-// MPTCP is a drop-in for TCP (SocketProtocol=mptcp), UDP-Lite for UDP; the
-// Asio protocol objects only carry the family for these once assigned.
-inline bool protocol_fits(const asio_wanted& w, const fd_info& info) noexcept {
-  if (w.family != asio_family::inet) return true;
-  if (w.type == SOCK_STREAM) return info.protocol == IPPROTO_TCP || info.protocol == ipproto_mptcp;
-  return info.protocol == IPPROTO_UDP || info.protocol == IPPROTO_UDPLITE;
-}
-
-inline std::string fd_label(int fd, const std::string& name) {
-  std::string out = "fd " + std::to_string(fd);
-  if (!name.empty()) out += " (" + sockact::detail::quote(name) + ")";
-  return out;
-}
-
 inline bool fail_check(std::error_code code, std::string text, std::error_code& ec, std::string* why) {
   ec = code;
   if (why != nullptr) *why = std::move(text);
   return false;
-}
-
-// What the fd is, without the "fd N: " that the label already says.
-inline std::string what_it_is(const fd_info& info) {
-  std::string got = info.to_string();
-  const std::size_t colon = got.find(": ");
-  if (colon != std::string::npos) got.erase(0, colon + 2);
-  return got;
-}
-
-// Is the fd what `w` wants? Reads only; the fd is left as it was.
-inline bool check_fd(int fd, const std::string& name, const asio_wanted& w, fd_info& info,
-                     std::error_code& ec, std::string* why) {
-  info = describe_fd(fd, ec);
-  if (ec) {
-    return fail_check(
-        ec,
-        fd_label(fd, name) + (ec == std::errc::bad_file_descriptor ? " is not open" : ": " + ec.message()),
-        ec, why);
-  }
-  if (!info.is_socket())
-    return fail_check(errc::not_a_socket,
-                      fd_label(fd, name) + " is a " + kind_name(info.kind) + ", not a socket", ec, why);
-  errc problem{};
-  if (w.family == asio_family::inet ? !is_inet(info.family)
-                                    : w.family == asio_family::local && info.family != AF_UNIX)
-    problem = errc::wrong_family;
-  else if (info.type != w.type || !protocol_fits(w, info))
-    problem = errc::wrong_type;
-  else if (w.state == asio_state::listening && !info.listening)
-    problem = errc::not_listening;
-  else if (w.state == asio_state::connected && (info.listening || !info.connected))
-    problem = errc::not_connected;
-  if (problem == errc{}) {
-    ec.clear();
-    return true;
-  }
-  return fail_check(problem, fd_label(fd, name) + ": wanted " + w.description + ", got " + what_it_is(info),
-                    ec, why);
 }
 
 // Asio reports errno values in its system category ("system" in Boost,
@@ -302,7 +252,7 @@ Object adopt_fd(Context&& context, unique_fd& fd, const std::string& name, std::
   Object object(context);
   const asio_wanted& w = object_traits<Object>::wanted;
   fd_info info;
-  if (!check_fd(fd.get(), name, w, info, ec, why)) return object;
+  if (!detail::check_fd(fd.get(), name, w, info, ec, why)) return object;
   asio_error_code aec;
   object.assign(protocol_traits<typename Object::protocol_type>::make(info), fd.get(), aec);
   if (aec) {  // e.g. EEXIST: this io_context already watches that fd (owned by another object)
@@ -608,7 +558,8 @@ namespace asio_detail {
 
 template <class F, class Socket>
 constexpr bool takes_socket() {
-  return std::is_invocable<F&, Socket&&, const server_socket&>::value || std::is_invocable<F&, Socket&&>::value;
+  return std::is_invocable<F&, Socket&&, const server_socket&>::value ||
+         std::is_invocable<F&, Socket&&>::value;
 }
 
 class driver_base {
@@ -641,9 +592,10 @@ class driver_state final : public driver_base,
   bool adopt_sockets(std::error_code& ec, std::string* why) {
     constexpr bool tcp_ok = takes_socket<OnConnection, tcp::socket>();
     constexpr bool unix_ok = takes_socket<OnConnection, local_stream::socket>();
-    static_assert(tcp_ok || unix_ok,
-                  "asio_driver: the connection handler must take (tcp::socket&&[, const sockact::server_socket&]) "
-                  "or (local::stream_protocol::socket&&[, ...])");
+    static_assert(
+        tcp_ok || unix_ok,
+        "asio_driver: the connection handler must take (tcp::socket&&[, const sockact::server_socket&]) "
+        "or (local::stream_protocol::socket&&[, ...])");
     std::vector<server_socket>& sockets = act_.sockets();
     for (std::size_t i = 0; i < sockets.size(); ++i) {
       server_socket& l = sockets[i];

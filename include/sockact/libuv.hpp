@@ -274,24 +274,19 @@ class libuv_error_category final : public std::error_category {
 
 enum class libuv_kind { tcp, pipe, udp, stream };
 
-inline const char* libuv_handle_name(libuv_kind k) noexcept {
-  switch (k) {
-    case libuv_kind::tcp:
-      return "a uv_tcp_t needs a TCP socket (inet or inet6 stream)";
-    case libuv_kind::pipe:
-      return "a uv_pipe_t needs a unix stream socket";
-    case libuv_kind::udp:
-      return "a uv_udp_t needs a UDP socket (inet or inet6 datagram)";
-    case libuv_kind::stream:
-      return "a libuv stream needs a TCP or unix stream socket";
-  }
-  return "?";
+// What each handle takes, for check_kind(), the core's one check.
+inline const wanted_kind& libuv_wanted(libuv_kind k) noexcept {
+  static constexpr wanted_kind tcp{"a TCP socket (inet or inet6 stream) for a uv_tcp_t", wanted_family::inet,
+                                   SOCK_STREAM, 0, wanted_state::any};
+  static constexpr wanted_kind pipe{"a unix stream socket for a uv_pipe_t", wanted_family::local, SOCK_STREAM,
+                                    0, wanted_state::any};
+  static constexpr wanted_kind udp{"a UDP socket (inet or inet6 datagram) for a uv_udp_t",
+                                   wanted_family::inet, SOCK_DGRAM, 0, wanted_state::any};
+  return k == libuv_kind::udp ? udp : k == libuv_kind::pipe ? pipe : tcp;
 }
 
 inline std::string libuv_fd_label(const adopt_fd& fd) {
-  std::string out = "fd " + std::to_string(fd.get());
-  if (!fd.name().empty()) out += " (" + quote(fd.name()) + ")";
-  return out;
+  return fd_label(fd.get(), fd.name());
 }
 
 inline bool libuv_fail(std::error_code code, std::string text, std::error_code& ec, std::string* why) {
@@ -313,38 +308,10 @@ inline bool libuv_check(uv_loop_t* loop, const void* handle, const adopt_fd& fd,
         ec,
         libuv_fd_label(fd) + (ec == std::errc::bad_file_descriptor ? " is not open" : ": " + ec.message()),
         ec, why);
-  if (!info.is_socket())
-    return libuv_fail(errc::not_a_socket,
-                      libuv_fd_label(fd) + " is a " + kind_name(info.kind) + ", not a socket", ec, why);
-  const bool inet = info.family == AF_INET || info.family == AF_INET6;
+  // A libuv stream is a uv_pipe_t on a unix socket, else a uv_tcp_t.
   if (want == libuv_kind::stream) want = info.family == AF_UNIX ? libuv_kind::pipe : libuv_kind::tcp;
-  errc problem{};
-  switch (want) {
-    case libuv_kind::stream:
-    case libuv_kind::tcp:
-      // SCTP has stream sockets too; libuv's TCP options do not apply to them.
-      if (!inet)
-        problem = errc::wrong_family;
-      else if (info.type != SOCK_STREAM || info.protocol == IPPROTO_SCTP)
-        problem = errc::wrong_type;
-      break;
-    case libuv_kind::pipe:
-      if (info.family != AF_UNIX)
-        problem = errc::wrong_family;
-      else if (info.type != SOCK_STREAM)
-        problem = errc::wrong_type;
-      break;
-    case libuv_kind::udp:
-      if (!inet)
-        problem = errc::wrong_family;
-      else if (info.type != SOCK_DGRAM)
-        problem = errc::wrong_type;
-      break;
-  }
-  std::string is = info.to_string();
-  is.erase(0, is.find(": ") + 2);  // "fd N: " is in the label already
-  if (problem != errc{})
-    return libuv_fail(problem, libuv_fd_label(fd) + " is " + is + "; " + libuv_handle_name(want), ec, why);
+  if (!check_kind(info, libuv_wanted(want), libuv_fd_label(fd), ec, why)) return false;
+  const std::string is = what_it_is(info);
 
   // uv_*_open() refuses (EEXIST) an fd the loop polls; an fd in a handle that
   // does not poll yet would be taken twice, and closed twice.

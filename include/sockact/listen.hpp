@@ -377,7 +377,7 @@ inline bool bind_one(const endpoint& e, const listen_config& cfg, server_socket&
 /// @param why when not null, receives a message naming the variable, value
 ///        or address at fault.
 inline std::vector<server_socket> listen_or_bind(const listen_config& config, std::error_code& ec,
-                                            std::string* why = nullptr) {
+                                                 std::string* why = nullptr) {
   std::vector<server_socket> out;
   std::vector<endpoint> endpoints;
   if (!config.address.empty()) {

@@ -273,10 +273,10 @@ inline std::string process_label(pid_t pid) {
 /// diagnose() reports and the throwing listen_fds() forms quote.
 struct environment_verdict {
   activation_status status = activation_status::not_activated;
-  std::error_code error;  ///< what listen_fds() reports (errno, generic category); empty when none
-  std::string summary;    ///< one line naming the variables and values at fault
-  std::string hint;       ///< what to do about it; may be empty
-  int count = 0;          ///< LISTEN_FDS when it was read and the fds are ours, else 0
+  std::error_code error;           ///< what listen_fds() reports (errno, generic category); empty when none
+  std::string summary;             ///< one line naming the variables and values at fault
+  std::string hint;                ///< what to do about it; may be empty
+  int count = 0;                   ///< LISTEN_FDS when it was read and the fds are ours, else 0
   std::vector<std::string> names;  ///< LISTEN_FDNAMES split, when names_ok
   bool names_ok = false;
 };

@@ -10,9 +10,8 @@
 // STOPPING=1 and watchdog pings. Linux (epoll, signalfd, timerfd).
 //
 //   sockact::activation act = sockact::activate();
-//   sockact::poll_driver driver(act, [&](sockact::unique_fd c, const sockact::server_socket& from) { add(c); });
-//   watch(driver.fd());
-//   while (!driver.finished())
+//   sockact::poll_driver driver(act, [&](sockact::unique_fd c, const sockact::server_socket& from) { add(c);
+//   }); watch(driver.fd()); while (!driver.finished())
 //     for (each ready fd)
 //       if (fd == driver.fd()) driver.on_ready(); else ...
 
@@ -146,7 +145,8 @@ class poll_driver {
 
   void accept_all(server_socket& l, OnConnection& on_connection) {
     const accept_result r = accept_burst(
-        l.fd.get(), 256, [&](unique_fd c) { on_connection(std::move(c), static_cast<const server_socket&>(l)); },
+        l.fd.get(), 256,
+        [&](unique_fd c) { on_connection(std::move(c), static_cast<const server_socket&>(l)); },
         [&] { return !act_->draining(); });
     if (r.status == accept_status::fd_limit) {
       // Out of fds: stop watching this listener for a while rather than spin;

@@ -754,7 +754,7 @@ TEST(AsioWrongKind, ThrowingOverloadsThrowSystemError) {
 
 TEST(AsioProtocols, MptcpAndUdpLiteAreAccepted) {
   net::io_context io;
-  const int mptcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, sockact::asio_detail::ipproto_mptcp);
+  const int mptcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, sockact::detail::ipproto_mptcp);
   if (mptcp >= 0) {
     owned_fd m(mptcp);
     sockaddr_in a{};
@@ -804,14 +804,17 @@ TEST(AsioProtocols, OtherInetProtocolsAreWrongType) {
     info.family = family;
     info.type = type;
     info.protocol = protocol;
-    return sockact::asio_detail::protocol_fits(w, info);
+    info.kind = sockact::fd_kind::socket;
+    info.listening = true;  // the state fits both: only the protocol is looked at
+    std::error_code ec;
+    return sockact::detail::check_kind(info, w, "fd", ec, nullptr);
   };
   const sockact::asio_detail::asio_wanted& tcp_acceptor =
       sockact::asio_detail::object_traits<tcp::acceptor>::wanted;
   const sockact::asio_detail::asio_wanted& udp_socket =
       sockact::asio_detail::object_traits<udp::socket>::wanted;
   EXPECT_TRUE(fits(tcp_acceptor, AF_INET6, SOCK_STREAM, IPPROTO_TCP));
-  EXPECT_TRUE(fits(tcp_acceptor, AF_INET, SOCK_STREAM, sockact::asio_detail::ipproto_mptcp));
+  EXPECT_TRUE(fits(tcp_acceptor, AF_INET, SOCK_STREAM, sockact::detail::ipproto_mptcp));
   EXPECT_FALSE(fits(tcp_acceptor, AF_INET, SOCK_STREAM, IPPROTO_SCTP));
   EXPECT_FALSE(fits(tcp_acceptor, AF_INET, SOCK_STREAM, 0));
   EXPECT_TRUE(fits(udp_socket, AF_INET6, SOCK_DGRAM, IPPROTO_UDP));
@@ -933,7 +936,8 @@ struct can_adopt<Source, std::void_t<decltype(sockact::adopt<tcp::acceptor>(
 static_assert(can_adopt<sockact::server_socket&&>::value, "server_socket&&");
 static_assert(can_adopt<sockact::unique_fd&&>::value, "unique_fd&&");
 static_assert(!can_adopt<sockact::server_socket&>::value, "an lvalue listener would lose its fd silently");
-static_assert(!can_adopt<const sockact::server_socket&>::value, "a const server_socket cannot give up its fd");
+static_assert(!can_adopt<const sockact::server_socket&>::value,
+              "a const server_socket cannot give up its fd");
 static_assert(!can_adopt<sockact::unique_fd&>::value, "an lvalue unique_fd would lose its fd silently");
 static_assert(!can_adopt<int>::value, "a raw fd says nothing about who owns it");
 
