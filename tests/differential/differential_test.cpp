@@ -888,8 +888,8 @@ class comparer {
 
 const std::vector<int> families = {0, AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, -1, 1000};
 const std::vector<int> types = {0, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, -1};
-const std::vector<sockact::socket_state> listen_values = {sockact::socket_state::any, sockact::socket_state::not_listening,
-                                                       sockact::socket_state::listening};
+const std::vector<sockact::socket_state> listen_values = {
+    sockact::socket_state::any, sockact::socket_state::not_listening, sockact::socket_state::listening};
 
 std::string family_name(int f) {
   switch (f) {

@@ -61,7 +61,8 @@ TEST(IsSocketSockaddr, AddressAndPort) {
   want.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::error_code ec;
   const auto* sa = reinterpret_cast<const sockaddr*>(&want);
-  EXPECT_TRUE(sockact::is_socket_sockaddr(tcp.get(), SOCK_STREAM, sa, sizeof want, socket_state::listening, ec));
+  EXPECT_TRUE(
+      sockact::is_socket_sockaddr(tcp.get(), SOCK_STREAM, sa, sizeof want, socket_state::listening, ec));
   want.sin_port = htons(static_cast<std::uint16_t>(local_port(tcp.get())));
   EXPECT_TRUE(sockact::is_socket_sockaddr(tcp.get(), 0, sa, sizeof want, socket_state::any, ec));
   want.sin_addr.s_addr = htonl(0x7f000002);
@@ -84,7 +85,8 @@ TEST(IsSocketUnix, PathAbstractAndUnnamed) {
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
   const owned_fd p0(pair[0]), p1(pair[1]);
   std::error_code ec;
-  EXPECT_TRUE(sockact::is_socket_unix(named.get(), SOCK_STREAM, socket_state::listening, path.c_str(), 0, ec));
+  EXPECT_TRUE(
+      sockact::is_socket_unix(named.get(), SOCK_STREAM, socket_state::listening, path.c_str(), 0, ec));
   EXPECT_FALSE(sockact::is_socket_unix(named.get(), 0, socket_state::any, (path + "x").c_str(), 0, ec));
   std::string raw = abstract_name;
   raw[0] = '\0';
