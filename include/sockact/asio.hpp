@@ -295,14 +295,14 @@ std::string adopt_name() {
 /// holds the fd, untouched. O_NONBLOCK is left as it is (Asio sets it on the
 /// first asynchronous operation). Nothing here shuts a socket down.
 /// @param context io_context or executor the object will use.
-/// @param fd the owning fd (or a listener from activation::sockets(), whose
+/// @param fd the owning fd (or a server_socket from activation::sockets(), whose
 ///        name then appears in messages).
 /// @param ec EBADF (not open), errc::not_a_socket, errc::wrong_family,
 ///        errc::wrong_type, errc::not_listening, errc::not_connected, or what
 ///        Asio reported (EEXIST: the same io_context already watches the fd).
 /// @param why when not null, receives a message naming the fd and what it is.
 /// @code
-///   auto acceptor = sockact::adopt<asio::ip::tcp::acceptor>(io, std::move(listener.fd), ec);
+///   auto acceptor = sockact::adopt<asio::ip::tcp::acceptor>(io, std::move(socket.fd), ec);
 ///   if (ec == sockact::errc::wrong_family) { /* a unix socket */ }
 /// @endcode
 template <class T, class Context, asio_detail::enable_if_context_t<Context> = 0>
@@ -329,7 +329,7 @@ T adopt(Context&& context, unique_fd&& fd) {
   return object;
 }
 
-/// adopt() from a listener, that throws.
+/// adopt() from a server_socket, that throws.
 /// @throws std::system_error with the error code; what() names the type wanted, the fd and what it is.
 template <class T, class Context, asio_detail::enable_if_context_t<Context> = 0>
 T adopt(Context&& context, server_socket&& from) {

@@ -77,9 +77,9 @@ union libuv_stream {
   uv_pipe_t pipe;
 };
 
-/// The fd adopt() takes over: a unique_fd or a listener, moved in. It is
+/// The fd adopt() takes over: a unique_fd or a server_socket, moved in. It is
 /// released only when adopt() succeeds; on error the caller still owns it.
-/// A listener's name goes into the error message.
+/// A server_socket's name goes into the error message.
 class adopt_fd {
  public:
   adopt_fd(unique_fd&& fd) noexcept : fd_(&fd) {}  // NOLINT(google-explicit-constructor)
