@@ -167,7 +167,7 @@ int main(int argc, char** argv) try {
   const char* threads_env = std::getenv("THREADS");
   const int threads = threads_env != nullptr && std::atoi(threads_env) > 0 ? std::atoi(threads_env) : 1;
   net::io_context io(threads);
-  sockact::asio_driver driver(io, act, [&](auto socket, const sockact::listener& from) {  // sockact
+  sockact::asio_driver driver(io, act, [&](auto socket, const sockact::server_socket& from) {  // sockact
     std::make_shared<session<decltype(socket)>>(std::move(socket), from.name)->start();
   });
   std::vector<std::thread> more;

@@ -186,7 +186,7 @@ int main(int argc, char** argv) try {
   const char* threads_env = std::getenv("THREADS");
   const int threads = threads_env != nullptr && std::atoi(threads_env) > 0 ? std::atoi(threads_env) : 2;
   net::io_context ioc{threads};
-  sockact::asio_driver driver(ioc, act, [](auto socket, const sockact::listener& from) {  // sockact
+  sockact::asio_driver driver(ioc, act, [](auto socket, const sockact::server_socket& from) {  // sockact
     using protocol = typename decltype(socket)::protocol_type;
     std::make_shared<session<protocol>>(std::move(socket), from.name)->run();
   });

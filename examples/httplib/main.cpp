@@ -69,7 +69,7 @@ int main() try {                                  // sockact
   sockact::thread_driver driver(act);  // sockact
   std::vector<std::unique_ptr<httplib::Server>> servers;
   std::vector<std::thread> threads;
-  for (sockact::listener& l : act.sockets()) {                                                  // sockact
+  for (sockact::server_socket& l : act.sockets()) {                                             // sockact
     if (!l.info.listening) throw std::runtime_error(l.name + ": Accept=yes is not supported");  // sockact
     auto svr = std::make_unique<sockact::httplib_server>(driver);                               // sockact
     add_routes(*svr, l.name);

@@ -84,10 +84,10 @@ void answer_stream(int conn, const std::string& body) {
 
 // Answers one request on any of the received sockets. The inherited sockets
 // are never shut down or closed here: systemd keeps its own copies.
-int respond(const std::vector<sockact::listen_fd>& fds, const std::string& body, int timeout_s) {
+int respond(const std::vector<sockact::passed_fd>& fds, const std::string& body, int timeout_s) {
   std::vector<pollfd> polls;
   std::vector<sockact::fd_info> infos;
-  for (const sockact::listen_fd& l : fds) {
+  for (const sockact::passed_fd& l : fds) {
     std::error_code ec;
     sockact::fd_info info = sockact::describe_fd(l.fd, ec);
     if (ec || !info.is_socket()) continue;
@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
   // Diagnose first: listen_fds() sets FD_CLOEXEC, which the report should show as passed.
   const std::string text = report(options);
   std::error_code ec;
-  const std::vector<sockact::listen_fd> fds = sockact::listen_fds(options, ec);
+  const std::vector<sockact::passed_fd> fds = sockact::listen_fds(options, ec);
   std::string body = text;
   if (ec)
     body += "listen_fds: error: " + ec.message() + "\n";

@@ -7,7 +7,7 @@
 // drain, watchdog, READY=1/STOPPING=1) and the connections being served.
 //
 //   sockact::activation act = sockact::activate();   // reads the environment
-//   for (sockact::listener& l : act.sockets()) ...   // serve them
+//   for (sockact::server_socket& l : act.sockets()) ...   // serve them
 //   auto conn = act.track(fd, [&] { close_it(); });  // on accept
 //   conn.received(n);  conn.request_received();  conn.response_sent();
 //   bool keep = conn.keep_alive();                   // false while draining
@@ -283,7 +283,7 @@ class activation_state {
  public:
   using clock = lifecycle::clock;
 
-  activation_state(std::vector<listener> sockets, const activation_config& config, bool activated,
+  activation_state(std::vector<server_socket> sockets, const activation_config& config, bool activated,
                    std::vector<int> listening)
       : config_(config),
         sockets_(std::move(sockets)),
@@ -304,7 +304,7 @@ class activation_state {
   std::string program() const { return config_.program.empty() ? short_program_name() : config_.program; }
 
   const activation_config& config() const noexcept { return config_; }
-  std::vector<listener>& sockets() noexcept { return sockets_; }
+  std::vector<server_socket>& sockets() noexcept { return sockets_; }
   lifecycle& state() noexcept { return lifecycle_; }
   bool activated() const noexcept { return activated_; }
   bool draining() const noexcept { return draining_.load(std::memory_order_acquire); }
@@ -454,7 +454,7 @@ class activation_state {
   // Closes the listening sockets still held here; never shutdown(2): the
   // manager keeps its copies and starts the service again on the next client.
   void close_listeners() noexcept {
-    for (listener& l : sockets_)
+    for (server_socket& l : sockets_)
       if (l.info.listening) l.fd.reset();
   }
 
@@ -473,7 +473,7 @@ class activation_state {
 
   void ready() {
     std::string status = "serving";
-    for (const listener& l : sockets_) status += " " + l.name;
+    for (const server_socket& l : sockets_) status += " " + l.name;
     lifecycle_.ready(status);
   }
 
@@ -531,7 +531,7 @@ class activation_state {
   }
 
   activation_config config_;
-  std::vector<listener> sockets_;
+  std::vector<server_socket> sockets_;
   lifecycle lifecycle_;
   bool activated_ = false;
   bool new_closed_ = false;  // the grace period for silent connections is over
@@ -570,7 +570,7 @@ class activation {
   /// address list). Move them into acceptors or handles as you like: the
   /// idle rule keeps the fd numbers it was given, and a driver that owns
   /// them closes them when the drain begins.
-  std::vector<listener>& sockets() noexcept { return state_->sockets(); }
+  std::vector<server_socket>& sockets() noexcept { return state_->sockets(); }
   /// Whether the sockets came from the service manager (the idle timeout
   /// applies only then, unless lifecycle_config says otherwise).
   bool activated() const noexcept { return state_->activated(); }
@@ -711,30 +711,31 @@ inline bool activate(activation& out, const activation_config& config, std::erro
   ec.clear();
   activation_config cfg = config;
   if (cfg.read_environment && !lifecycle_from_environment(cfg.lifecycle, ec, why)) return false;
-  std::vector<listener> sockets = listen_or_bind(cfg.listen, ec, why);
+  std::vector<server_socket> sockets = listen_or_bind(cfg.listen, ec, why);
   if (ec) return false;
-  for (const listener& l : sockets) {
-    const bool stream = l.info.type == SOCK_STREAM || l.info.type == SOCK_SEQPACKET;
-    const bool ok = stream && (l.info.listening || (cfg.accept_connections && l.info.connected));
-    if (ok) continue;
-    if (why != nullptr)
-      *why = l.name + " is not a socket this server can serve (" + l.info.to_string() +
-             "); it serves listening stream sockets" +
-             (cfg.accept_connections ? " and Accept=yes connections" : "");
-    ec = make_error_code(errc::wrong_type);
+  static constexpr detail::wanted_kind listening_only{"a listening stream or seqpacket socket",
+                                                      detail::wanted_family::any, SOCK_STREAM, SOCK_SEQPACKET,
+                                                      detail::wanted_state::listening};
+  static constexpr detail::wanted_kind or_connection{
+      "a listening stream or seqpacket socket, or an Accept=yes connection", detail::wanted_family::any,
+      SOCK_STREAM, SOCK_SEQPACKET, detail::wanted_state::listening_or_connected};
+  for (const server_socket& l : sockets) {
+    if (detail::check_kind(l.info, cfg.accept_connections ? or_connection : listening_only,
+                           detail::fd_label(l.fd.get(), l.name), ec, why))
+      continue;
     if (l.activated)
-      for (listener& s : sockets) s.fd.release();  // not ours to close: leave every passed fd as it was
+      for (server_socket& s : sockets) s.fd.release();  // not ours to close: leave every passed fd as it was
     return false;
   }
   bool activated = false;
   std::vector<int> listening;
-  for (const listener& l : sockets) {
+  for (const server_socket& l : sockets) {
     activated = activated || l.activated;
     if (l.info.listening) listening.push_back(l.fd.get());
   }
   out.state_ =
       std::make_unique<detail::activation_state>(std::move(sockets), cfg, activated, std::move(listening));
-  for (const listener& l : out.sockets())
+  for (const server_socket& l : out.sockets())
     out.log(std::string(l.activated ? "serving activated " : "serving bound ") + l.name + " on " +
             (l.info.local_address.empty() ? "(unnamed)" : l.info.local_address) +
             (l.info.connected ? " (one connection)" : ""));

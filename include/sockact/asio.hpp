@@ -17,7 +17,7 @@
 //
 //   sockact::activation act = sockact::activate();
 //   asio::io_context io;
-//   sockact::asio_driver driver(io, act, [&](asio::ip::tcp::socket s, const sockact::listener&) {
+//   sockact::asio_driver driver(io, act, [&](asio::ip::tcp::socket s, const sockact::server_socket&) {
 //     std::make_shared<session>(std::move(s))->start();  // session: sockact::tracked_stream<tcp::socket>
 //   });
 //   io.run();  // returns after the idle exit or the drain
@@ -129,23 +129,21 @@ auto executor_of(Context& c) {
     return c;
 }
 
-enum class asio_family { inet, local, any };
-enum class asio_state { listening, connected, any };
+using detail::fd_label;
+using detail::wanted_family;
+using detail::wanted_state;
+using detail::what_it_is;
 
-// What an Asio type accepts, from its protocol and whether it is an acceptor.
-struct asio_wanted {
-  const char* type_name;    // for messages: "tcp::acceptor"
-  const char* description;  // "a listening TCP socket"
-  asio_family family;
-  int type;
-  asio_state state;
+// What an Asio type accepts: the core's wanted_kind, and the type's name.
+struct asio_wanted : detail::wanted_kind {
+  const char* type_name;  // for messages: "tcp::acceptor"
 };
 
 template <class Protocol>
 struct protocol_traits;
 template <>
 struct protocol_traits<asio_ns::ip::tcp> {
-  static constexpr asio_family family = asio_family::inet;
+  static constexpr wanted_family family = wanted_family::inet;
   static constexpr int type = SOCK_STREAM;
   static asio_ns::ip::tcp make(const fd_info& i) {
     return i.family == AF_INET6 ? asio_ns::ip::tcp::v6() : asio_ns::ip::tcp::v4();
@@ -153,7 +151,7 @@ struct protocol_traits<asio_ns::ip::tcp> {
 };
 template <>
 struct protocol_traits<asio_ns::ip::udp> {
-  static constexpr asio_family family = asio_family::inet;
+  static constexpr wanted_family family = wanted_family::inet;
   static constexpr int type = SOCK_DGRAM;
   static asio_ns::ip::udp make(const fd_info& i) {
     return i.family == AF_INET6 ? asio_ns::ip::udp::v6() : asio_ns::ip::udp::v4();
@@ -161,19 +159,19 @@ struct protocol_traits<asio_ns::ip::udp> {
 };
 template <>
 struct protocol_traits<asio_ns::local::stream_protocol> {
-  static constexpr asio_family family = asio_family::local;
+  static constexpr wanted_family family = wanted_family::local;
   static constexpr int type = SOCK_STREAM;
   static asio_ns::local::stream_protocol make(const fd_info&) { return {}; }
 };
 template <>
 struct protocol_traits<asio_ns::local::datagram_protocol> {
-  static constexpr asio_family family = asio_family::local;
+  static constexpr wanted_family family = wanted_family::local;
   static constexpr int type = SOCK_DGRAM;
   static asio_ns::local::datagram_protocol make(const fd_info&) { return {}; }
 };
 template <>
 struct protocol_traits<asio_ns::generic::seq_packet_protocol> {
-  static constexpr asio_family family = asio_family::any;
+  static constexpr wanted_family family = wanted_family::any;
   static constexpr int type = SOCK_SEQPACKET;
   static asio_ns::generic::seq_packet_protocol make(const fd_info& i) { return {i.family, i.protocol}; }
 };
@@ -183,108 +181,60 @@ template <class T>
 struct object_traits;
 template <class E>
 struct object_traits<asio_ns::basic_socket_acceptor<asio_ns::ip::tcp, E>> {
-  static constexpr asio_wanted wanted{"tcp::acceptor", "a listening TCP socket", asio_family::inet,
-                                      SOCK_STREAM, asio_state::listening};
+  static constexpr asio_wanted wanted{
+      {"a listening TCP socket", wanted_family::inet, SOCK_STREAM, 0, wanted_state::listening},
+      "tcp::acceptor"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_socket_acceptor<asio_ns::local::stream_protocol, E>> {
-  static constexpr asio_wanted wanted{"local::stream_protocol::acceptor", "a listening unix stream socket",
-                                      asio_family::local, SOCK_STREAM, asio_state::listening};
+  static constexpr asio_wanted wanted{
+      {"a listening unix stream socket", wanted_family::local, SOCK_STREAM, 0, wanted_state::listening},
+      "local::stream_protocol::acceptor"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_socket_acceptor<asio_ns::generic::seq_packet_protocol, E>> {
-  static constexpr asio_wanted wanted{"asio_seqpacket_acceptor", "a listening seqpacket socket",
-                                      asio_family::any, SOCK_SEQPACKET, asio_state::listening};
+  static constexpr asio_wanted wanted{
+      {"a listening seqpacket socket", wanted_family::any, SOCK_SEQPACKET, 0, wanted_state::listening},
+      "asio_seqpacket_acceptor"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_stream_socket<asio_ns::ip::tcp, E>> {
-  static constexpr asio_wanted wanted{"tcp::socket", "a connected TCP socket", asio_family::inet, SOCK_STREAM,
-                                      asio_state::connected};
+  static constexpr asio_wanted wanted{
+      {"a connected TCP socket", wanted_family::inet, SOCK_STREAM, 0, wanted_state::connected},
+      "tcp::socket"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_stream_socket<asio_ns::local::stream_protocol, E>> {
-  static constexpr asio_wanted wanted{"local::stream_protocol::socket", "a connected unix stream socket",
-                                      asio_family::local, SOCK_STREAM, asio_state::connected};
+  static constexpr asio_wanted wanted{
+      {"a connected unix stream socket", wanted_family::local, SOCK_STREAM, 0, wanted_state::connected},
+      "local::stream_protocol::socket"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_seq_packet_socket<asio_ns::generic::seq_packet_protocol, E>> {
-  static constexpr asio_wanted wanted{"asio_seqpacket_socket", "a connected seqpacket socket",
-                                      asio_family::any, SOCK_SEQPACKET, asio_state::connected};
+  static constexpr asio_wanted wanted{
+      {"a connected seqpacket socket", wanted_family::any, SOCK_SEQPACKET, 0, wanted_state::connected},
+      "asio_seqpacket_socket"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_datagram_socket<asio_ns::ip::udp, E>> {
-  static constexpr asio_wanted wanted{"udp::socket", "a UDP socket", asio_family::inet, SOCK_DGRAM,
-                                      asio_state::any};
+  static constexpr asio_wanted wanted{{"a UDP socket", wanted_family::inet, SOCK_DGRAM, 0, wanted_state::any},
+                                      "udp::socket"};
 };
 template <class E>
 struct object_traits<asio_ns::basic_datagram_socket<asio_ns::local::datagram_protocol, E>> {
-  static constexpr asio_wanted wanted{"local::datagram_protocol::socket", "a unix datagram socket",
-                                      asio_family::local, SOCK_DGRAM, asio_state::any};
+  static constexpr asio_wanted wanted{
+      {"a unix datagram socket", wanted_family::local, SOCK_DGRAM, 0, wanted_state::any},
+      "local::datagram_protocol::socket"};
 };
 
 inline bool is_inet(int family) noexcept {
   return family == AF_INET || family == AF_INET6;
 }
 
-inline constexpr int ipproto_mptcp = 262;  // IPPROTO_MPTCP, missing from older libc headers
-
-// MPTCP is a drop-in for TCP (SocketProtocol=mptcp), UDP-Lite for UDP; the
-// Asio protocol objects only carry the family for these once assigned.
-inline bool protocol_fits(const asio_wanted& w, const fd_info& info) noexcept {
-  if (w.family != asio_family::inet) return true;
-  if (w.type == SOCK_STREAM) return info.protocol == IPPROTO_TCP || info.protocol == ipproto_mptcp;
-  return info.protocol == IPPROTO_UDP || info.protocol == IPPROTO_UDPLITE;
-}
-
-inline std::string fd_label(int fd, const std::string& name) {
-  std::string out = "fd " + std::to_string(fd);
-  if (!name.empty()) out += " (" + sockact::detail::quote(name) + ")";
-  return out;
-}
-
 inline bool fail_check(std::error_code code, std::string text, std::error_code& ec, std::string* why) {
   ec = code;
   if (why != nullptr) *why = std::move(text);
   return false;
-}
-
-// What the fd is, without the "fd N: " that the label already says.
-inline std::string what_it_is(const fd_info& info) {
-  std::string got = info.to_string();
-  const std::size_t colon = got.find(": ");
-  if (colon != std::string::npos) got.erase(0, colon + 2);
-  return got;
-}
-
-// Is the fd what `w` wants? Reads only; the fd is left as it was.
-inline bool check_fd(int fd, const std::string& name, const asio_wanted& w, fd_info& info,
-                     std::error_code& ec, std::string* why) {
-  info = describe_fd(fd, ec);
-  if (ec) {
-    return fail_check(
-        ec,
-        fd_label(fd, name) + (ec == std::errc::bad_file_descriptor ? " is not open" : ": " + ec.message()),
-        ec, why);
-  }
-  if (!info.is_socket())
-    return fail_check(errc::not_a_socket,
-                      fd_label(fd, name) + " is a " + kind_name(info.kind) + ", not a socket", ec, why);
-  errc problem{};
-  if (w.family == asio_family::inet ? !is_inet(info.family)
-                                    : w.family == asio_family::local && info.family != AF_UNIX)
-    problem = errc::wrong_family;
-  else if (info.type != w.type || !protocol_fits(w, info))
-    problem = errc::wrong_type;
-  else if (w.state == asio_state::listening && !info.listening)
-    problem = errc::not_listening;
-  else if (w.state == asio_state::connected && (info.listening || !info.connected))
-    problem = errc::not_connected;
-  if (problem == errc{}) {
-    ec.clear();
-    return true;
-  }
-  return fail_check(problem, fd_label(fd, name) + ": wanted " + w.description + ", got " + what_it_is(info),
-                    ec, why);
 }
 
 // Asio reports errno values in its system category ("system" in Boost,
@@ -302,7 +252,7 @@ Object adopt_fd(Context&& context, unique_fd& fd, const std::string& name, std::
   Object object(context);
   const asio_wanted& w = object_traits<Object>::wanted;
   fd_info info;
-  if (!check_fd(fd.get(), name, w, info, ec, why)) return object;
+  if (!detail::check_fd(fd.get(), name, w, info, ec, why)) return object;
   asio_error_code aec;
   object.assign(protocol_traits<typename Object::protocol_type>::make(info), fd.get(), aec);
   if (aec) {  // e.g. EEXIST: this io_context already watches that fd (owned by another object)
@@ -345,14 +295,14 @@ std::string adopt_name() {
 /// holds the fd, untouched. O_NONBLOCK is left as it is (Asio sets it on the
 /// first asynchronous operation). Nothing here shuts a socket down.
 /// @param context io_context or executor the object will use.
-/// @param fd the owning fd (or a listener from activation::sockets(), whose
+/// @param fd the owning fd (or a server_socket from activation::sockets(), whose
 ///        name then appears in messages).
 /// @param ec EBADF (not open), errc::not_a_socket, errc::wrong_family,
 ///        errc::wrong_type, errc::not_listening, errc::not_connected, or what
 ///        Asio reported (EEXIST: the same io_context already watches the fd).
 /// @param why when not null, receives a message naming the fd and what it is.
 /// @code
-///   auto acceptor = sockact::adopt<asio::ip::tcp::acceptor>(io, std::move(listener.fd), ec);
+///   auto acceptor = sockact::adopt<asio::ip::tcp::acceptor>(io, std::move(socket.fd), ec);
 ///   if (ec == sockact::errc::wrong_family) { /* a unix socket */ }
 /// @endcode
 template <class T, class Context, asio_detail::enable_if_context_t<Context> = 0>
@@ -363,7 +313,7 @@ T adopt(Context&& context, unique_fd&& fd, std::error_code& ec, std::string* why
 /// adopt() from one of the sockets of an activation (or listen_or_bind()):
 /// its fd moves in on success; messages name it.
 template <class T, class Context, asio_detail::enable_if_context_t<Context> = 0>
-T adopt(Context&& context, listener&& from, std::error_code& ec, std::string* why = nullptr) {
+T adopt(Context&& context, server_socket&& from, std::error_code& ec, std::string* why = nullptr) {
   return asio_detail::adopt_fd<T>(context, from.fd, from.name, ec, why);
 }
 
@@ -379,10 +329,10 @@ T adopt(Context&& context, unique_fd&& fd) {
   return object;
 }
 
-/// adopt() from a listener, that throws.
+/// adopt() from a server_socket, that throws.
 /// @throws std::system_error with the error code; what() names the type wanted, the fd and what it is.
 template <class T, class Context, asio_detail::enable_if_context_t<Context> = 0>
-T adopt(Context&& context, listener&& from) {
+T adopt(Context&& context, server_socket&& from) {
   std::error_code ec;
   std::string why;
   T object = asio_detail::adopt_fd<T>(context, from.fd, from.name, ec, &why);
@@ -633,7 +583,8 @@ namespace asio_detail {
 
 template <class F, class Socket>
 constexpr bool takes_socket() {
-  return std::is_invocable<F&, Socket&&, const listener&>::value || std::is_invocable<F&, Socket&&>::value;
+  return std::is_invocable<F&, Socket&&, const server_socket&>::value ||
+         std::is_invocable<F&, Socket&&>::value;
 }
 
 class driver_base {
@@ -667,12 +618,13 @@ class driver_state final : public driver_base,
   bool adopt_sockets(std::error_code& ec, std::string* why) {
     constexpr bool tcp_ok = takes_socket<OnConnection, tcp::socket>();
     constexpr bool unix_ok = takes_socket<OnConnection, local_stream::socket>();
-    static_assert(tcp_ok || unix_ok,
-                  "asio_driver: the connection handler must take (tcp::socket&&[, const sockact::listener&]) "
-                  "or (local::stream_protocol::socket&&[, ...])");
-    std::vector<listener>& sockets = act_.sockets();
+    static_assert(
+        tcp_ok || unix_ok,
+        "asio_driver: the connection handler must take (tcp::socket&&[, const sockact::server_socket&]) "
+        "or (local::stream_protocol::socket&&[, ...])");
+    std::vector<server_socket>& sockets = act_.sockets();
     for (std::size_t i = 0; i < sockets.size(); ++i) {
-      listener& l = sockets[i];
+      server_socket& l = sockets[i];
       if (!l.fd) continue;
       const bool inet = is_inet(l.info.family), local = l.info.family == AF_UNIX;
       const bool stream = l.info.type == SOCK_STREAM;
@@ -748,7 +700,7 @@ class driver_state final : public driver_base,
 
   template <class Protocol>
   bool add(std::size_t i, std::error_code& ec, std::string* why) {
-    listener& l = act_.sockets()[i];
+    server_socket& l = act_.sockets()[i];
     if (l.info.listening) {
       auto e = std::make_shared<acceptor_entry<Protocol>>(strand_, i);
       e->acceptor = adopt_fd<asio_ns::basic_socket_acceptor<Protocol>>(strand_, l.fd, l.name, ec, why);
@@ -771,8 +723,8 @@ class driver_state final : public driver_base,
 
   template <class Socket>
   void deliver(Socket&& socket, std::size_t index) {
-    const listener& from = act_.sockets()[index];
-    if constexpr (std::is_invocable<OnConnection&, Socket&&, const listener&>::value)
+    const server_socket& from = act_.sockets()[index];
+    if constexpr (std::is_invocable<OnConnection&, Socket&&, const server_socket&>::value)
       on_connection_(std::move(socket), from);
     else if constexpr (std::is_invocable<OnConnection&, Socket&&>::value)
       on_connection_(std::move(socket));
@@ -948,7 +900,7 @@ class driver_state final : public driver_base,
 /// Runs an activation on an io_context, which any number of threads may run:
 ///   - accepts on every listening socket of act.sockets() (TCP, IPv4 or
 ///     IPv6, and unix stream; ownership moves from the listeners into its
-///     acceptors) and calls `on_connection(socket&&, const listener& from)`
+///     acceptors) and calls `on_connection(socket&&, const server_socket& from)`
 ///     (or `on_connection(socket&&)`) with each new connection, whose
 ///     executor is a strand of its own. Accept=yes connections passed by the
 ///     manager come through it too. Out of fds, it pauses accepting for
@@ -974,7 +926,7 @@ class driver_state final : public driver_base,
 /// @code
 ///   sockact::activation act = sockact::activate(sockact::activation_config::http());
 ///   asio::io_context io{4};
-///   sockact::asio_driver driver(io, act, [](asio::ip::tcp::socket s, const sockact::listener& from) {
+///   sockact::asio_driver driver(io, act, [](asio::ip::tcp::socket s, const sockact::server_socket& from) {
 ///     std::make_shared<session>(std::move(s))->start();
 ///   });
 ///   for (int i = 0; i < 3; ++i) threads.emplace_back([&io] { io.run(); });

@@ -81,7 +81,7 @@ class httplib_server : public httplib::Server {
   /// the drain begins and the last connection has closed. Blocks, like
   /// listen(). False at once for an Accept=yes connection or a moved-from
   /// listener, and when the accept loop failed before the drain.
-  bool serve(listener& l) {
+  bool serve(server_socket& l) {
     if (!l.info.listening || !l.fd) return false;
     const int fd = l.fd.release();
     svr_sock_ = fd;

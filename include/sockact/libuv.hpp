@@ -51,7 +51,7 @@
 namespace sockact {
 
 class activation;
-struct listener;
+struct server_socket;
 
 // ---------------------------------------------------------------------------
 // Declarations
@@ -77,9 +77,9 @@ union libuv_stream {
   uv_pipe_t pipe;
 };
 
-/// The fd adopt() takes over: a unique_fd or a listener, moved in. It is
+/// The fd adopt() takes over: a unique_fd or a server_socket, moved in. It is
 /// released only when adopt() succeeds; on error the caller still owns it.
-/// A listener's name goes into the error message.
+/// A server_socket's name goes into the error message.
 class adopt_fd {
  public:
   adopt_fd(unique_fd&& fd) noexcept : fd_(&fd) {}  // NOLINT(google-explicit-constructor)
@@ -150,7 +150,7 @@ auto track(Activation& act, Handle* handle, uv_close_cb on_closed = nullptr);
 class libuv_accepted {
  public:
   /// The socket it came in on (its name: FileDescriptorName=, or the address).
-  const listener& from() const noexcept { return *from_; }
+  const server_socket& from() const noexcept { return *from_; }
   uv_loop_t* loop() const noexcept { return loop_; }
   /// The connection's fd (non-blocking, close-on-exec); closed when this
   /// object goes, unless open() or release() took it.
@@ -174,14 +174,14 @@ class libuv_accepted {
 #endif
 
   /// Made by libuv_driver.
-  libuv_accepted(uv_loop_t* loop, void* act, unique_fd fd, const listener& from) noexcept
+  libuv_accepted(uv_loop_t* loop, void* act, unique_fd fd, const server_socket& from) noexcept
       : loop_(loop), act_(act), fd_(std::move(fd)), from_(&from) {}
 
  private:
   uv_loop_t* loop_;
   void* act_;
   unique_fd fd_;
-  const listener* from_;
+  const server_socket* from_;
 };
 
 namespace detail {
@@ -274,24 +274,19 @@ class libuv_error_category final : public std::error_category {
 
 enum class libuv_kind { tcp, pipe, udp, stream };
 
-inline const char* libuv_handle_name(libuv_kind k) noexcept {
-  switch (k) {
-    case libuv_kind::tcp:
-      return "a uv_tcp_t needs a TCP socket (inet or inet6 stream)";
-    case libuv_kind::pipe:
-      return "a uv_pipe_t needs a unix stream socket";
-    case libuv_kind::udp:
-      return "a uv_udp_t needs a UDP socket (inet or inet6 datagram)";
-    case libuv_kind::stream:
-      return "a libuv stream needs a TCP or unix stream socket";
-  }
-  return "?";
+// What each handle takes, for check_kind(), the core's one check.
+inline const wanted_kind& libuv_wanted(libuv_kind k) noexcept {
+  static constexpr wanted_kind tcp{"a TCP socket (inet or inet6 stream) for a uv_tcp_t", wanted_family::inet,
+                                   SOCK_STREAM, 0, wanted_state::any};
+  static constexpr wanted_kind pipe{"a unix stream socket for a uv_pipe_t", wanted_family::local, SOCK_STREAM,
+                                    0, wanted_state::any};
+  static constexpr wanted_kind udp{"a UDP socket (inet or inet6 datagram) for a uv_udp_t",
+                                   wanted_family::inet, SOCK_DGRAM, 0, wanted_state::any};
+  return k == libuv_kind::udp ? udp : k == libuv_kind::pipe ? pipe : tcp;
 }
 
 inline std::string libuv_fd_label(const adopt_fd& fd) {
-  std::string out = "fd " + std::to_string(fd.get());
-  if (!fd.name().empty()) out += " (" + quote(fd.name()) + ")";
-  return out;
+  return fd_label(fd.get(), fd.name());
 }
 
 inline bool libuv_fail(std::error_code code, std::string text, std::error_code& ec, std::string* why) {
@@ -313,38 +308,10 @@ inline bool libuv_check(uv_loop_t* loop, const void* handle, const adopt_fd& fd,
         ec,
         libuv_fd_label(fd) + (ec == std::errc::bad_file_descriptor ? " is not open" : ": " + ec.message()),
         ec, why);
-  if (!info.is_socket())
-    return libuv_fail(errc::not_a_socket,
-                      libuv_fd_label(fd) + " is a " + kind_name(info.kind) + ", not a socket", ec, why);
-  const bool inet = info.family == AF_INET || info.family == AF_INET6;
+  // A libuv stream is a uv_pipe_t on a unix socket, else a uv_tcp_t.
   if (want == libuv_kind::stream) want = info.family == AF_UNIX ? libuv_kind::pipe : libuv_kind::tcp;
-  errc problem{};
-  switch (want) {
-    case libuv_kind::stream:
-    case libuv_kind::tcp:
-      // SCTP has stream sockets too; libuv's TCP options do not apply to them.
-      if (!inet)
-        problem = errc::wrong_family;
-      else if (info.type != SOCK_STREAM || info.protocol == IPPROTO_SCTP)
-        problem = errc::wrong_type;
-      break;
-    case libuv_kind::pipe:
-      if (info.family != AF_UNIX)
-        problem = errc::wrong_family;
-      else if (info.type != SOCK_STREAM)
-        problem = errc::wrong_type;
-      break;
-    case libuv_kind::udp:
-      if (!inet)
-        problem = errc::wrong_family;
-      else if (info.type != SOCK_DGRAM)
-        problem = errc::wrong_type;
-      break;
-  }
-  std::string is = info.to_string();
-  is.erase(0, is.find(": ") + 2);  // "fd N: " is in the label already
-  if (problem != errc{})
-    return libuv_fail(problem, libuv_fd_label(fd) + " is " + is + "; " + libuv_handle_name(want), ec, why);
+  if (!check_kind(info, libuv_wanted(want), libuv_fd_label(fd), ec, why)) return false;
+  const std::string is = what_it_is(info);
 
   // uv_*_open() refuses (EEXIST) an fd the loop polls; an fd in a handle that
   // does not poll yet would be taken twice, and closed twice.

@@ -191,9 +191,9 @@ struct listen_config {
   /// SvelteKit's adapter-node: SOCKET_PATH if set, else HOST:PORT with HOST
   /// defaulting to 0.0.0.0 and PORT to 3000.
   std::string address;
-  /// Receiving: by default the LISTEN_* variables are removed, so programs
-  /// this server starts do not take its sockets.
-  listen_options activation{true, listen_pid_check::strict};
+  /// Receiving: by default (listen_options' default) the LISTEN_* variables
+  /// are removed, so programs this server starts do not take its sockets.
+  listen_options activation;
   int type = SOCK_STREAM;  ///< for bound sockets: SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET
   int backlog = SOMAXCONN;
   bool nonblocking = true;          ///< O_NONBLOCK on every socket returned (see set_nonblocking())
@@ -202,29 +202,33 @@ struct listen_config {
   bool reuse_port = false;          ///< SO_REUSEPORT on bound inet sockets
 };
 
-/// A socket to serve on.
-struct listener {
+/// A socket to serve on, owned: one of the passed_fd the manager passed (taken
+/// over and checked), or one bound from the address list.
+struct server_socket {
   unique_fd fd;
   std::string name;        ///< FileDescriptorName= when activated, else the address as written
   bool activated = false;  ///< passed by the service manager: never unlink or shut it down
   fd_info info;            ///< family, type, listening, local address, ...
 };
 
-/// True when any of `listeners` came from the service manager: what
+/// The old name of server_socket (before 0.2.0).
+using listener [[deprecated("renamed sockact::server_socket")]] = server_socket;
+
+/// True when any of `sockets` came from the service manager: what
 /// lifecycle's `activated` argument wants (the idle timeout applies then).
-inline bool any_activated(const std::vector<listener>& listeners) noexcept {
-  for (const listener& l : listeners)
-    if (l.activated) return true;
+inline bool any_activated(const std::vector<server_socket>& sockets) noexcept {
+  for (const server_socket& s : sockets)
+    if (s.activated) return true;
   return false;
 }
 
-/// The fds of the listening sockets among `listeners` (not Accept=yes
+/// The fds of the listening sockets among `sockets` (not Accept=yes
 /// connections, not datagram sockets): what lifecycle's backlog check at the
 /// idle deadline looks at.
-inline std::vector<int> listening_fds(const std::vector<listener>& listeners) {
+inline std::vector<int> listening_socket_fds(const std::vector<server_socket>& sockets) {
   std::vector<int> fds;
-  for (const listener& l : listeners)
-    if (l.info.listening) fds.push_back(l.fd.get());
+  for (const server_socket& s : sockets)
+    if (s.info.listening) fds.push_back(s.fd.get());
   return fds;
 }
 
@@ -285,7 +289,7 @@ inline bool unix_socket_alive(const sockaddr_un& sa, socklen_t len, int type) no
   return !refused;
 }
 
-inline bool bind_one(const endpoint& e, const listen_config& cfg, listener& out, std::error_code& ec,
+inline bool bind_one(const endpoint& e, const listen_config& cfg, server_socket& out, std::error_code& ec,
                      std::string* why) {
   const int family = e.type == endpoint::kind::inet ? e.family : AF_UNIX;
   const int flags = SOCK_CLOEXEC | (cfg.nonblocking ? SOCK_NONBLOCK : 0);
@@ -372,9 +376,9 @@ inline bool bind_one(const endpoint& e, const listen_config& cfg, listener& out,
 ///
 /// @param why when not null, receives a message naming the variable, value
 ///        or address at fault.
-inline std::vector<listener> listen_or_bind(const listen_config& config, std::error_code& ec,
-                                            std::string* why = nullptr) {
-  std::vector<listener> out;
+inline std::vector<server_socket> listen_or_bind(const listen_config& config, std::error_code& ec,
+                                                 std::string* why = nullptr) {
+  std::vector<server_socket> out;
   std::vector<endpoint> endpoints;
   if (!config.address.empty()) {
     endpoints = parse_endpoints(config.address, ec, why);
@@ -390,7 +394,7 @@ inline std::vector<listener> listen_or_bind(const listen_config& config, std::er
   }
 
   if (d.status == activation_status::activated) {
-    std::vector<listen_fd> fds = listen_fds(config.activation, ec);
+    std::vector<passed_fd> fds = listen_fds(config.activation, ec);
     if (ec) {  // changed since diagnose(); say what listen_fds saw
       detail::set_error(ec, why, ec, "listen_fds: " + ec.message());
       return {};
@@ -410,17 +414,17 @@ inline std::vector<listener> listen_or_bind(const listen_config& config, std::er
     for (const std::string& name : wanted) {
       if (find_fd(fds, name) == nullptr) {
         std::string names;
-        for (const listen_fd& l : fds) names += (names.empty() ? "" : ", ") + detail::quote(l.name);
+        for (const passed_fd& l : fds) names += (names.empty() ? "" : ", ") + detail::quote(l.name);
         detail::set_error(ec, why, errc::name_not_found,
                           "sd-listen:" + name + ": no passed fd has that name (passed: " + names + ")");
         return {};
       }
     }
-    for (listen_fd& l : fds) {
+    for (passed_fd& l : fds) {
       bool take = all;
       for (const std::string& name : wanted) take = take || l.name == name;
       if (!take) continue;
-      listener s;
+      server_socket s;
       s.fd.reset(l.fd);
       s.name = std::move(l.name);
       s.activated = true;
@@ -431,13 +435,13 @@ inline std::vector<listener> listen_or_bind(const listen_config& config, std::er
         detail::set_error(ec, why, errc::not_a_socket,
                           "fd " + std::to_string(l.fd) + " (" + detail::quote(s.name) + ") is a " +
                               kind_name(s.info.kind) + ", not a socket");
-        for (listener& taken : out) taken.fd.release();
+        for (server_socket& taken : out) taken.fd.release();
         return {};
       }
       if (config.nonblocking && !s.info.nonblocking) {
         if (!set_nonblocking(l.fd, true, ec)) {
           s.fd.release();
-          for (listener& taken : out) taken.fd.release();
+          for (server_socket& taken : out) taken.fd.release();
           detail::set_error(ec, why, ec, "O_NONBLOCK on fd " + std::to_string(l.fd) + ": " + ec.message());
           return {};
         }
@@ -468,7 +472,7 @@ inline std::vector<listener> listen_or_bind(const listen_config& config, std::er
     if (!detail::address_from_environment(concrete, ec, why)) return {};
   }
   for (const endpoint& e : concrete) {
-    listener s;
+    server_socket s;
     if (!detail::bind_one(e, config, s, ec, why)) return {};  // already bound ones close here
     out.push_back(std::move(s));
   }
@@ -477,10 +481,10 @@ inline std::vector<listener> listen_or_bind(const listen_config& config, std::er
 
 #if SOCKACT_HAS_EXCEPTIONS
 /// @throws std::system_error whose what() is the message of the ec overload.
-inline std::vector<listener> listen_or_bind(const listen_config& config) {
+inline std::vector<server_socket> listen_or_bind(const listen_config& config) {
   std::error_code ec;
   std::string why;
-  std::vector<listener> out = listen_or_bind(config, ec, &why);
+  std::vector<server_socket> out = listen_or_bind(config, ec, &why);
   if (ec) detail::throw_error(ec, "sockact::listen_or_bind: " + why);
   return out;
 }

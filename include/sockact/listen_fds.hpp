@@ -31,12 +31,17 @@ namespace sockact {
 /// The first passed fd; the others follow without gaps (SD_LISTEN_FDS_START).
 inline constexpr int listen_fds_start = 3;
 
-/// One fd passed by the service manager.
-struct listen_fd {
+/// One fd passed by the service manager, as sd_listen_fds_with_names() gives
+/// it: a number and a name, not yet checked (it may be a FIFO, a file, ...).
+/// listen_or_bind() turns the ones it serves into server_socket.
+struct passed_fd {
   int fd = -1;       ///< 3, 4, ...; owned by the caller once received
   std::string name;  ///< from LISTEN_FDNAMES: FileDescriptorName=, "connection" for Accept=yes,
                      ///< "stored" for the fd store; "unknown" when no names were passed
 };
+
+/// The old name of passed_fd (before 0.2.0).
+using listen_fd [[deprecated("renamed sockact::passed_fd")]] = passed_fd;
 
 /// Whose fds to take when LISTEN_PID names another process than this one.
 enum class listen_pid_check {
@@ -55,7 +60,10 @@ enum class listen_pid_check {
 struct listen_options {
   /// Remove LISTEN_PID, LISTEN_PIDFDID, LISTEN_FDS and LISTEN_FDNAMES from the
   /// environment afterwards (on errors too), so children do not see them.
-  bool unset_environment = false;
+  /// On by default, as in listen_config: a server that starts a child (a CGI
+  /// script, a shell-out, a worker) must not hand it variables that name fds
+  /// the child does not own. sd_listen_fds(0) is listen_fds(false, ec).
+  bool unset_environment = true;
   /// What to do with fds meant for another process. Off (strict) by default.
   listen_pid_check pid_check = listen_pid_check::strict;
 };
@@ -75,6 +83,22 @@ struct activation_environment {
     };
     return {get("LISTEN_PID"), get("LISTEN_PIDFDID"), get("LISTEN_FDS"), get("LISTEN_FDNAMES")};
   }
+};
+
+/// How receiving ends, one value per way (what diagnose() reports).
+enum class activation_status {
+  activated,               ///< fds are for this process and usable (see warnings)
+  not_activated,           ///< neither LISTEN_PID nor LISTEN_FDS is set
+  listen_pid_missing,      ///< LISTEN_FDS is set, LISTEN_PID is not
+  listen_fds_missing,      ///< LISTEN_PID is set (and ours), LISTEN_FDS is not
+  foreign_pid,             ///< LISTEN_PID names another process
+  pidfdid_mismatch,        ///< LISTEN_PIDFDID names another incarnation of LISTEN_PID
+  invalid_listen_pid,      ///< LISTEN_PID is not a valid pid (EINVAL/ERANGE)
+  invalid_listen_pidfdid,  ///< LISTEN_PIDFDID is not a number
+  invalid_listen_fds,      ///< LISTEN_FDS is not a count in 1..INT_MAX-3
+  invalid_listen_fdnames,  ///< LISTEN_FDNAMES ends in a lone backslash
+  names_mismatch,          ///< LISTEN_FDNAMES has another number of names than LISTEN_FDS
+  closed_fd,               ///< one of fds 3..3+n-1 is not open
 };
 
 namespace detail {
@@ -201,7 +225,7 @@ inline int receive_count(const listen_options& options) noexcept(!SOCKACT_USE_LI
 }
 
 /// sd_listen_fds_with_names(unset, &names) with the pid policy.
-inline int receive(const listen_options& options, std::vector<listen_fd>& out) {
+inline int receive(const listen_options& options, std::vector<passed_fd>& out) {
   out.clear();
 #if SOCKACT_USE_LIBSYSTEMD
   const libsystemd_call call(options);
@@ -240,42 +264,160 @@ inline int receive(const listen_options& options, std::vector<listen_fd>& out) {
 #endif
 }
 
-/// Says which variable made a receive fail, naming it and its value. `env` is
-/// the environment as it was before the call (the call may have unset it).
+inline std::string process_label(pid_t pid) {
+  const std::string name = process_name(pid);
+  return "process " + std::to_string(pid) + (name.empty() ? "" : " (" + name + ")");
+}
+
+/// What the activation variables say, in words: the one explanation that
+/// diagnose() reports and the throwing listen_fds() forms quote.
+struct environment_verdict {
+  activation_status status = activation_status::not_activated;
+  std::error_code error;           ///< what listen_fds() reports (errno, generic category); empty when none
+  std::string summary;             ///< one line naming the variables and values at fault
+  std::string hint;                ///< what to do about it; may be empty
+  int count = 0;                   ///< LISTEN_FDS when it was read and the fds are ours, else 0
+  std::vector<std::string> names;  ///< LISTEN_FDNAMES split, when names_ok
+  bool names_ok = false;
+};
+
+/// Examines `env` (a snapshot of the variables) and the fds as they are now,
+/// in the order libsystemd checks them. `with_names`: as
+/// sd_listen_fds_with_names() (LISTEN_FDNAMES counts), else as sd_listen_fds().
+inline environment_verdict examine_environment(const activation_environment& env, listen_pid_check check,
+                                               bool with_names) {
+  environment_verdict v;
+  const auto var = [](const char* name, const std::string& value) {
+    return std::string(name) + "=" + quote(value);
+  };
+  const auto fail = [&v](activation_status status, int err) {
+    v.status = status;
+    if (err != 0) v.error = std::error_code(err, std::generic_category());
+    return v;
+  };
+
+  if (with_names && env.listen_fdnames) {
+    if (split_names(env.listen_fdnames->c_str(), v.names) < 0) {
+      v.summary = var("LISTEN_FDNAMES", *env.listen_fdnames) + " ends in a lone backslash";
+      v.hint = "names are separated by ':'; a backslash escapes the next character";
+      return fail(activation_status::invalid_listen_fdnames, EINVAL);
+    }
+    v.names_ok = true;
+  }
+
+  if (!env.listen_pid) {
+    if (!env.listen_fds) {
+      v.summary = "not socket-activated: LISTEN_PID and LISTEN_FDS are not set";
+      v.hint =
+          "start the program from a .socket unit, systemd-socket-activate -l ADDRESS, or "
+          "podman with a socket-activated service; a wrapper that clears the environment "
+          "(sudo, su -, env -i) drops these variables";
+      return fail(activation_status::not_activated, 0);
+    }
+    v.summary = var("LISTEN_FDS", *env.listen_fds) + " is set but LISTEN_PID is not: the fds are ignored";
+    v.hint =
+        "the service manager sets both; something between it and this program removed LISTEN_PID "
+        "(pass it on, e.g. systemd-socket-activate -E or podman -e)";
+    return fail(activation_status::listen_pid_missing, 0);
+  }
+
+  pid_t pid = 0;
+  if (const int r = parse_pid(env.listen_pid->c_str(), pid); r < 0) {
+    v.summary = var("LISTEN_PID", *env.listen_pid) + " is not a valid process id (1.." +
+                std::to_string(INT_MAX) + "): " + std::generic_category().message(-r);
+    v.hint = "expected a decimal pid such as LISTEN_PID=" + std::to_string(::getpid());
+    return fail(activation_status::invalid_listen_pid, -r);
+  }
+
+  const pid_t self = ::getpid();
+  if (!pid_accepted(pid, check)) {
+    const pid_t parent = ::getppid();
+    v.summary = (env.listen_fds ? var("LISTEN_FDS", *env.listen_fds) + " is" : std::string("fds are")) +
+                " meant for " + process_label(pid) + " (" + var("LISTEN_PID", *env.listen_pid) +
+                "), but this is process " + std::to_string(self) + ": the fds are not taken";
+    if (pid == parent) {
+      v.hint =
+          "the process the manager started is our parent: an init or shell wrapper (podman run --init, "
+          "tini, dumb-init, a shell script without exec) ran this program as a child. Use exec in "
+          "scripts, drop --init, or opt in with listen_pid_check::allow_parent";
+    } else if (pid == 1) {
+      v.hint =
+          "LISTEN_PID=1 is what Podman passes into a container; this program is not PID 1 there, "
+          "probably because of podman run --init or a wrapper shell: run it as the container's "
+          "entry point, or opt in with listen_pid_check::allow_parent";
+    } else {
+      v.hint =
+          "the variables were probably inherited from an ancestor that did not unset them "
+          "(use listen_fds(true) there); opt in with listen_pid_check::allow_any only if this "
+          "program really is the one meant";
+    }
+    return fail(activation_status::foreign_pid, 0);
+  }
+
+  if (env.listen_pidfdid) {
+    std::uint64_t wanted = 0;
+    if (const int r = parse_u64(env.listen_pidfdid->c_str(), wanted); r < 0) {
+      v.summary = var("LISTEN_PIDFDID", *env.listen_pidfdid) +
+                  " is not a number: " + std::generic_category().message(-r);
+      return fail(activation_status::invalid_listen_pidfdid, -r);
+    }
+    std::uint64_t actual = 0;
+    if (pidfd_inode_id(pid, actual) == 0 && actual != wanted) {
+      v.summary = var("LISTEN_PIDFDID", *env.listen_pidfdid) + " names another process than " +
+                  process_label(pid) + " (pidfd id " + std::to_string(actual) +
+                  "): the pid was reused, the fds are not taken";
+      return fail(activation_status::pidfdid_mismatch, 0);
+    }
+  }
+
+  if (!env.listen_fds) {
+    v.summary = var("LISTEN_PID", *env.listen_pid) + " names this process but LISTEN_FDS is not set";
+    v.hint = "the service manager sets both; something removed LISTEN_FDS";
+    return fail(activation_status::listen_fds_missing, 0);
+  }
+
+  int n = 0;
+  const int r = parse_int(env.listen_fds->c_str(), n);
+  if (r < 0 || n <= 0 || n > INT_MAX - listen_fds_start) {
+    const int err = r < 0 ? -r : EINVAL;
+    v.summary = var("LISTEN_FDS", *env.listen_fds) + " is not a count between 1 and " +
+                std::to_string(INT_MAX - listen_fds_start) + ": " + std::generic_category().message(err);
+    return fail(activation_status::invalid_listen_fds, err);
+  }
+  v.count = n;
+
+  for (int fd = listen_fds_start; fd < listen_fds_start + n; ++fd) {
+    if (::fcntl(fd, F_GETFD) < 0) {
+      const int err = errno;
+      v.summary = "fd " + std::to_string(fd) + " is not open, but " + var("LISTEN_FDS", *env.listen_fds) +
+                  " says fds 3.." + std::to_string(listen_fds_start + n - 1) + " were passed";
+      v.hint =
+          "something closed it before sockact looked (a wrapper that closes inherited fds, or "
+          "code that ran first), or LISTEN_* reached a process that did not inherit the fds";
+      return fail(activation_status::closed_fd, err);
+    }
+  }
+
+  if (v.names_ok && v.names.size() != static_cast<std::size_t>(n)) {
+    v.summary = var("LISTEN_FDNAMES", *env.listen_fdnames) + " has " + std::to_string(v.names.size()) +
+                " name(s) but " + var("LISTEN_FDS", *env.listen_fds);
+    v.hint = "give one name per fd, separated by ':' (systemd-socket-activate --fdname=a:b)";
+    return fail(activation_status::names_mismatch, EINVAL);
+  }
+
+  v.summary =
+      "socket-activated: " + std::to_string(n) + " fd(s) for " +
+      (pid == self ? "this process" : "this process by opt-in (LISTEN_PID=" + std::to_string(pid) + ")");
+  return fail(activation_status::activated, 0);
+}
+
+/// The message of a failed receive: the verdict's summary when it names the
+/// fault, else the errno text. `env` is the environment as it was before the
+/// call (the call may have unset it).
 inline std::string explain_failure(const activation_environment& env, listen_pid_check check, bool with_names,
                                    const std::error_code& ec) {
-  if (with_names && env.listen_fdnames) {
-    std::vector<std::string> names;
-    if (split_names(env.listen_fdnames->c_str(), names) < 0)
-      return "LISTEN_FDNAMES=" + quote(*env.listen_fdnames) + " ends in a lone backslash";
-  }
-  pid_t pid = 0;
-  if (env.listen_pid && parse_pid(env.listen_pid->c_str(), pid) < 0)
-    return "LISTEN_PID=" + quote(*env.listen_pid) + " is not a valid process id (1.." +
-           std::to_string(INT_MAX) + ")";
-  if (env.listen_pidfdid && env.listen_pid && pid_accepted(pid, check)) {
-    std::uint64_t id = 0;
-    if (parse_u64(env.listen_pidfdid->c_str(), id) < 0)
-      return "LISTEN_PIDFDID=" + quote(*env.listen_pidfdid) + " is not a number";
-  }
-  int n = 0;
-  if (env.listen_fds) {
-    if (parse_int(env.listen_fds->c_str(), n) < 0 || n <= 0 || n > INT_MAX - listen_fds_start)
-      return "LISTEN_FDS=" + quote(*env.listen_fds) + " is not a count between 1 and " +
-             std::to_string(INT_MAX - listen_fds_start);
-    for (int fd = listen_fds_start; fd < listen_fds_start + n; ++fd)
-      if (::fcntl(fd, F_GETFD) < 0)
-        return "fd " + std::to_string(fd) + " is not open, but LISTEN_FDS=" + quote(*env.listen_fds) +
-               " says fds 3.." + std::to_string(listen_fds_start + n - 1) + " were passed";
-  }
-  if (with_names && env.listen_fdnames && env.listen_fds) {
-    std::vector<std::string> names;
-    const int m = split_names(env.listen_fdnames->c_str(), names);
-    if (m != n)
-      return "LISTEN_FDNAMES=" + quote(*env.listen_fdnames) + " has " + std::to_string(m) +
-             " name(s) but LISTEN_FDS=" + quote(*env.listen_fds);
-  }
-  return ec.message();
+  const environment_verdict v = examine_environment(env, check, with_names);
+  return v.error ? v.summary : ec.message();
 }
 
 }  // namespace detail
@@ -296,12 +438,12 @@ inline std::string explain_failure(const activation_environment& env, listen_pid
 ///
 /// @code
 /// std::error_code ec;
-/// for (const sockact::listen_fd& l : sockact::listen_fds(true, ec))
+/// for (const sockact::passed_fd& l : sockact::listen_fds(true, ec))
 ///   serve(l.fd, l.name);
 /// if (ec) std::cerr << sockact::diagnose().to_string();
 /// @endcode
-inline std::vector<listen_fd> listen_fds(const listen_options& options, std::error_code& ec) {
-  std::vector<listen_fd> out;
+inline std::vector<passed_fd> listen_fds(const listen_options& options, std::error_code& ec) {
+  std::vector<passed_fd> out;
   const int r = detail::receive(options, out);
   if (r < 0) {
     ec.assign(-r, std::generic_category());
@@ -313,7 +455,7 @@ inline std::vector<listen_fd> listen_fds(const listen_options& options, std::err
 }
 
 /// @copydoc listen_fds(const listen_options&, std::error_code&)
-inline std::vector<listen_fd> listen_fds(bool unset_environment, std::error_code& ec) {
+inline std::vector<passed_fd> listen_fds(bool unset_environment, std::error_code& ec) {
   listen_options options;
   options.unset_environment = unset_environment;
   return listen_fds(options, ec);
@@ -342,20 +484,21 @@ inline int listen_fds_count(bool unset_environment, std::error_code& ec) noexcep
 #if SOCKACT_HAS_EXCEPTIONS
 /// Throwing form of listen_fds(options, ec).
 /// @throws std::system_error whose what() names the variable and value at fault.
-inline std::vector<listen_fd> listen_fds(const listen_options& options) {
+inline std::vector<passed_fd> listen_fds(const listen_options& options) {
   // Kept for the message only: the call may unset the variables.
   const activation_environment before = activation_environment::current();
   std::error_code ec;
-  std::vector<listen_fd> fds = listen_fds(options, ec);
+  std::vector<passed_fd> fds = listen_fds(options, ec);
   if (ec)
     detail::throw_error(
         ec, "sockact::listen_fds: " + detail::explain_failure(before, options.pid_check, true, ec));
   return fds;
 }
 
-/// Throwing form of listen_fds(unset_environment, ec).
+/// Throwing form of listen_fds(unset_environment, ec). Unsets the variables
+/// by default, as listen_options does.
 /// @throws std::system_error whose what() names the variable and value at fault.
-inline std::vector<listen_fd> listen_fds(bool unset_environment = false) {
+inline std::vector<passed_fd> listen_fds(bool unset_environment = true) {
   listen_options options;
   options.unset_environment = unset_environment;
   return listen_fds(options);
@@ -372,8 +515,8 @@ inline int listen_fds_count(const listen_options& options) {
   return n;
 }
 
-/// Throwing form of listen_fds_count().
-inline int listen_fds_count(bool unset_environment = false) {
+/// Throwing form of listen_fds_count(). Unsets the variables by default, as listen_options does.
+inline int listen_fds_count(bool unset_environment = true) {
   listen_options options;
   options.unset_environment = unset_environment;
   return listen_fds_count(options);
@@ -381,17 +524,17 @@ inline int listen_fds_count(bool unset_environment = false) {
 #endif
 
 /// The first fd with this name, or nullptr.
-inline const listen_fd* find_fd(const std::vector<listen_fd>& fds, std::string_view name) noexcept {
-  for (const listen_fd& l : fds)
+inline const passed_fd* find_fd(const std::vector<passed_fd>& fds, std::string_view name) noexcept {
+  for (const passed_fd& l : fds)
     if (l.name == name) return &l;
   return nullptr;
 }
 
 /// All fds with this name, in order (a socket unit may listen on several
 /// addresses under one FileDescriptorName=).
-inline std::vector<listen_fd> fds_named(const std::vector<listen_fd>& fds, std::string_view name) {
-  std::vector<listen_fd> out;
-  for (const listen_fd& l : fds)
+inline std::vector<passed_fd> fds_named(const std::vector<passed_fd>& fds, std::string_view name) {
+  std::vector<passed_fd> out;
+  for (const passed_fd& l : fds)
     if (l.name == name) out.push_back(l);
   return out;
 }

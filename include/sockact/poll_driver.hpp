@@ -10,9 +10,8 @@
 // STOPPING=1 and watchdog pings. Linux (epoll, signalfd, timerfd).
 //
 //   sockact::activation act = sockact::activate();
-//   sockact::poll_driver driver(act, [&](sockact::unique_fd c, const sockact::listener& from) { add(c); });
-//   watch(driver.fd());
-//   while (!driver.finished())
+//   sockact::poll_driver driver(act, [&](sockact::unique_fd c, const sockact::server_socket& from) { add(c);
+//   }); watch(driver.fd()); while (!driver.finished())
 //     for (each ready fd)
 //       if (fd == driver.fd()) driver.on_ready(); else ...
 
@@ -30,7 +29,7 @@
 
 namespace sockact {
 
-/// @tparam OnConnection called as `on_connection(unique_fd, const listener&)`
+/// @tparam OnConnection called as `on_connection(unique_fd, const server_socket&)`
 ///         with each new connection (non-blocking, close-on-exec).
 template <class OnConnection>
 class poll_driver {
@@ -70,12 +69,12 @@ class poll_driver {
   void on_ready() {
     OnConnection& on_connection = on_connection_;
     if (finished_) return;
-    for (listener& l : act_->sockets()) {
+    for (server_socket& l : act_->sockets()) {
       if (l.info.connected && l.fd) {  // Accept=yes: a connection, served once
         std::error_code ignored;
         set_nonblocking(l.fd.get(), true, ignored);
         unique_fd c(l.fd.release());
-        on_connection(std::move(c), static_cast<const listener&>(l));
+        on_connection(std::move(c), static_cast<const server_socket&>(l));
         single_ = true;
       }
     }
@@ -90,7 +89,7 @@ class poll_driver {
       } else if (fd == timer_.get()) {
         std::uint64_t expirations = 0;
         (void)!::read(fd, &expirations, sizeof expirations);
-      } else if (listener* l = listener_for(fd)) {
+      } else if (server_socket* l = listener_for(fd)) {
         accept_all(*l, on_connection);
       }
     }
@@ -116,7 +115,7 @@ class poll_driver {
       ec.assign(errno, std::generic_category());
       return;
     }
-    for (const listener& l : act_->sockets())
+    for (const server_socket& l : act_->sockets())
       if (l.info.listening && !watch(l.fd.get())) {
         ec.assign(errno, std::generic_category());
         return;
@@ -132,21 +131,22 @@ class poll_driver {
     return ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
   }
 
-  listener* listener_for(int fd) {
-    for (listener& l : act_->sockets())
+  server_socket* listener_for(int fd) {
+    for (server_socket& l : act_->sockets())
       if (l.fd.get() == fd && l.info.listening) return &l;
     return nullptr;
   }
 
   bool accepting() const {
-    for (const listener& l : act_->sockets())
+    for (const server_socket& l : act_->sockets())
       if (l.info.listening && l.fd) return true;
     return false;
   }
 
-  void accept_all(listener& l, OnConnection& on_connection) {
+  void accept_all(server_socket& l, OnConnection& on_connection) {
     const accept_result r = accept_burst(
-        l.fd.get(), 256, [&](unique_fd c) { on_connection(std::move(c), static_cast<const listener&>(l)); },
+        l.fd.get(), 256,
+        [&](unique_fd c) { on_connection(std::move(c), static_cast<const server_socket&>(l)); },
         [&] { return !act_->draining(); });
     if (r.status == accept_status::fd_limit) {
       // Out of fds: stop watching this listener for a while rather than spin;
@@ -177,7 +177,7 @@ class poll_driver {
     if (r.stop_accepting && accepting()) {
       // epoll keys on the open file, which the manager's copy keeps open:
       // remove them before closing, or epoll would go on reporting them.
-      for (const listener& l : act_->sockets())
+      for (const server_socket& l : act_->sockets())
         if (l.info.listening && l.fd) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
       paused_.clear();
       act_->close_listeners();
@@ -194,7 +194,7 @@ class poll_driver {
     const clock::time_point now = clock::now();
     clock::time_point due = act_->next_deadline(now);
     for (const paused& p : paused_) due = std::min(due, p.until);
-    for (const listener& l : act_->sockets())
+    for (const server_socket& l : act_->sockets())
       if (l.info.connected && l.fd) due = now;  // an Accept=yes connection waits to be handed over
     itimerspec spec{};
     if (due != clock::time_point::max()) {

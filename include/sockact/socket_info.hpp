@@ -28,8 +28,9 @@
 
 namespace sockact {
 
-/// libsystemd's "listening" argument: whether to require a listening socket.
-enum class listening : int { any = -1, no = 0, yes = 1 };
+/// libsystemd's "listening" argument of sd_is_socket() and friends: whether
+/// to require a listening socket (SO_ACCEPTCONN), a non-listening one, or either.
+enum class socket_state : int { any = -1, not_listening = 0, listening = 1 };
 
 namespace detail {
 
@@ -231,19 +232,19 @@ inline bool is_special(int fd, const char* path, std::error_code& ec) noexcept {
 
 /// sd_is_socket(): fd is a socket of this family (0: any), type (0: any) and
 /// listening state.
-inline bool is_socket(int fd, int family, int type, listening l, std::error_code& ec) noexcept {
+inline bool is_socket(int fd, int family, int type, socket_state l, std::error_code& ec) noexcept {
   return detail::to_bool(detail::is_socket(fd, family, type, static_cast<int>(l)), ec);
 }
 
 /// sd_is_socket_inet(): an AF_INET or AF_INET6 socket (family 0: either), of
 /// this type and listening state, bound to port (0: any).
-inline bool is_socket_inet(int fd, int family, int type, listening l, std::uint16_t port,
+inline bool is_socket_inet(int fd, int family, int type, socket_state l, std::uint16_t port,
                            std::error_code& ec) noexcept {
   return detail::to_bool(detail::is_socket_inet(fd, family, type, static_cast<int>(l), port), ec);
 }
 
 /// sd_is_socket_sockaddr(): an inet socket bound to addr (port 0 in addr: any).
-inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t addr_len, listening l,
+inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t addr_len, socket_state l,
                                std::error_code& ec) noexcept {
   return detail::to_bool(detail::is_socket_sockaddr(fd, type, addr, addr_len, static_cast<int>(l)), ec);
 }
@@ -251,7 +252,7 @@ inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t
 /// sd_is_socket_unix(): an AF_UNIX socket, bound to path when given. An
 /// abstract name starts with '\0' and is compared at exactly `length` bytes;
 /// length 0 means strlen(path).
-inline bool is_socket_unix(int fd, int type, listening l, const char* path, std::size_t length,
+inline bool is_socket_unix(int fd, int type, socket_state l, const char* path, std::size_t length,
                            std::error_code& ec) noexcept {
   return detail::to_bool(detail::is_socket_unix(fd, type, static_cast<int>(l), path, length), ec);
 }
@@ -271,25 +272,25 @@ inline bool is_special(int fd, const char* path = nullptr) {
   return detail::to_bool_or_throw(detail::is_special(fd, path), "sockact::is_special");
 }
 /// @throws std::system_error where libsystemd returns -errno.
-inline bool is_socket(int fd, int family = 0, int type = 0, listening l = listening::any) {
+inline bool is_socket(int fd, int family = 0, int type = 0, socket_state l = socket_state::any) {
   return detail::to_bool_or_throw(detail::is_socket(fd, family, type, static_cast<int>(l)),
                                   "sockact::is_socket");
 }
 /// @throws std::system_error where libsystemd returns -errno.
-inline bool is_socket_inet(int fd, int family = 0, int type = 0, listening l = listening::any,
+inline bool is_socket_inet(int fd, int family = 0, int type = 0, socket_state l = socket_state::any,
                            std::uint16_t port = 0) {
   return detail::to_bool_or_throw(detail::is_socket_inet(fd, family, type, static_cast<int>(l), port),
                                   "sockact::is_socket_inet");
 }
 /// @throws std::system_error where libsystemd returns -errno.
 inline bool is_socket_sockaddr(int fd, int type, const sockaddr* addr, socklen_t addr_len,
-                               listening l = listening::any) {
+                               socket_state l = socket_state::any) {
   return detail::to_bool_or_throw(detail::is_socket_sockaddr(fd, type, addr, addr_len, static_cast<int>(l)),
                                   "sockact::is_socket_sockaddr");
 }
 /// @throws std::system_error where libsystemd returns -errno.
-inline bool is_socket_unix(int fd, int type = 0, listening l = listening::any, const char* path = nullptr,
-                           std::size_t length = 0) {
+inline bool is_socket_unix(int fd, int type = 0, socket_state l = socket_state::any,
+                           const char* path = nullptr, std::size_t length = 0) {
   return detail::to_bool_or_throw(detail::is_socket_unix(fd, type, static_cast<int>(l), path, length),
                                   "sockact::is_socket_unix");
 }
@@ -531,6 +532,95 @@ inline std::string fd_info::to_string() const {
   out += nonblocking ? " nonblocking" : " blocking";
   return out;
 }
+
+namespace detail {
+
+// What a consumer of a passed or bound socket takes. check_kind() is the one
+// place that decides whether an fd fits: activate(), the Asio adopt() and the
+// libuv adopt() all ask it, so the same fd gets the same answer and message.
+enum class wanted_family { any, inet, local };
+enum class wanted_state { any, listening, connected, listening_or_connected };
+
+struct wanted_kind {
+  const char* description;  // for messages: "a listening TCP socket"
+  wanted_family family;
+  int type;      // SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
+  int alt_type;  // a second type also taken (SOCK_SEQPACKET next to SOCK_STREAM); 0: none
+  wanted_state state;
+};
+
+inline constexpr int ipproto_mptcp = 262;  // IPPROTO_MPTCP, missing from older libc headers
+
+// For inet sockets the protocol must be the one the type implies: MPTCP is a
+// drop-in for TCP (SocketProtocol=mptcp), UDP-Lite for UDP; SCTP is neither.
+inline bool inet_protocol_fits(const fd_info& info) noexcept {
+  if (info.type == SOCK_STREAM) return info.protocol == IPPROTO_TCP || info.protocol == ipproto_mptcp;
+  if (info.type == SOCK_DGRAM) return info.protocol == IPPROTO_UDP || info.protocol == IPPROTO_UDPLITE;
+  return true;
+}
+
+// "fd 3" or "fd 3 ("web")": how every message names an fd.
+inline std::string fd_label(int fd, std::string_view name) {
+  std::string out = "fd " + std::to_string(fd);
+  if (!name.empty()) out += " (" + quote(name) + ")";
+  return out;
+}
+
+// What the fd is, without the "fd N: " that the label already says.
+inline std::string what_it_is(const fd_info& info) {
+  std::string got = info.to_string();
+  const std::size_t colon = got.find(": ");
+  if (colon != std::string::npos) got.erase(0, colon + 2);
+  return got;
+}
+
+inline bool kind_error(std::error_code code, std::string text, std::error_code& ec, std::string* why) {
+  ec = code;
+  if (why != nullptr) *why = std::move(text);
+  return false;
+}
+
+/// Does the socket `info` describes fit `w`? errc::not_a_socket,
+/// wrong_family, wrong_type (type or protocol), not_listening or
+/// not_connected otherwise, with a message that names the fd (`label`, see
+/// fd_label()), what was wanted and what it is.
+inline bool check_kind(const fd_info& info, const wanted_kind& w, const std::string& label,
+                       std::error_code& ec, std::string* why) {
+  if (!info.is_socket())
+    return kind_error(errc::not_a_socket, label + " is a " + kind_name(info.kind) + ", not a socket", ec,
+                      why);
+  const bool inet = info.family == AF_INET || info.family == AF_INET6;
+  errc problem{};
+  if (w.family == wanted_family::inet ? !inet : w.family == wanted_family::local && info.family != AF_UNIX)
+    problem = errc::wrong_family;
+  else if ((info.type != w.type && (w.alt_type == 0 || info.type != w.alt_type)) ||
+           (w.family == wanted_family::inet && !inet_protocol_fits(info)))
+    problem = errc::wrong_type;
+  else if ((w.state == wanted_state::listening && !info.listening) ||
+           (w.state == wanted_state::listening_or_connected && !info.listening && !info.connected))
+    problem = errc::not_listening;
+  else if (w.state == wanted_state::connected && (info.listening || !info.connected))
+    problem = errc::not_connected;
+  if (problem == errc{}) {
+    ec.clear();
+    return true;
+  }
+  return kind_error(problem, label + ": wanted " + w.description + ", got " + what_it_is(info), ec, why);
+}
+
+/// describe_fd() and check_kind() in one: reads only, the fd is left as it was.
+inline bool check_fd(int fd, std::string_view name, const wanted_kind& w, fd_info& info, std::error_code& ec,
+                     std::string* why) {
+  info = describe_fd(fd, ec);
+  if (ec)
+    return kind_error(
+        ec,
+        fd_label(fd, name) + (ec == std::errc::bad_file_descriptor ? " is not open" : ": " + ec.message()),
+        ec, why);
+  return check_kind(info, w, fd_label(fd, name), ec, why);
+}
+
+}  // namespace detail
 
 }  // namespace sockact
 

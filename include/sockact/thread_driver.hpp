@@ -318,7 +318,7 @@ class thread_driver {
       ec.assign(errno, std::generic_category());
       return;
     }
-    for (const listener& l : act_->sockets())
+    for (const server_socket& l : act_->sockets())
       if (l.info.listening && l.fd) listening_.push_back(l.fd.get());
 #if SOCKACT_HAS_EXCEPTIONS
     try {

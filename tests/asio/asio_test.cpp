@@ -699,8 +699,8 @@ TEST(AsioWrongKind, NegativeFdIsEbadf) {
 }
 
 // A listener named as the manager names it, holding `fd` (not owned by the test's listener).
-sockact::listener named(int fd, const char* name) {
-  sockact::listener l;
+sockact::server_socket named(int fd, const char* name) {
+  sockact::server_socket l;
   l.fd.reset(fd);
   l.name = name;
   return l;
@@ -709,7 +709,7 @@ sockact::listener named(int fd, const char* name) {
 TEST(AsioWrongKind, MessagesNameTheFdAndWhatItIs) {
   net::io_context io;
   test_fd t = make_fd(kind::udp4);
-  sockact::listener web = named(t.fd.get(), "web");
+  sockact::server_socket web = named(t.fd.get(), "web");
   std::error_code ec;
   std::string why;
   const tcp::acceptor a = sockact::adopt<tcp::acceptor>(io, std::move(web), ec, &why);
@@ -729,7 +729,7 @@ TEST(AsioWrongKind, ThrowingOverloadsThrowSystemError) {
   net::io_context io;
   test_fd t = make_fd(kind::tcp4_listening);
   const int fd = t.fd.get();
-  sockact::listener admin = named(fd, "admin");
+  sockact::server_socket admin = named(fd, "admin");
   try {
     sockact::adopt<udp::socket>(io, std::move(admin));
     ADD_FAILURE() << "no exception";
@@ -754,7 +754,7 @@ TEST(AsioWrongKind, ThrowingOverloadsThrowSystemError) {
 
 TEST(AsioProtocols, MptcpAndUdpLiteAreAccepted) {
   net::io_context io;
-  const int mptcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, sockact::asio_detail::ipproto_mptcp);
+  const int mptcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, sockact::detail::ipproto_mptcp);
   if (mptcp >= 0) {
     owned_fd m(mptcp);
     sockaddr_in a{};
@@ -804,14 +804,17 @@ TEST(AsioProtocols, OtherInetProtocolsAreWrongType) {
     info.family = family;
     info.type = type;
     info.protocol = protocol;
-    return sockact::asio_detail::protocol_fits(w, info);
+    info.kind = sockact::fd_kind::socket;
+    info.listening = true;  // the state fits both: only the protocol is looked at
+    std::error_code ec;
+    return sockact::detail::check_kind(info, w, "fd", ec, nullptr);
   };
   const sockact::asio_detail::asio_wanted& tcp_acceptor =
       sockact::asio_detail::object_traits<tcp::acceptor>::wanted;
   const sockact::asio_detail::asio_wanted& udp_socket =
       sockact::asio_detail::object_traits<udp::socket>::wanted;
   EXPECT_TRUE(fits(tcp_acceptor, AF_INET6, SOCK_STREAM, IPPROTO_TCP));
-  EXPECT_TRUE(fits(tcp_acceptor, AF_INET, SOCK_STREAM, sockact::asio_detail::ipproto_mptcp));
+  EXPECT_TRUE(fits(tcp_acceptor, AF_INET, SOCK_STREAM, sockact::detail::ipproto_mptcp));
   EXPECT_FALSE(fits(tcp_acceptor, AF_INET, SOCK_STREAM, IPPROTO_SCTP));
   EXPECT_FALSE(fits(tcp_acceptor, AF_INET, SOCK_STREAM, 0));
   EXPECT_TRUE(fits(udp_socket, AF_INET6, SOCK_DGRAM, IPPROTO_UDP));
@@ -826,7 +829,7 @@ TEST(AsioProtocols, OtherInetProtocolsAreWrongType) {
 // Ownership: the fd moves into Asio exactly once
 // ---------------------------------------------------------------------------
 
-std::vector<sockact::listener> bind_here(const std::string& address) {
+std::vector<sockact::server_socket> bind_here(const std::string& address) {
   const sockact_test::listen_env none(std::nullopt, std::nullopt);  // not activated
   sockact::listen_config config;
   config.address = address;
@@ -834,9 +837,9 @@ std::vector<sockact::listener> bind_here(const std::string& address) {
 }
 
 TEST(AsioOwnership, ListenerIsReleasedOnlyOnSuccess) {
-  std::vector<sockact::listener> ls = bind_here("127.0.0.1:0");
+  std::vector<sockact::server_socket> ls = bind_here("127.0.0.1:0");
   ASSERT_EQ(ls.size(), 1u);
-  sockact::listener& l = ls[0];
+  sockact::server_socket& l = ls[0];
   const int fd = l.fd.get();
   net::io_context io;
   std::error_code ec;
@@ -930,10 +933,11 @@ template <class Source>
 struct can_adopt<Source, std::void_t<decltype(sockact::adopt<tcp::acceptor>(
                              std::declval<net::io_context&>(), std::declval<Source>()))>> : std::true_type {};
 
-static_assert(can_adopt<sockact::listener&&>::value, "listener&&");
+static_assert(can_adopt<sockact::server_socket&&>::value, "server_socket&&");
 static_assert(can_adopt<sockact::unique_fd&&>::value, "unique_fd&&");
-static_assert(!can_adopt<sockact::listener&>::value, "an lvalue listener would lose its fd silently");
-static_assert(!can_adopt<const sockact::listener&>::value, "a const listener cannot give up its fd");
+static_assert(!can_adopt<sockact::server_socket&>::value, "an lvalue listener would lose its fd silently");
+static_assert(!can_adopt<const sockact::server_socket&>::value,
+              "a const server_socket cannot give up its fd");
 static_assert(!can_adopt<sockact::unique_fd&>::value, "an lvalue unique_fd would lose its fd silently");
 static_assert(!can_adopt<int>::value, "a raw fd says nothing about who owns it");
 
@@ -1026,15 +1030,15 @@ TEST(AsioActivated, ListenOrBindThenAdopt) {
   const sockact_test::passed_fds placed({web.get(), admin.get(), conn.get()});
   const sockact_test::listen_env env(sockact_test::listen_env::self(), "3", "web:admin:connection");
   {
-    std::vector<sockact::listener> ls = sockact::listen_or_bind(sockact::listen_config{});
+    std::vector<sockact::server_socket> ls = sockact::listen_or_bind(sockact::listen_config{});
     ASSERT_EQ(ls.size(), 3u);
     EXPECT_FALSE(sockact_test::listen_env::any_set());
-    for (const sockact::listener& l : ls) EXPECT_TRUE(l.activated);
+    for (const sockact::server_socket& l : ls) EXPECT_TRUE(l.activated);
     net::io_context io;
     tcp::acceptor tcp_acceptor = sockact::adopt<tcp::acceptor>(io, std::move(ls[0]));
     local_stream::acceptor unix_acceptor = sockact::adopt<local_stream::acceptor>(io, std::move(ls[1]));
     local_stream::socket connection = sockact::adopt<local_stream::socket>(io, std::move(ls[2]));
-    for (const sockact::listener& l : ls) EXPECT_FALSE(l.fd);
+    for (const sockact::server_socket& l : ls) EXPECT_FALSE(l.fd);
     EXPECT_EQ(tcp_acceptor.native_handle(), 3);
     EXPECT_EQ(unix_acceptor.native_handle(), 4);
     EXPECT_EQ(unix_acceptor.local_endpoint().path(), path);

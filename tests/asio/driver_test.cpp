@@ -248,7 +248,7 @@ class late_socket {
 template <class Socket = tcp::socket>
 struct basic_test_server {
   explicit basic_test_server(net::io_context& io, sockact::activation& a)
-      : act(a), port(port_of(a)), driver(io, a, [this](tcp::socket s, const sockact::listener&) {
+      : act(a), port(port_of(a)), driver(io, a, [this](tcp::socket s, const sockact::server_socket&) {
           ++connections;
           std::make_shared<basic_session<Socket>>(std::move(s))->start();
         }) {
@@ -786,7 +786,7 @@ TEST_F(AsioDriver, AcceptYesConnectionIsServedThenRunReturns) {
   net::io_context io;
   std::string from;
   sockact::asio_driver driver(
-      io, act, [&](net::local::stream_protocol::socket s, const sockact::listener& l) {
+      io, act, [&](net::local::stream_protocol::socket s, const sockact::server_socket& l) {
         from = l.name;
         auto keep = std::make_shared<net::local::stream_protocol::socket>(std::move(s));
         auto conn_handle = std::make_shared<sockact::connection>(sockact::track(act, *keep, keep));
@@ -827,7 +827,7 @@ TEST_F(AsioDriver, HandlerThatCannotTakeTheSocketIsAnError) {
   std::error_code ec;
   std::string why;
   sockact::asio_driver driver(
-      io, act, [](tcp::socket, const sockact::listener&) {}, ec, &why);
+      io, act, [](tcp::socket, const sockact::server_socket&) {}, ec, &why);
   EXPECT_EQ(ec, sockact::errc::wrong_type);
   EXPECT_EQ(why.rfind("fd 3 (\"web\") is unix stream", 0), 0u) << why;
   EXPECT_NE(why.find("takes only TCP sockets"), std::string::npos) << why;

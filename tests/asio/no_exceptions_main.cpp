@@ -68,7 +68,7 @@ int main() {
   if (!sockact::activate(act, config, ec, &why)) return std::printf("FAIL: activate: %s\n", why.c_str()), 1;
   sockact::asio_ns::io_context loop;
   sockact::asio_driver driver(
-      loop, act, [](sockact::asio_ns::ip::tcp::socket, const sockact::listener&) {}, ec, &why);
+      loop, act, [](sockact::asio_ns::ip::tcp::socket, const sockact::server_socket&) {}, ec, &why);
   if (ec) return std::printf("FAIL: asio_driver: %s\n", why.c_str()), 1;
   loop.run();
   if (!driver.finished() || act.state().reason() != sockact::stop_reason::idle)

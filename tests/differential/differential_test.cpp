@@ -371,7 +371,7 @@ std::string describe(const outcome& o, bool with_names) {
 outcome sockact_with_names(bool unset) {
   outcome o;
   std::error_code ec = sentinel_error();
-  const std::vector<sockact::listen_fd> got = sockact::listen_fds(unset, ec);
+  const std::vector<sockact::passed_fd> got = sockact::listen_fds(unset, ec);
   snapshot(o);
   o.anomaly = ec_anomaly(ec);
   if (ec && !got.empty()) o.anomaly += " error with a non-empty vector";
@@ -888,8 +888,8 @@ class comparer {
 
 const std::vector<int> families = {0, AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, -1, 1000};
 const std::vector<int> types = {0, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, -1};
-const std::vector<sockact::listening> listen_values = {sockact::listening::any, sockact::listening::no,
-                                                       sockact::listening::yes};
+const std::vector<sockact::socket_state> listen_values = {
+    sockact::socket_state::any, sockact::socket_state::not_listening, sockact::socket_state::listening};
 
 std::string family_name(int f) {
   switch (f) {
@@ -919,7 +919,7 @@ std::string type_name(int t) {
   }
 }
 
-std::string listening_name(sockact::listening l) {
+std::string listening_name(sockact::socket_state l) {
   return std::to_string(static_cast<int>(l));
 }
 
@@ -1281,7 +1281,7 @@ TEST_F(IsDifferential, IsSocket) {
   for (const probe& p : fds)
     for (const int family : families)
       for (const int type : types)
-        for (const sockact::listening l : listen_values) {
+        for (const sockact::socket_state l : listen_values) {
           std::error_code ec = sentinel_error();
           const bool got = sockact::is_socket(p.fd, family, type, l, ec);
           cmp.check(::sd_is_socket(p.fd, family, type, static_cast<int>(l)), got, ec, [&] {
@@ -1308,7 +1308,7 @@ TEST_F(IsDifferential, IsSocketInet) {
     const std::vector<std::uint16_t> ports = {0, own, static_cast<std::uint16_t>(own + 1), 1, 65535};
     for (const int family : families)
       for (const int type : types)
-        for (const sockact::listening l : listen_values)
+        for (const sockact::socket_state l : listen_values)
           for (const std::uint16_t port : ports) {
             std::error_code ec = sentinel_error();
             const bool got = sockact::is_socket_inet(p.fd, family, type, l, port, ec);
@@ -1332,7 +1332,7 @@ TEST_F(IsDifferential, IsSocketSockaddr) {
       lens.push_back(a.len);
       for (const socklen_t len : lens)
         for (const int type : types)
-          for (const sockact::listening l : listen_values) {
+          for (const sockact::socket_state l : listen_values) {
             const auto* sa = a.null ? nullptr : reinterpret_cast<const sockaddr*>(&a.ss);
             std::error_code ec = sentinel_error();
             const bool got = sockact::is_socket_sockaddr(p.fd, type, sa, len, l, ec);
@@ -1351,7 +1351,7 @@ TEST_F(IsDifferential, IsSocketUnix) {
   for (const probe& p : fds)
     for (const unix_path& u : unix_paths)
       for (const int type : types)
-        for (const sockact::listening l : listen_values) {
+        for (const sockact::socket_state l : listen_values) {
           const char* path = u.null ? nullptr : u.bytes.data();
           std::error_code ec = sentinel_error();
           const bool got = sockact::is_socket_unix(p.fd, type, l, path, u.length, ec);
@@ -1371,7 +1371,7 @@ TEST_F(IsDifferential, ListeningOutsideEnum) {
   for (const probe& p : fds)
     for (const int v : values)
       for (const int type : std::vector<int>{0, SOCK_STREAM}) {
-        const auto l = static_cast<sockact::listening>(v);
+        const auto l = static_cast<sockact::socket_state>(v);
         const auto what = [&](const char* fn) {
           return [&, fn] {
             return std::string(fn) + "(" + p.name + ", type " + type_name(type) + ", listening " +

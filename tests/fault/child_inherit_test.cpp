@@ -57,8 +57,8 @@ int report_main(const std::string& watched) {
 // the report child and passes on its exit status.
 int server_main(const std::string& mode, const std::string& watched) {
   std::error_code ec;
-  std::vector<sockact::listen_fd> fds;
-  std::vector<sockact::listener> listeners;
+  std::vector<sockact::passed_fd> fds;
+  std::vector<sockact::server_socket> listeners;
   if (mode == "unset") {
     fds = sockact::listen_fds(true, ec);
   } else if (mode == "keep") {

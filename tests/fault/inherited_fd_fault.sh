@@ -71,6 +71,6 @@ run dir 1 -- dir
 expect_contains "directory refused" "$OUT" 'fd 3 ("unknown") is a directory, not a socket'
 run udp 1 LISTEN_FDNAMES=web -- udp
 # Every example refuses it the same way (activate()), before serving anything.
-expect_contains "udp refused" "$OUT" 'web is not a socket this server can serve (fd 3: inet datagram udp 127.0.0.1:'
+expect_contains "udp refused" "$OUT" 'fd 3 ("web"): wanted a listening stream or seqpacket socket, or an Accept=yes connection, got inet datagram udp 127.0.0.1:'
 [[ $OUT != *serving* ]] && pass "udp: nothing said to be served first" || fail "udp: 'serving' printed before the refusal"
 finish

@@ -39,10 +39,10 @@ int child_main() {
     if ((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0) ++cloexec_before;
   const auto t0 = std::chrono::steady_clock::now();
   std::error_code ec;
-  const std::vector<sockact::listen_fd> fds = sockact::listen_fds(true, ec);
+  const std::vector<sockact::passed_fd> fds = sockact::listen_fds(true, ec);
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<sockact::fd_info> infos;
-  for (const sockact::listen_fd& l : fds) infos.push_back(sockact::describe_fd(l.fd));
+  for (const sockact::passed_fd& l : fds) infos.push_back(sockact::describe_fd(l.fd));
   const auto t2 = std::chrono::steady_clock::now();
   const auto us = [](auto d) {
     return static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());

@@ -220,7 +220,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // 4. The error_code form, unsetting as the input says.
   std::error_code ec;
-  const std::vector<sockact::listen_fd> fds = sockact::listen_fds(options, ec);
+  const std::vector<sockact::passed_fd> fds = sockact::listen_fds(options, ec);
   SOCKACT_FUZZ_CHECK(thrown.empty() == !ec, context + "\nwhat: " + thrown + "\nec: " + ec.message());
   SOCKACT_FUZZ_CHECK(!ec || fds.empty(), context);
   SOCKACT_FUZZ_CHECK(thrown_size == fds.size(), context);
@@ -258,7 +258,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (named)
       SOCKACT_FUZZ_CHECK(sockact::detail::split_names(env.listen_fdnames->c_str(), names) == n, context);
     for (int i = 0; i < n; ++i) {
-      const sockact::listen_fd& l = fds[static_cast<std::size_t>(i)];
+      const sockact::passed_fd& l = fds[static_cast<std::size_t>(i)];
       SOCKACT_FUZZ_CHECK(l.fd == first_slot + i, context);
       SOCKACT_FUZZ_CHECK(l.name == (named ? names[static_cast<std::size_t>(i)] : std::string("unknown")),
                          context);

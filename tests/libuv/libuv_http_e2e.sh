@@ -99,7 +99,7 @@ P=$(free_port)
 activate dgram -d -l 127.0.0.1:$P "$SERVER"
 echo ping >/dev/udp/127.0.0.1/$P
 expect_exit "datagram socket refused" "$ACT_PID" 1
-expect_contains "datagram: message" "$(cat "$ACT_LOG")" "it serves listening stream sockets"
+expect_contains "datagram: message" "$(cat "$ACT_LOG")" "wanted a listening stream or seqpacket socket"
 
 # --- not activated: HOST/PORT, --listen, bad configuration
 P=$(free_port)

@@ -30,7 +30,8 @@ int main() {
   expect(!sockact::adopt(&loop, &tcp, std::move(udp_fd), ec, &why),
          "adopt into a uv_tcp_t on a UDP socket fails");
   expect(ec == sockact::errc::wrong_type, "wrong_type");
-  expect(why.find("a uv_tcp_t needs a TCP socket") != std::string::npos, "why says what is wrong");
+  expect(why.find("wanted a TCP socket (inet or inet6 stream) for a uv_tcp_t") != std::string::npos,
+         "why says what is wrong");
 
   uv_udp_t udp;
   expect(sockact::adopt(&loop, &udp, std::move(udp_fd), ec), "adopt into a uv_udp_t on a UDP socket");

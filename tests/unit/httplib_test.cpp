@@ -89,7 +89,7 @@ bool still_listening(int fd) {
 struct fixture {
   fixture(std::chrono::milliseconds idle, std::chrono::milliseconds shutdown)
       : act(make_activation(idle, shutdown)), driver(act), svr(driver, 20ms) {
-    sockact::listener& l = act.sockets().at(0);
+    sockact::server_socket& l = act.sockets().at(0);
     port = sockact_test::local_port(l.fd.get());
     manager_copy = ::fcntl(l.fd.get(), F_DUPFD_CLOEXEC, 3);  // what systemd keeps
     svr.Get("/", [](const httplib::Request&, httplib::Response& res) {

@@ -17,9 +17,9 @@
 namespace {
 
 using namespace sockact_test;
-using sockact::listen_fd;
+using sockact::passed_fd;
 
-std::vector<listen_fd> receive(bool unset, std::error_code& ec) {
+std::vector<passed_fd> receive(bool unset, std::error_code& ec) {
   return sockact::listen_fds(unset, ec);
 }
 
@@ -238,6 +238,7 @@ TEST_F(ListenFds, AllowAnyTakesAForeignPid) {
   const passed_fds passed({a.get()});
   const listen_env env("1", "1", "web");
   sockact::listen_options opts;
+  opts.unset_environment = false;
   std::error_code ec;
   EXPECT_TRUE(sockact::listen_fds(opts, ec).empty());
   opts.pid_check = sockact::listen_pid_check::allow_any;
@@ -299,7 +300,7 @@ TEST_F(ListenFds, ThrowingOverloadNamesTheVariable) {
 }
 
 TEST_F(ListenFds, FindByName) {
-  const std::vector<listen_fd> fds{{3, "web"}, {4, "admin"}, {5, "web"}};
+  const std::vector<passed_fd> fds{{3, "web"}, {4, "admin"}, {5, "web"}};
   ASSERT_NE(sockact::find_fd(fds, "admin"), nullptr);
   EXPECT_EQ(sockact::find_fd(fds, "admin")->fd, 4);
   EXPECT_EQ(sockact::find_fd(fds, "web")->fd, 3);

@@ -91,8 +91,8 @@ class ListenOrBind : public ::testing::Test {
     for (const char* v : listen_variables) ::unsetenv(v);
     for (const char* v : {"HOST", "PORT", "SOCKET_PATH"}) ::unsetenv(v);
   }
-  static std::vector<sockact::listener> run(const sockact::listen_config& c, std::error_code& ec,
-                                            std::string& why) {
+  static std::vector<sockact::server_socket> run(const sockact::listen_config& c, std::error_code& ec,
+                                                 std::string& why) {
     return sockact::listen_or_bind(c, ec, &why);
   }
   static std::string temp_dir() {

@@ -24,7 +24,7 @@ int main() {
     std::puts("FAIL: listen_fds_count");
     return 1;
   }
-  (void)sockact::is_socket(-1, 0, 0, sockact::listening::any, ec);
+  (void)sockact::is_socket(-1, 0, 0, sockact::socket_state::any, ec);
   if (ec != std::errc::bad_file_descriptor) {
     std::puts("FAIL: is_socket");
     return 1;

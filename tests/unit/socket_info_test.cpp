@@ -17,7 +17,7 @@
 namespace {
 
 using namespace sockact_test;
-using sockact::listening;
+using sockact::socket_state;
 
 std::string temp_dir() {
   char tmpl[] = "/tmp/sockact-test-XXXXXX";
@@ -29,15 +29,15 @@ std::string temp_dir() {
 TEST(IsSocket, FamilyTypeAndListening) {
   const owned_fd tcp = inet_socket(AF_INET6, SOCK_STREAM);
   std::error_code ec;
-  EXPECT_TRUE(sockact::is_socket(tcp.get(), 0, 0, listening::any, ec));
-  EXPECT_TRUE(sockact::is_socket(tcp.get(), AF_INET6, SOCK_STREAM, listening::yes, ec));
-  EXPECT_FALSE(sockact::is_socket(tcp.get(), AF_INET, 0, listening::any, ec));
-  EXPECT_FALSE(sockact::is_socket(tcp.get(), 0, SOCK_DGRAM, listening::any, ec));
-  EXPECT_FALSE(sockact::is_socket(tcp.get(), 0, 0, listening::no, ec));
+  EXPECT_TRUE(sockact::is_socket(tcp.get(), 0, 0, socket_state::any, ec));
+  EXPECT_TRUE(sockact::is_socket(tcp.get(), AF_INET6, SOCK_STREAM, socket_state::listening, ec));
+  EXPECT_FALSE(sockact::is_socket(tcp.get(), AF_INET, 0, socket_state::any, ec));
+  EXPECT_FALSE(sockact::is_socket(tcp.get(), 0, SOCK_DGRAM, socket_state::any, ec));
+  EXPECT_FALSE(sockact::is_socket(tcp.get(), 0, 0, socket_state::not_listening, ec));
   EXPECT_FALSE(ec);
-  EXPECT_FALSE(sockact::is_socket(-1, 0, 0, listening::any, ec));
+  EXPECT_FALSE(sockact::is_socket(-1, 0, 0, socket_state::any, ec));
   EXPECT_EQ(ec, std::errc::bad_file_descriptor);
-  EXPECT_FALSE(sockact::is_socket(tcp.get(), -1, 0, listening::any, ec));
+  EXPECT_FALSE(sockact::is_socket(tcp.get(), -1, 0, socket_state::any, ec));
   EXPECT_EQ(ec, std::errc::invalid_argument);
   EXPECT_THROW(sockact::is_socket(-1), std::system_error);
 }
@@ -46,11 +46,11 @@ TEST(IsSocketInet, PortAndFamily) {
   const owned_fd udp = inet_socket(AF_INET, SOCK_DGRAM);
   const auto port = static_cast<std::uint16_t>(local_port(udp.get()));
   std::error_code ec;
-  EXPECT_TRUE(sockact::is_socket_inet(udp.get(), AF_INET, SOCK_DGRAM, listening::any, port, ec));
-  EXPECT_FALSE(sockact::is_socket_inet(udp.get(), AF_INET, SOCK_DGRAM, listening::any,
+  EXPECT_TRUE(sockact::is_socket_inet(udp.get(), AF_INET, SOCK_DGRAM, socket_state::any, port, ec));
+  EXPECT_FALSE(sockact::is_socket_inet(udp.get(), AF_INET, SOCK_DGRAM, socket_state::any,
                                        static_cast<std::uint16_t>(port + 1), ec));
-  EXPECT_FALSE(sockact::is_socket_inet(udp.get(), AF_INET6, 0, listening::any, 0, ec));
-  EXPECT_FALSE(sockact::is_socket_inet(udp.get(), AF_UNIX, 0, listening::any, 0, ec));
+  EXPECT_FALSE(sockact::is_socket_inet(udp.get(), AF_INET6, 0, socket_state::any, 0, ec));
+  EXPECT_FALSE(sockact::is_socket_inet(udp.get(), AF_UNIX, 0, socket_state::any, 0, ec));
   EXPECT_EQ(ec, std::errc::invalid_argument);
 }
 
@@ -61,16 +61,17 @@ TEST(IsSocketSockaddr, AddressAndPort) {
   want.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::error_code ec;
   const auto* sa = reinterpret_cast<const sockaddr*>(&want);
-  EXPECT_TRUE(sockact::is_socket_sockaddr(tcp.get(), SOCK_STREAM, sa, sizeof want, listening::yes, ec));
+  EXPECT_TRUE(
+      sockact::is_socket_sockaddr(tcp.get(), SOCK_STREAM, sa, sizeof want, socket_state::listening, ec));
   want.sin_port = htons(static_cast<std::uint16_t>(local_port(tcp.get())));
-  EXPECT_TRUE(sockact::is_socket_sockaddr(tcp.get(), 0, sa, sizeof want, listening::any, ec));
+  EXPECT_TRUE(sockact::is_socket_sockaddr(tcp.get(), 0, sa, sizeof want, socket_state::any, ec));
   want.sin_addr.s_addr = htonl(0x7f000002);
-  EXPECT_FALSE(sockact::is_socket_sockaddr(tcp.get(), 0, sa, sizeof want, listening::any, ec));
+  EXPECT_FALSE(sockact::is_socket_sockaddr(tcp.get(), 0, sa, sizeof want, socket_state::any, ec));
   EXPECT_FALSE(ec);
-  EXPECT_FALSE(sockact::is_socket_sockaddr(tcp.get(), 0, sa, 1, listening::any, ec));
+  EXPECT_FALSE(sockact::is_socket_sockaddr(tcp.get(), 0, sa, 1, socket_state::any, ec));
   EXPECT_EQ(ec, std::errc::no_buffer_space);
   want.sin_family = AF_UNIX;
-  EXPECT_FALSE(sockact::is_socket_sockaddr(tcp.get(), 0, sa, sizeof want, listening::any, ec));
+  EXPECT_FALSE(sockact::is_socket_sockaddr(tcp.get(), 0, sa, sizeof want, socket_state::any, ec));
   EXPECT_EQ(ec, std::error_code(EPFNOSUPPORT, std::generic_category()));
 }
 
@@ -84,15 +85,16 @@ TEST(IsSocketUnix, PathAbstractAndUnnamed) {
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
   const owned_fd p0(pair[0]), p1(pair[1]);
   std::error_code ec;
-  EXPECT_TRUE(sockact::is_socket_unix(named.get(), SOCK_STREAM, listening::yes, path.c_str(), 0, ec));
-  EXPECT_FALSE(sockact::is_socket_unix(named.get(), 0, listening::any, (path + "x").c_str(), 0, ec));
+  EXPECT_TRUE(
+      sockact::is_socket_unix(named.get(), SOCK_STREAM, socket_state::listening, path.c_str(), 0, ec));
+  EXPECT_FALSE(sockact::is_socket_unix(named.get(), 0, socket_state::any, (path + "x").c_str(), 0, ec));
   std::string raw = abstract_name;
   raw[0] = '\0';
-  EXPECT_TRUE(sockact::is_socket_unix(abstract.get(), 0, listening::any, raw.data(), raw.size(), ec));
-  EXPECT_FALSE(sockact::is_socket_unix(abstract.get(), 0, listening::any, raw.data(), raw.size() - 1, ec))
+  EXPECT_TRUE(sockact::is_socket_unix(abstract.get(), 0, socket_state::any, raw.data(), raw.size(), ec));
+  EXPECT_FALSE(sockact::is_socket_unix(abstract.get(), 0, socket_state::any, raw.data(), raw.size() - 1, ec))
       << "abstract names compare at exact length";
-  EXPECT_TRUE(sockact::is_socket_unix(p0.get(), 0, listening::no, "", 0, ec)) << "unnamed";
-  EXPECT_FALSE(sockact::is_socket_unix(named.get(), 0, listening::any, "", 0, ec));
+  EXPECT_TRUE(sockact::is_socket_unix(p0.get(), 0, socket_state::not_listening, "", 0, ec)) << "unnamed";
+  EXPECT_FALSE(sockact::is_socket_unix(named.get(), 0, socket_state::any, "", 0, ec));
   EXPECT_FALSE(ec);
   ::unlink(path.c_str());
   ::rmdir(dir.c_str());

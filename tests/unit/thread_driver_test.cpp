@@ -107,7 +107,7 @@ std::string read_line(int fd) {
 class blocking_server {
  public:
   blocking_server(sockact::activation& act, sockact::thread_driver& driver) : driver_(driver) {
-    for (sockact::listener& l : act.sockets()) fd_ = l.fd.get();
+    for (sockact::server_socket& l : act.sockets()) fd_ = l.fd.get();
     accept_thread_ = std::thread([this] { accept_loop(); });
   }
   ~blocking_server() { join(); }
@@ -121,7 +121,7 @@ class blocking_server {
     for (std::thread& t : threads) t.join();
   }
   int port() const { return sockact_test::local_port(fd_); }
-  int listen_fd() const { return fd_; }
+  int passed_fd() const { return fd_; }
   std::atomic<int> accept_error{0};
   std::atomic<bool> stopped_by_driver{false};
 
@@ -186,7 +186,7 @@ TEST(ThreadDriver, IdleExitWithSeveralBlockingClients) {
   sockact::thread_driver driver(act);
   blocking_server server(act, driver);
   // The manager's copy of the listening socket: it must still listen afterwards.
-  const int manager_copy = ::fcntl(server.listen_fd(), F_DUPFD_CLOEXEC, 3);
+  const int manager_copy = ::fcntl(server.passed_fd(), F_DUPFD_CLOEXEC, 3);
   const int port = server.port();
 
   constexpr std::size_t clients = 4;
@@ -283,7 +283,7 @@ TEST(ThreadDriver, StopFromAnotherThreadAndOnStop) {
   std::atomic<int> on_stop_calls{0};
   sockact::thread_driver driver(act, [&] { ++on_stop_calls; });
   blocking_server server(act, driver);
-  const int manager_copy = ::fcntl(server.listen_fd(), F_DUPFD_CLOEXEC, 3);
+  const int manager_copy = ::fcntl(server.passed_fd(), F_DUPFD_CLOEXEC, 3);
   std::thread([&] { driver.stop(); }).join();
   EXPECT_TRUE(driver.wait_for(5s));
   server.join();
@@ -291,7 +291,7 @@ TEST(ThreadDriver, StopFromAnotherThreadAndOnStop) {
   // The driver's fd is a placeholder now; the socket itself never saw shutdown(2).
   int listening = 0;
   socklen_t len = sizeof listening;
-  ::getsockopt(server.listen_fd(), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+  ::getsockopt(server.passed_fd(), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
   EXPECT_EQ(listening, 0);
   ::getsockopt(manager_copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
   EXPECT_EQ(listening, 1);

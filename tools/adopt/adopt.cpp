@@ -634,7 +634,7 @@ __attribute__((constructor)) void init() {
   sockact::listen_options options;
   options.unset_environment = true;  // children must not see them
   std::error_code ec;
-  const std::vector<sockact::listen_fd> fds = sockact::listen_fds(options, ec);
+  const std::vector<sockact::passed_fd> fds = sockact::listen_fds(options, ec);
   if (ec)
     line("error: ")
         .add("cannot take the passed fds (LISTEN_PID=\"")
@@ -651,7 +651,7 @@ __attribute__((constructor)) void init() {
                             .add(pid_text.c_str())
                             .add(" is not this process; nothing to adopt"));
   passed_total = static_cast<int>(fds.size());
-  for (const sockact::listen_fd& f : fds) {
+  for (const sockact::passed_fd& f : fds) {
     if (passed_count == max_passed) break;
     passed_socket& p = passed[passed_count++];
     p.fd = f.fd;

@@ -376,7 +376,7 @@ std::vector<held_socket> open_sockets(const options& o) {
     // PROGRAM gets blocking sockets, as from systemd without NonBlocking=yes;
     // in --accept mode only sockact-run accepts, without blocking.
     config.nonblocking = o.accept;
-    std::vector<sockact::listener> l = sockact::listen_or_bind(config, ec, &why);
+    std::vector<sockact::server_socket> l = sockact::listen_or_bind(config, ec, &why);
     if (ec) die(exit_listen, "cannot listen on \"" + a + "\": " + why);
     held_socket s;
     s.listening = l.at(0).info.listening;
