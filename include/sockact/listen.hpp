@@ -7,7 +7,6 @@
 
 #include <sockact/detail/config.hpp>
 #include <sockact/detail/text.hpp>
-#include <sockact/diagnose.hpp>
 #include <sockact/error.hpp>
 #include <sockact/listen_fds.hpp>
 #include <sockact/posix.hpp>
@@ -385,7 +384,8 @@ inline std::vector<server_socket> listen_or_bind(const listen_config& config, st
     if (ec) return {};
   }
 
-  const diagnosis d = diagnose(config.activation);
+  const detail::environment_verdict d =
+      detail::examine_environment(activation_environment::current(), config.activation.pid_check, true);
   if (d.status != activation_status::not_activated && d.status != activation_status::activated) {
     detail::set_error(ec, why, errc::activation_unusable,
                       d.summary + (d.hint.empty() ? "" : "\nhint: " + d.hint) +
