@@ -201,7 +201,7 @@ struct listen_config {
   bool reuse_port = false;          ///< SO_REUSEPORT on bound inet sockets
 };
 
-/// A socket to serve on, owned: one of the passed_fd the manager passed (taken
+/// A socket to serve on, owned: one of the fds the manager passed (taken
 /// over and checked), or one bound from the address list.
 struct server_socket {
   unique_fd fd;

@@ -98,10 +98,10 @@ inline accept_status classify_accept_errno(int e) noexcept {
 /// Accepts one connection: EINTR is retried here; every other outcome is
 /// classified so a loop can act on it without reading errno tables.
 /// @param flags accept4() flags for the new socket (default: close-on-exec and non-blocking).
-inline accept_result accept_connection(int passed_fd, int flags = SOCK_CLOEXEC | SOCK_NONBLOCK) noexcept {
+inline accept_result accept_connection(int listening_fd, int flags = SOCK_CLOEXEC | SOCK_NONBLOCK) noexcept {
   accept_result r;
   for (;;) {
-    const int fd = ::accept4(passed_fd, nullptr, nullptr, flags);
+    const int fd = ::accept4(listening_fd, nullptr, nullptr, flags);
     if (fd >= 0) {
       r.status = accept_status::accepted;
       r.fd.reset(fd);
@@ -121,11 +121,11 @@ inline accept_result accept_connection(int passed_fd, int flags = SOCK_CLOEXEC |
 /// is empty), fd_limit (back off, don't spin), error (`error` says what), or
 /// accepted (the budget is spent or keep_going() said no).
 template <class OnAccepted, class KeepGoing>
-accept_result accept_burst(int passed_fd, int budget, OnAccepted&& on_accepted, KeepGoing&& keep_going) {
+accept_result accept_burst(int listening_fd, int budget, OnAccepted&& on_accepted, KeepGoing&& keep_going) {
   accept_result r;
   r.status = accept_status::accepted;
   for (; budget > 0 && keep_going(); --budget) {
-    r = accept_connection(passed_fd);
+    r = accept_connection(listening_fd);
     if (r.status == accept_status::accepted)
       on_accepted(std::move(r.fd));
     else if (r.status != accept_status::retry)
