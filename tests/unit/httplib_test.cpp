@@ -27,6 +27,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
+using sockact_test::connect_loopback;
 
 sockact::activation make_activation(std::chrono::milliseconds idle, std::chrono::milliseconds shutdown) {
   ::unsetenv("LISTEN_FDS");
@@ -39,21 +40,6 @@ sockact::activation make_activation(std::chrono::milliseconds idle, std::chrono:
   c.lifecycle.shutdown_timeout = shutdown;
   c.log = [](const std::string&) {};
   return sockact::activate(c);
-}
-
-int connect_to(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
 }
 
 // Sends a GET and reads one response (head and Content-Length body); "" at EOF.
@@ -132,7 +118,7 @@ struct fixture {
 
 TEST(HttplibServer, DrainAnswersWithConnectionCloseAndNeverShutsTheSocketDown) {
   fixture f(0ms, 5000ms);
-  const int fd = connect_to(f.port);
+  const int fd = connect_loopback(f.port);
   ASSERT_GE(fd, 0);
   EXPECT_NE(get(fd, "/").find("hello"), std::string::npos);
   std::thread client([&] {
@@ -151,7 +137,7 @@ TEST(HttplibServer, DrainAnswersWithConnectionCloseAndNeverShutsTheSocketDown) {
   EXPECT_TRUE(f.driver.wait()) << "a clean end: every connection closed";
   f.server.join();  // serve() returned: the accept loop saw the closed listener
   EXPECT_TRUE(still_listening(f.manager_copy)) << "the listener was shut down";
-  const int late = connect_to(f.port);
+  const int late = connect_loopback(f.port);
   EXPECT_GE(late, 0);
   const int accepted = ::accept4(f.manager_copy, nullptr, nullptr, SOCK_CLOEXEC);
   EXPECT_GE(accepted, 0) << "the next activation could not accept";
@@ -162,7 +148,7 @@ TEST(HttplibServer, DrainAnswersWithConnectionCloseAndNeverShutsTheSocketDown) {
 TEST(HttplibServer, AKeepAliveConnectionCountsUntilHttplibClosesIt) {
   fixture f(300ms, 5000ms);
   f.svr.set_keep_alive_timeout(1);
-  const int fd = connect_to(f.port);
+  const int fd = connect_loopback(f.port);
   ASSERT_GE(fd, 0);
   EXPECT_NE(get(fd, "/").find("hello"), std::string::npos);
   EXPECT_TRUE(at_eof(fd)) << "cpp-httplib's keep-alive timeout closes it";
@@ -195,7 +181,7 @@ TEST(HttplibServer, TheAcceptLoopDoesNotSpinOnANonBlockingSocket) {
 
 TEST(HttplibServer, ShutdownTimeoutCutsTheDrainAndSaysSo) {
   fixture f(0ms, 300ms);
-  const int fd = connect_to(f.port);
+  const int fd = connect_loopback(f.port);
   ASSERT_GE(fd, 0);
   std::thread client([&] { get(fd, "/wait"); });
   std::this_thread::sleep_for(200ms);

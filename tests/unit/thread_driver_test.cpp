@@ -34,6 +34,7 @@ namespace {
 using namespace std::chrono_literals;
 using ms = std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
+using sockact_test::connect_loopback;
 
 std::mutex log_mutex;
 std::vector<std::string> log_lines;
@@ -66,21 +67,6 @@ sockact::activation make_activation(ms idle, ms shutdown = 5000ms) {
   c.lifecycle.linger = 500ms;
   c.log = capture_log;
   return sockact::activate(c);
-}
-
-int connect_to(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{10, 0};  // no test waits for ever
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
 }
 
 void send_all(int fd, const std::string& s) {
@@ -121,7 +107,7 @@ class blocking_server {
     for (std::thread& t : threads) t.join();
   }
   int port() const { return sockact_test::local_port(fd_); }
-  int passed_fd() const { return fd_; }
+  int listening_fd() const { return fd_; }
   std::atomic<int> accept_error{0};
   std::atomic<bool> stopped_by_driver{false};
 
@@ -181,12 +167,27 @@ class blocking_server {
   std::vector<std::thread> threads_;
 };
 
+// Closed, not shut down: the socket still listens through the manager's
+// copy, and a client that connects now waits there for the next start.
+void expect_still_listening(int manager_copy) {
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  ASSERT_EQ(::getsockopt(manager_copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len), 0);
+  EXPECT_EQ(listening, 1);
+  const int late = connect_loopback(sockact_test::local_port(manager_copy));
+  EXPECT_GE(late, 0) << "connect refused: the listener was shut down";
+  const int accepted = ::accept4(manager_copy, nullptr, nullptr, SOCK_CLOEXEC);
+  EXPECT_GE(accepted, 0) << std::strerror(errno);
+  if (accepted >= 0) ::close(accepted);
+  if (late >= 0) ::close(late);
+}
+
 TEST(ThreadDriver, IdleExitWithSeveralBlockingClients) {
   sockact::activation act = make_activation(400ms);
   sockact::thread_driver driver(act);
   blocking_server server(act, driver);
   // The manager's copy of the listening socket: it must still listen afterwards.
-  const int manager_copy = ::fcntl(server.passed_fd(), F_DUPFD_CLOEXEC, 3);
+  const int manager_copy = ::fcntl(server.listening_fd(), F_DUPFD_CLOEXEC, 3);
   const int port = server.port();
 
   constexpr std::size_t clients = 4;
@@ -195,7 +196,7 @@ TEST(ThreadDriver, IdleExitWithSeveralBlockingClients) {
   std::atomic<long long> last_answer_ms{0};
   for (std::size_t i = 0; i < clients; ++i)
     threads.emplace_back([&, i] {
-      const int fd = connect_to(port);
+      const int fd = connect_loopback(port);
       if (fd < 0) return;
       for (int r = 0; r < 3; ++r) {
         send_all(fd, "GET 50\n");
@@ -217,17 +218,7 @@ TEST(ThreadDriver, IdleExitWithSeveralBlockingClients) {
   EXPECT_TRUE(server.stopped_by_driver.load());
   EXPECT_EQ(server.accept_error.load(), 0) << std::strerror(server.accept_error.load());
 
-  // Closed, not shut down: the socket still listens through the manager's copy.
-  int listening = 0;
-  socklen_t len = sizeof listening;
-  ASSERT_EQ(::getsockopt(manager_copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len), 0);
-  EXPECT_EQ(listening, 1);
-  const int late = connect_to(port);
-  EXPECT_GE(late, 0) << "connect refused: the listener was shut down";
-  const int accepted = ::accept4(manager_copy, nullptr, nullptr, SOCK_CLOEXEC);
-  EXPECT_GE(accepted, 0) << std::strerror(errno);
-  if (accepted >= 0) ::close(accepted);
-  if (late >= 0) ::close(late);
+  expect_still_listening(manager_copy);
   ::close(manager_copy);
 }
 
@@ -235,9 +226,9 @@ TEST(ThreadDriver, SigtermLetsTheRequestInFlightFinish) {
   sockact::activation act = make_activation(0ms);
   sockact::thread_driver driver(act);
   blocking_server server(act, driver);
-  const int fd = connect_to(server.port());
+  const int fd = connect_loopback(server.port());
   ASSERT_GE(fd, 0);
-  const int idle = connect_to(server.port());  // an idle keep-alive connection: closed at once
+  const int idle = connect_loopback(server.port());  // an idle keep-alive connection: closed at once
   ASSERT_GE(idle, 0);
   send_all(idle, "GET 0\n");
   EXPECT_EQ(read_line(idle), "done 0");
@@ -262,7 +253,7 @@ TEST(ThreadDriver, SecondSignalClosesEverything) {
   sockact::activation act = make_activation(0ms, 30000ms);
   sockact::thread_driver driver(act);
   blocking_server server(act, driver);
-  const int fd = connect_to(server.port());
+  const int fd = connect_loopback(server.port());
   ASSERT_GE(fd, 0);
   send_all(fd, "GET 8000\n");
   std::this_thread::sleep_for(200ms);
@@ -283,7 +274,7 @@ TEST(ThreadDriver, StopFromAnotherThreadAndOnStop) {
   std::atomic<int> on_stop_calls{0};
   sockact::thread_driver driver(act, [&] { ++on_stop_calls; });
   blocking_server server(act, driver);
-  const int manager_copy = ::fcntl(server.passed_fd(), F_DUPFD_CLOEXEC, 3);
+  const int manager_copy = ::fcntl(server.listening_fd(), F_DUPFD_CLOEXEC, 3);
   std::thread([&] { driver.stop(); }).join();
   EXPECT_TRUE(driver.wait_for(5s));
   server.join();
@@ -291,16 +282,9 @@ TEST(ThreadDriver, StopFromAnotherThreadAndOnStop) {
   // The driver's fd is a placeholder now; the socket itself never saw shutdown(2).
   int listening = 0;
   socklen_t len = sizeof listening;
-  ::getsockopt(server.passed_fd(), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+  ::getsockopt(server.listening_fd(), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
   EXPECT_EQ(listening, 0);
-  ::getsockopt(manager_copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
-  EXPECT_EQ(listening, 1);
-  const int late = connect_to(sockact_test::local_port(manager_copy));
-  EXPECT_GE(late, 0);
-  const int accepted = ::accept4(manager_copy, nullptr, nullptr, SOCK_CLOEXEC);
-  EXPECT_GE(accepted, 0);
-  if (accepted >= 0) ::close(accepted);
-  if (late >= 0) ::close(late);
+  expect_still_listening(manager_copy);
   ::close(manager_copy);
 }
 
@@ -310,7 +294,7 @@ TEST(ThreadDriver, AppCloseKeepsTheLingeringClose) {
   sockact::activation act = make_activation(0ms);
   sockact::thread_driver driver(act);
   blocking_server server(act, driver);
-  const int fd = connect_to(server.port());
+  const int fd = connect_loopback(server.port());
   ASSERT_GE(fd, 0);
   send_all(fd, "GET 300\n");
   std::this_thread::sleep_for(100ms);
@@ -331,7 +315,7 @@ TEST(ThreadDriver, IdleCloseThenLateDataIsReset) {
   sockact::activation act = make_activation(0ms);
   sockact::thread_driver driver(act);
   blocking_server server(act, driver);
-  const int fd = connect_to(server.port());
+  const int fd = connect_loopback(server.port());
   ASSERT_GE(fd, 0);
   send_all(fd, "GET 0\n");
   EXPECT_EQ(read_line(fd), "done 0");
