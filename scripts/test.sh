@@ -50,7 +50,7 @@ step() {
 
 format_check() {
   local files
-  files=$(git ls-files '*.hpp' '*.cpp' '*.h' '*.c' 2>/dev/null || find include tests examples -name '*.[ch]pp')
+  files=$(git ls-files '*.hpp' '*.ipp' '*.cpp' '*.h' '*.c' 2>/dev/null || find include tests examples -name '*.[ch]pp' -o -name '*.ipp')
   # shellcheck disable=SC2086
   clang-format --dry-run -Werror $files
 }

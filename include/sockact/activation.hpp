@@ -774,4 +774,8 @@ inline activation activate(const activation_config& config = {}) {
 
 }  // namespace sockact
 
+#if defined(SOCKACT_HEADER_ONLY)
+#include <sockact/impl/activation.ipp>
+#endif
+
 #endif  // SOCKACT_ACTIVATION_HPP

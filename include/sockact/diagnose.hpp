@@ -150,4 +150,8 @@ inline std::string diagnosis::to_string() const {
 
 }  // namespace sockact
 
+#if defined(SOCKACT_HEADER_ONLY)
+#include <sockact/impl/diagnose.ipp>
+#endif
+
 #endif  // SOCKACT_DIAGNOSE_HPP

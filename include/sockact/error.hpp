@@ -84,4 +84,8 @@ namespace sockact::detail {
 }  // namespace sockact::detail
 #endif
 
+#if defined(SOCKACT_HEADER_ONLY)
+#include <sockact/impl/error.ipp>
+#endif
+
 #endif  // SOCKACT_ERROR_HPP

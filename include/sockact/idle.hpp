@@ -289,4 +289,8 @@ inline lifecycle_config lifecycle_from_environment() {
 
 }  // namespace sockact
 
+#if defined(SOCKACT_HEADER_ONLY)
+#include <sockact/impl/idle.ipp>
+#endif
+
 #endif  // SOCKACT_IDLE_HPP

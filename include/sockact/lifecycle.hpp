@@ -198,4 +198,8 @@ class lifecycle {
 
 }  // namespace sockact
 
+#if defined(SOCKACT_HEADER_ONLY)
+#include <sockact/impl/lifecycle.ipp>
+#endif
+
 #endif  // SOCKACT_LIFECYCLE_HPP

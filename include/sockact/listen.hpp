@@ -501,4 +501,8 @@ inline std::vector<endpoint> parse_endpoints(std::string_view list) {
 
 }  // namespace sockact
 
+#if defined(SOCKACT_HEADER_ONLY)
+#include <sockact/impl/listen.ipp>
+#endif
+
 #endif  // SOCKACT_LISTEN_HPP

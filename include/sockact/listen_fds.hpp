@@ -541,4 +541,8 @@ inline std::vector<passed_fd> fds_named(const std::vector<passed_fd>& fds, std::
 
 }  // namespace sockact
 
+#if defined(SOCKACT_HEADER_ONLY)
+#include <sockact/impl/listen_fds.ipp>
+#endif
+
 #endif  // SOCKACT_LISTEN_FDS_HPP

@@ -465,4 +465,8 @@ inline std::optional<std::chrono::microseconds> watchdog_enabled(bool unset_envi
 
 }  // namespace sockact
 
+#if defined(SOCKACT_HEADER_ONLY)
+#include <sockact/impl/notify.ipp>
+#endif
+
 #endif  // SOCKACT_NOTIFY_HPP

@@ -137,4 +137,8 @@ accept_result accept_burst(int listening_fd, int budget, OnAccepted&& on_accepte
 
 }  // namespace sockact
 
+#if defined(SOCKACT_HEADER_ONLY)
+#include <sockact/impl/posix.ipp>
+#endif
+
 #endif  // SOCKACT_POSIX_HPP

@@ -624,4 +624,8 @@ inline bool check_fd(int fd, std::string_view name, const wanted_kind& w, fd_inf
 
 }  // namespace sockact
 
+#if defined(SOCKACT_HEADER_ONLY)
+#include <sockact/impl/socket_info.ipp>
+#endif
+
 #endif  // SOCKACT_SOCKET_INFO_HPP

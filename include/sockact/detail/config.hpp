@@ -34,4 +34,18 @@
 #define SOCKACT_HAS_EXCEPTIONS 1
 #endif
 
+// SOCKACT_SEPARATE_COMPILATION: the headers declare the library's functions
+// and leave out their definitions, which one translation unit of the program
+// compiles by including <sockact/impl/src.hpp> (CMake: link sockact::compiled
+// instead of sockact::sockact). Every other translation unit then parses
+// declarations only, which is most of sockact's compile cost. Define it the
+// same way in every translation unit of the program. Off by default: sockact is
+// header-only.
+#if defined(SOCKACT_SEPARATE_COMPILATION)
+#define SOCKACT_DECL
+#else
+#define SOCKACT_DECL inline
+#define SOCKACT_HEADER_ONLY 1
+#endif
+
 #endif  // SOCKACT_DETAIL_CONFIG_HPP

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: MIT
+// The definitions of <sockact/error.hpp>'s functions: included by that header
+// when sockact is header-only, and by <sockact/impl/src.hpp> in the one
+// translation unit that compiles them with SOCKACT_SEPARATE_COMPILATION.
+#ifndef SOCKACT_IMPL_ERROR_IPP
+#define SOCKACT_IMPL_ERROR_IPP
+
+#include <sockact/error.hpp>
+
+#endif  // SOCKACT_IMPL_ERROR_IPP
