@@ -68,7 +68,6 @@ void process(client* c);
 // request deadline): close the timer too, then free the client.
 void on_closed(uv_handle_t* h) {
   auto* c = static_cast<client*>(h->data);
-  c->conn = {};
   uv_close(reinterpret_cast<uv_handle_t*>(&c->timer),
            [](uv_handle_t* t) { delete static_cast<client*>(t->data); });
 }
