@@ -18,6 +18,10 @@
 // sockact's usage requirements (or, for pkg-config, from the command line).
 static_assert(__cplusplus >= 201703L, "sockact must bring C++17 to its consumers");
 
+#if defined(SOCKACT_EXPECT_SEPARATE_COMPILATION) && !defined(SOCKACT_SEPARATE_COMPILATION)
+#error "sockact::compiled did not pass SOCKACT_SEPARATE_COMPILATION to its consumer"
+#endif
+
 #ifdef SOCKACT_EXPECT_LIBSYSTEMD
 #ifndef SOCKACT_USE_LIBSYSTEMD
 #error "package built with SOCKACT_USE_LIBSYSTEMD=ON did not pass SOCKACT_USE_LIBSYSTEMD to its consumer"

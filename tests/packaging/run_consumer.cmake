@@ -71,6 +71,10 @@ function(build_and_run_consumer project)
     set(_exe "${_bin}/${CONFIG}/sockact_consumer")
   endif()
   step("run ${project} consumer" "${_exe}")
+  # The source-tree consumers also build the program against sockact::compiled.
+  if(EXISTS "${_exe}_compiled")
+    step("run ${project} consumer (sockact::compiled)" "${_exe}_compiled")
+  endif()
 endfunction()
 
 # Install the sockact build in ${build_dir} into ${prefix}.
