@@ -19,6 +19,8 @@
 
 #include <sockact/sockact.hpp>
 
+#include <sockact/detail/text.hpp>  // quote()
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>

@@ -15,35 +15,7 @@
 namespace sockact {
 
 /// A short stable name for a status ("activated", "foreign_pid", ...).
-inline const char* status_name(activation_status s) noexcept {
-  switch (s) {
-    case activation_status::activated:
-      return "activated";
-    case activation_status::not_activated:
-      return "not_activated";
-    case activation_status::listen_pid_missing:
-      return "listen_pid_missing";
-    case activation_status::listen_fds_missing:
-      return "listen_fds_missing";
-    case activation_status::foreign_pid:
-      return "foreign_pid";
-    case activation_status::pidfdid_mismatch:
-      return "pidfdid_mismatch";
-    case activation_status::invalid_listen_pid:
-      return "invalid_listen_pid";
-    case activation_status::invalid_listen_pidfdid:
-      return "invalid_listen_pidfdid";
-    case activation_status::invalid_listen_fds:
-      return "invalid_listen_fds";
-    case activation_status::invalid_listen_fdnames:
-      return "invalid_listen_fdnames";
-    case activation_status::names_mismatch:
-      return "names_mismatch";
-    case activation_status::closed_fd:
-      return "closed_fd";
-  }
-  return "unknown";
-}
+SOCKACT_DECL const char* status_name(activation_status s) noexcept;
 
 /// One passed fd as found.
 struct fd_report {
@@ -67,86 +39,18 @@ struct diagnosis {
   /// True when listen_fds() with the same options returns these fds.
   bool activated() const noexcept { return status == activation_status::activated; }
   /// Whether any fd carries a warning.
-  bool has_warnings() const noexcept {
-    for (const fd_report& r : fds)
-      if (!r.warnings.empty()) return true;
-    return false;
-  }
+  bool has_warnings() const noexcept;
   /// Several lines: summary, hint, one line per fd with its warnings.
   std::string to_string() const;
 };
 
-namespace detail {
-
-inline void check_fds(diagnosis& d, int n, const std::vector<std::string>* names) {
-  // Beyond a few thousand fds the table says nothing more that helps.
-  const int shown = n > 4096 ? 4096 : n;
-  for (int i = 0; i < shown; ++i) {
-    fd_report r;
-    r.fd = listen_fds_start + i;
-    r.name = names != nullptr && static_cast<std::size_t>(i) < names->size()
-                 ? (*names)[static_cast<std::size_t>(i)]
-                 : "unknown";
-    r.info = describe_fd(r.fd, r.error);
-    if (r.error) {
-      r.warnings.push_back("not open: " + r.error.message());
-    } else if (!r.info.is_socket()) {
-      r.warnings.push_back(std::string("not a socket but a ") + kind_name(r.info.kind) +
-                           " (fine for ListenFIFO=/ListenSpecial=/ListenMessageQueue=, not for a server)");
-    } else if (r.info.listening && !r.info.nonblocking) {
-      r.warnings.push_back(
-          "blocking listening socket: an event loop that polls before accept can stall in accept(); "
-          "set NonBlocking=yes in the .service unit or make it non-blocking before use");
-    }
-    d.fds.push_back(std::move(r));
-  }
-  for (int i = shown; i < n; ++i) {  // past the table, still find a closed fd
-    const int fd = listen_fds_start + i;
-    if (::fcntl(fd, F_GETFD) < 0) {
-      fd_report r;
-      r.fd = fd;
-      r.name = "unknown";
-      r.error.assign(errno, std::generic_category());
-      d.fds.push_back(std::move(r));
-      break;
-    }
-  }
-}
-
-}  // namespace detail
-
 /// Says whether this process was socket-activated and, if not, why not, from
 /// the given snapshot of the variables and the fds as they are now. The
 /// summary is the same text the throwing listen_fds() puts in what().
-inline diagnosis diagnose(const activation_environment& env, const listen_options& options = {}) {
-  detail::environment_verdict v = detail::examine_environment(env, options.pid_check, true);
-  diagnosis d;
-  d.status = v.status;
-  d.error = v.error;
-  d.summary = std::move(v.summary);
-  d.hint = std::move(v.hint);
-  if (v.count > 0) detail::check_fds(d, v.count, v.names_ok ? &v.names : nullptr);
-  if (d.activated() && d.has_warnings()) d.hint = "usable, with warnings below";
-  return d;
-}
+SOCKACT_DECL diagnosis diagnose(const activation_environment& env, const listen_options& options = {});
 
 /// diagnose() on the environment as it is now.
-inline diagnosis diagnose(const listen_options& options = {}) {
-  return diagnose(activation_environment::current(), options);
-}
-
-inline std::string diagnosis::to_string() const {
-  std::string out = summary + "\n";
-  if (!hint.empty()) out += "hint: " + hint + "\n";
-  for (const fd_report& r : fds) {
-    out += "  ";
-    out += r.error ? "fd " + std::to_string(r.fd) + ": not open" : r.info.to_string();
-    out += " name=" + detail::quote(r.name) + "\n";
-    for (const std::string& w : r.warnings)
-      if (!r.error) out += "    warning: " + w + "\n";
-  }
-  return out;
-}
+SOCKACT_DECL diagnosis diagnose(const listen_options& options = {});
 
 }  // namespace sockact
 

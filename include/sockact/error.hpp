@@ -25,47 +25,10 @@ enum class errc {
   not_activated,        ///< sd-listen was asked for, but the process was not socket-activated
 };
 
-namespace detail {
-class error_category final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sockact"; }
-  std::string message(int value) const override {
-    switch (static_cast<errc>(value)) {
-      case errc::name_not_found:
-        return "no socket-activation fd has that name";
-      case errc::not_a_socket:
-        return "fd is not a socket";
-      case errc::wrong_family:
-        return "socket has another address family";
-      case errc::wrong_type:
-        return "socket has another type";
-      case errc::not_listening:
-        return "socket is not listening";
-      case errc::not_connected:
-        return "socket is not a connection";
-      case errc::foreign_listen_pid:
-        return "LISTEN_PID names another process";
-      case errc::bad_address:
-        return "bad listen address";
-      case errc::activation_unusable:
-        return "socket-activation variables are present but unusable";
-      case errc::not_activated:
-        return "not socket-activated";
-    }
-    return "unknown sockact error";
-  }
-};
-}  // namespace detail
-
 /// The category of sockact::errc.
-inline const std::error_category& error_category() noexcept {
-  static const detail::error_category instance;
-  return instance;
-}
+SOCKACT_DECL const std::error_category& error_category() noexcept;
 
-inline std::error_code make_error_code(errc e) noexcept {
-  return {static_cast<int>(e), error_category()};
-}
+SOCKACT_DECL std::error_code make_error_code(errc e) noexcept;
 
 }  // namespace sockact
 
@@ -73,14 +36,9 @@ template <>
 struct std::is_error_code_enum<sockact::errc> : std::true_type {};
 
 #if SOCKACT_HAS_EXCEPTIONS
-#include <system_error>
 namespace sockact::detail {
-[[noreturn]] inline void throw_error(const std::error_code& ec, const char* what) {
-  throw std::system_error(ec, what);
-}
-[[noreturn]] inline void throw_error(const std::error_code& ec, const std::string& what) {
-  throw std::system_error(ec, what);
-}
+[[noreturn]] SOCKACT_DECL void throw_error(const std::error_code& ec, const char* what);
+[[noreturn]] SOCKACT_DECL void throw_error(const std::error_code& ec, const std::string& what);
 }  // namespace sockact::detail
 #endif
 

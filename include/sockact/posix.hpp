@@ -8,10 +8,9 @@
 #include <sockact/error.hpp>
 #include <sockact/unique_fd.hpp>
 
-#include <fcntl.h>
 #include <sys/socket.h>
-#include <cerrno>
 #include <system_error>
+#include <utility>
 
 namespace sockact {
 
@@ -22,27 +21,11 @@ namespace sockact {
 /// starts with it. Event-loop servers need it on (a connection reset between
 /// poll() and accept() would otherwise block the loop); servers that block in
 /// accept() on purpose should leave it off.
-inline bool set_nonblocking(int fd, bool on, std::error_code& ec) noexcept {
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0) {
-    ec.assign(errno, std::generic_category());
-    return false;
-  }
-  const int wanted = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
-  if (wanted != flags && ::fcntl(fd, F_SETFL, wanted) < 0) {
-    ec.assign(errno, std::generic_category());
-    return false;
-  }
-  ec.clear();
-  return true;
-}
+SOCKACT_DECL bool set_nonblocking(int fd, bool on, std::error_code& ec) noexcept;
 
 #if SOCKACT_HAS_EXCEPTIONS
 /// @throws std::system_error
-inline void set_nonblocking(int fd, bool on = true) {
-  std::error_code ec;
-  if (!set_nonblocking(fd, on, ec)) detail::throw_error(ec, "sockact::set_nonblocking");
-}
+SOCKACT_DECL void set_nonblocking(int fd, bool on = true);
 #endif
 
 /// How one accept attempt ended.
@@ -62,57 +45,15 @@ struct accept_result {
 };
 
 namespace detail {
-inline accept_status classify_accept_errno(int e) noexcept {
-  switch (e) {
-    case EAGAIN:
-#if EWOULDBLOCK != EAGAIN
-    case EWOULDBLOCK:
-#endif
-      return accept_status::would_block;
-    // accept(2): Linux reports errors already pending on the new connection
-    // from accept() itself; they concern that connection, not the listener.
-    // EOPNOTSUPP is left out: it also means "not a stream socket", for ever.
-    case ECONNABORTED:
-    case EPROTO:
-    case ENETDOWN:
-    case ENOPROTOOPT:
-    case EHOSTDOWN:
-    case ENONET:
-    case EHOSTUNREACH:
-    case ENETUNREACH:
-    case ETIMEDOUT:
-    case ECONNRESET:
-    case EPERM:  // a firewall rule refused it
-      return accept_status::retry;
-    case EMFILE:
-    case ENFILE:
-    case ENOBUFS:
-    case ENOMEM:
-      return accept_status::fd_limit;
-    default:
-      return accept_status::error;
-  }
-}
+/// What an accept() errno means for the loop.
+SOCKACT_DECL accept_status classify_accept_errno(int e) noexcept;
 }  // namespace detail
 
 /// Accepts one connection: EINTR is retried here; every other outcome is
 /// classified so a loop can act on it without reading errno tables.
 /// @param flags accept4() flags for the new socket (default: close-on-exec and non-blocking).
-inline accept_result accept_connection(int listening_fd, int flags = SOCK_CLOEXEC | SOCK_NONBLOCK) noexcept {
-  accept_result r;
-  for (;;) {
-    const int fd = ::accept4(listening_fd, nullptr, nullptr, flags);
-    if (fd >= 0) {
-      r.status = accept_status::accepted;
-      r.fd.reset(fd);
-      return r;
-    }
-    if (errno == EINTR) continue;
-    r.status = detail::classify_accept_errno(errno);
-    r.error.assign(errno, std::generic_category());
-    return r;
-  }
-}
+SOCKACT_DECL accept_result accept_connection(int listening_fd,
+                                             int flags = SOCK_CLOEXEC | SOCK_NONBLOCK) noexcept;
 
 /// Accepts a burst of connections: up to `budget`, while `keep_going()`,
 /// handing each to `on_accepted(unique_fd)` (non-blocking, close-on-exec) and

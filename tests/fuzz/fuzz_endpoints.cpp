@@ -3,6 +3,8 @@
 // is one address list (NUL bytes included: a std::string_view may hold them).
 #include <sockact/listen.hpp>  // first: the header must be self-contained
 
+#include <sockact/detail/text.hpp>
+
 #include "fuzz_support.hpp"
 
 #include <arpa/inet.h>

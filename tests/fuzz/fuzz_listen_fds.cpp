@@ -12,6 +12,9 @@
 // Only /dev/null is ever put at fds 3..10 and nothing is bound, so nothing
 // leaves the process; fds above 10 belong to libFuzzer and the sanitizers.
 #include <sockact/diagnose.hpp>  // first: the header must be self-contained
+
+#include <sockact/detail/parse.hpp>
+#include <sockact/detail/posix.hpp>
 #include <sockact/listen_fds.hpp>
 
 #include "fuzz_support.hpp"

@@ -1,6 +1,7 @@
 // listen_fds(): results and side effects, in this process, with real fds at 3..
 #include <sockact/listen_fds.hpp>
 
+#include <sockact/detail/posix.hpp>
 #include <sockact/socket_info.hpp>
 
 #include "test_support.hpp"

@@ -8,6 +8,7 @@
 #include <sockact/notify.hpp>
 #include <sockact/version.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
