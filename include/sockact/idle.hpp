@@ -7,14 +7,10 @@
 // integrations (POSIX here, Asio and libuv in their headers) drive it.
 
 #include <sockact/detail/config.hpp>
-#include <sockact/detail/text.hpp>
-#include <sockact/error.hpp>
 
-#include <poll.h>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -30,17 +26,7 @@ enum class stop_reason {
   sigint,   ///< SIGINT (Ctrl-C)
 };
 
-inline const char* to_string(stop_reason r) noexcept {
-  switch (r) {
-    case stop_reason::idle:
-      return "IDLE";
-    case stop_reason::sigterm:
-      return "SIGTERM";
-    case stop_reason::sigint:
-      return "SIGINT";
-  }
-  return "?";
-}
+SOCKACT_DECL const char* to_string(stop_reason r) noexcept;
 
 /// Counts activity (requests or connections, as the server chooses) and tells
 /// the event loop when there has been none for the timeout.
@@ -85,10 +71,7 @@ class idle_tracker {
 
   /// @param timeout zero turns idle detection off (check() never fires).
   explicit idle_tracker(std::chrono::milliseconds timeout = std::chrono::milliseconds::zero(),
-                        clock::time_point start = clock::now()) noexcept
-      : timeout_(timeout < std::chrono::milliseconds::zero() ? std::chrono::milliseconds::zero() : timeout),
-        idle_since_(start),
-        last_check_(start) {}
+                        clock::time_point start = clock::now()) noexcept;
 
   idle_tracker(const idle_tracker&) = delete;
   idle_tracker& operator=(const idle_tracker&) = delete;
@@ -109,46 +92,21 @@ class idle_tracker {
 
   /// How often the loop should call check() while busy: a tenth of the
   /// timeout, between 10 ms and 1 s. The exit comes at most this much late.
-  std::chrono::milliseconds check_interval() const noexcept {
-    const auto tenth = timeout_ / 10;
-    if (tenth < std::chrono::milliseconds(10)) return std::chrono::milliseconds(10);
-    if (tenth > std::chrono::seconds(1)) return std::chrono::seconds(1);
-    return tenth;
-  }
+  std::chrono::milliseconds check_interval() const noexcept;
 
   /// Called by the loop's timer (one thread). True once nothing has been
   /// active for the whole timeout. Activity seen since the previous call
   /// restarts the idle period at `now` (an upper bound of when it ended).
-  bool check(clock::time_point now = clock::now()) noexcept {
-    if (!enabled()) return false;
-    last_check_ = now;
-    const std::uint64_t s = state_.load(std::memory_order_relaxed);
-    if (s != seen_) {
-      seen_ = s;
-      idle_since_ = now;
-      return false;
-    }
-    return (s & count_mask) == 0 && now - idle_since_ >= timeout_;
-  }
+  bool check(clock::time_point now = clock::now()) noexcept;
 
   /// When the loop's timer should call check() next: the idle deadline when
   /// nothing happened since the last check, else a check_interval() after it.
   /// `now` only bounds the result from below when the check is already late.
-  clock::time_point next_check(clock::time_point now = clock::now()) const noexcept {
-    if (!enabled()) return clock::time_point::max();
-    const std::uint64_t s = state_.load(std::memory_order_relaxed);
-    if (s == seen_ && (s & count_mask) == 0) return idle_since_ + timeout_;
-    const clock::time_point due = last_check_ + check_interval();  // stable between calls
-    return due > now ? due : now;
-  }
+  clock::time_point next_check(clock::time_point now = clock::now()) const noexcept;
 
   /// Forgets the idle period so far (e.g. after finding a connection in the
   /// backlog at the deadline): the timeout counts again from `now`.
-  void restart(clock::time_point now = clock::now()) noexcept {
-    seen_ = state_.load(std::memory_order_relaxed);
-    idle_since_ = now;
-    last_check_ = now;
-  }
+  void restart(clock::time_point now = clock::now()) noexcept;
 
  private:
   // Low 32 bits: activity under way. High 32 bits: a generation that every
@@ -171,14 +129,7 @@ class idle_tracker {
 /// listening sockets: at the idle deadline, serve it instead of exiting, so a
 /// client that arrived just now does not cost a restart (and many such
 /// restarts do not trip the socket unit's trigger limit).
-inline bool connection_waiting(const std::vector<int>& fds) noexcept {
-  constexpr std::size_t max_fds = 64;
-  pollfd polls[max_fds];
-  std::size_t n = 0;
-  for (const int fd : fds)
-    if (n < max_fds) polls[n++] = pollfd{fd, POLLIN, 0};
-  return n > 0 && ::poll(polls, n, 0) > 0;
-}
+SOCKACT_DECL bool connection_waiting(const std::vector<int>& fds) noexcept;
 
 /// IDLE_TIMEOUT and SHUTDOWN_TIMEOUT, as SvelteKit's adapter-node names them.
 struct lifecycle_config {
@@ -212,32 +163,7 @@ namespace detail {
 
 /// Seconds as a person writes them: "30", "2.5", "0". Not negative, not
 /// empty, no sign, no exponent, no trailing junk, at most a year.
-inline bool parse_seconds(std::string_view s, std::chrono::milliseconds& out) {
-  if (s.empty()) return false;
-  std::uint64_t ms = 0;
-  std::size_t i = 0;
-  bool digits = false;
-  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-    digits = true;
-    ms = ms * 10 + static_cast<std::uint64_t>(s[i] - '0');
-    if (ms > 366ull * 24 * 3600) return false;
-  }
-  ms *= 1000;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    std::uint64_t scale = 100;
-    bool frac_digits = false;
-    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-      frac_digits = true;
-      ms += static_cast<std::uint64_t>(s[i] - '0') * scale;
-      scale /= 10;
-    }
-    if (!frac_digits) return false;
-  }
-  if (!digits || i != s.size()) return false;
-  out = std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms));
-  return true;
-}
+SOCKACT_DECL bool parse_seconds(std::string_view s, std::chrono::milliseconds& out);
 
 }  // namespace detail
 
@@ -247,44 +173,12 @@ inline bool parse_seconds(std::string_view s, std::chrono::milliseconds& out) {
 /// @param ec std::errc::invalid_argument when a value is malformed.
 /// @param why when not null, receives e.g. `IDLE_TIMEOUT="-5" is not a number
 ///        of seconds (...)`.
-inline bool lifecycle_from_environment(lifecycle_config& config, std::error_code& ec,
-                                       std::string* why = nullptr) {
-  ec.clear();
-  lifecycle_config result = config;  // `config` changes only when both values are good
-  const std::pair<const char*, std::chrono::milliseconds*> vars[] = {
-      {"IDLE_TIMEOUT", &result.idle_timeout},
-      {"SHUTDOWN_TIMEOUT", &result.shutdown_timeout},
-      {"HEADERS_TIMEOUT", &result.headers_timeout},
-      {"REQUEST_TIMEOUT", &result.request_timeout},
-  };
-  for (const auto& [name, target] : vars) {
-    const char* v = std::getenv(name);
-    if (v == nullptr) continue;
-    std::chrono::milliseconds value{};
-    if (!detail::parse_seconds(v, value)) {
-      ec = std::make_error_code(std::errc::invalid_argument);
-      if (why != nullptr)
-        *why = std::string(name) + "=" + detail::quote(v) +
-               " is not a number of seconds (such as 30 or 2.5; at most a year; 0 = " +
-               (target == &result.shutdown_timeout ? "do not wait)" : "off)");
-      return false;
-    }
-    *target = value;
-  }
-  config = result;
-  return true;
-}
+SOCKACT_DECL bool lifecycle_from_environment(lifecycle_config& config, std::error_code& ec,
+                                             std::string* why = nullptr);
 
 #if SOCKACT_HAS_EXCEPTIONS
 /// @throws std::system_error naming the variable and its value.
-inline lifecycle_config lifecycle_from_environment() {
-  lifecycle_config config;
-  std::error_code ec;
-  std::string why;
-  if (!lifecycle_from_environment(config, ec, &why))
-    detail::throw_error(ec, "sockact::lifecycle_from_environment: " + why);
-  return config;
-}
+SOCKACT_DECL lifecycle_config lifecycle_from_environment();
 #endif
 
 }  // namespace sockact

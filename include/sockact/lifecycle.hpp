@@ -16,16 +16,15 @@
 
 #include <sockact/detail/config.hpp>
 #include <sockact/idle.hpp>
+// The declarations below do not need it (the definitions do); kept because
+// <sockact/activation.hpp> calls notify_socket_usable() and gets it from here.
 #include <sockact/notify.hpp>
 
-#include <signal.h>
-#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
-#include <system_error>
-#include <utility>
 #include <vector>
 
 namespace sockact {
@@ -53,14 +52,7 @@ struct lifecycle_actions {
     return close_all || (!busy && (has_sent ? close_idle : close_new));
   }
 
-  lifecycle_actions& operator|=(const lifecycle_actions& o) noexcept {
-    stop_accepting |= o.stop_accepting;
-    close_idle |= o.close_idle;
-    close_new |= o.close_new;
-    close_all |= o.close_all;
-    finished |= o.finished;
-    return *this;
-  }
+  lifecycle_actions& operator|=(const lifecycle_actions& o) noexcept;
 };
 
 /// The state machine; one per server, driven by its loop thread.
@@ -74,20 +66,7 @@ class lifecycle {
   /// @param listen_fds the listening sockets, for the backlog check at the
   ///        idle deadline.
   lifecycle(const lifecycle_config& config, bool activated, std::vector<int> listen_fds,
-            clock::time_point now = clock::now())
-      : config_(config),
-        tracker_(config.idle_only_when_activated && !activated ? std::chrono::milliseconds::zero()
-                                                               : config.idle_timeout,
-                 now),
-        listen_fds_(std::move(listen_fds)) {
-    std::error_code ec;
-    if (const auto interval = watchdog_enabled(false, ec)) {
-      // Ping at half the interval, as sd_watchdog_enabled(3) advises.
-      watchdog_every_ = std::chrono::duration_cast<std::chrono::milliseconds>(*interval / 2);
-      if (watchdog_every_ < std::chrono::milliseconds(1)) watchdog_every_ = std::chrono::milliseconds(1);
-      next_watchdog_ = now;
-    }
-  }
+            clock::time_point now = clock::now());
 
   /// Count requests (or connections) with this: `auto a = lc.tracker().begin();`
   idle_tracker& tracker() noexcept { return tracker_; }
@@ -97,92 +76,27 @@ class lifecycle {
   /// Why the server is stopping, once it is.
   std::optional<stop_reason> reason() const noexcept { return reason_; }
   /// Called once when draining begins (adapter-node's 'sveltekit:shutdown').
-  void on_stop(std::function<void(stop_reason)> hook) { hook_ = std::move(hook); }
+  void on_stop(std::function<void(stop_reason)> hook);
 
   /// READY=1 with a STATUS= line; call once the loop is about to serve.
-  void ready(const std::string& status = "serving") {
-    std::error_code ec;
-    notify("READY=1\nSTATUS=" + status, ec);
-  }
+  void ready(const std::string& status = "serving");
 
   /// When the loop must call on_timer() next (time_point::max(): never).
-  clock::time_point next_deadline(clock::time_point now = clock::now()) const noexcept {
-    clock::time_point t = clock::time_point::max();
-    if (phase_ == phase::serving) t = tracker_.next_check(now);
-    if (phase_ == phase::draining) t = std::min({t, drain_deadline_, grace_deadline_});
-    if (watchdog_every_.count() > 0 && phase_ != phase::done) t = std::min(t, next_watchdog_);
-    return t;
-  }
+  clock::time_point next_deadline(clock::time_point now = clock::now()) const noexcept;
 
   /// Timers: idle deadline (with the backlog rule), watchdog, drain deadline.
-  lifecycle_actions on_timer(clock::time_point now = clock::now()) {
-    lifecycle_actions a;
-    if (watchdog_every_.count() > 0 && now >= next_watchdog_ && phase_ != phase::done) {
-      std::error_code ec;
-      notify_watchdog(ec);
-      next_watchdog_ = now + watchdog_every_;
-    }
-    if (phase_ == phase::serving && tracker_.check(now)) {
-      if (connection_waiting(listen_fds_)) {
-        // Someone connected just now: serve them rather than exit and be started again.
-        tracker_.restart(now);
-      } else {
-        a |= begin_stop(stop_reason::idle, now);
-      }
-    }
-    if (phase_ == phase::draining && now >= grace_deadline_) {
-      a.close_new = true;  // they had their chance to send a request
-      a.close_idle = true;
-      grace_deadline_ = clock::time_point::max();
-    }
-    if (phase_ == phase::draining && now >= drain_deadline_) {
-      a.close_all = true;
-      phase_ = phase::done;
-      a.finished = true;
-    }
-    return a;
-  }
+  lifecycle_actions on_timer(clock::time_point now = clock::now());
 
   /// SIGTERM or SIGINT. The first starts draining; a second one while
   /// draining stops waiting: every connection is closed at once.
-  lifecycle_actions on_signal(int signo, clock::time_point now = clock::now()) {
-    if (phase_ == phase::serving)
-      return begin_stop(signo == SIGINT ? stop_reason::sigint : stop_reason::sigterm, now);
-    lifecycle_actions a;
-    if (phase_ == phase::draining) {
-      a.close_all = true;
-      a.finished = true;
-      phase_ = phase::done;
-    }
-    return a;
-  }
+  lifecycle_actions on_signal(int signo, clock::time_point now = clock::now());
 
   /// The loop reports how many connections remain; while draining, none left
   /// means done.
-  lifecycle_actions on_connections(std::size_t open) noexcept {
-    lifecycle_actions a;
-    if (phase_ == phase::draining && open == 0) {
-      phase_ = phase::done;
-      a.finished = true;
-    }
-    return a;
-  }
+  lifecycle_actions on_connections(std::size_t open) noexcept;
 
  private:
-  lifecycle_actions begin_stop(stop_reason why, clock::time_point now) {
-    lifecycle_actions a;
-    phase_ = phase::draining;
-    reason_ = why;
-    drain_deadline_ = now + config_.shutdown_timeout;
-    grace_deadline_ = now + std::min(config_.new_connection_grace, config_.shutdown_timeout);
-    a.stop_accepting = true;
-    a.close_idle = true;
-    a.close_new = config_.new_connection_grace.count() <= 0;
-    std::error_code ec;
-    notify(std::string("STOPPING=1\nSTATUS=stopping: ") + to_string(why), ec);
-    if (hook_) hook_(why);
-    return a;
-  }
+  lifecycle_actions begin_stop(stop_reason why, clock::time_point now);
 
   lifecycle_config config_;
   idle_tracker tracker_;

@@ -9,6 +9,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#if SOCKACT_DETAIL_HAVE_VSOCK
+#include <linux/vm_sockets.h>
+#endif
+
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
