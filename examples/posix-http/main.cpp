@@ -18,6 +18,7 @@
 
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <cerrno>
 #include <chrono>

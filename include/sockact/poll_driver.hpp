@@ -22,6 +22,8 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <unistd.h>
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <system_error>

@@ -12,6 +12,8 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 #include <thread>
