@@ -16,9 +16,6 @@
 
 #include <sockact/detail/config.hpp>
 #include <sockact/idle.hpp>
-// The declarations below do not need it (the definitions do); kept because
-// <sockact/activation.hpp> calls notify_socket_usable() and gets it from here.
-#include <sockact/notify.hpp>
 
 #include <chrono>
 #include <cstddef>

@@ -1,6 +1,7 @@
 // activation: the connection registry, the drain it carries out, request
 // deadlines and the graceful close, on real loopback TCP connections.
 #include <sockact/activation.hpp>
+#include <sockact/notify.hpp>
 
 #include "test_support.hpp"
 

@@ -15,7 +15,8 @@
 #include <sockact/detail/config.hpp>
 
 #if !defined(SOCKACT_SEPARATE_COMPILATION)
-#error "<sockact/impl/src.hpp> is for SOCKACT_SEPARATE_COMPILATION builds: define it in every translation unit"
+#error \
+    "<sockact/impl/src.hpp> is for SOCKACT_SEPARATE_COMPILATION builds: define it in every translation unit"
 #endif
 
 #include <sockact/impl/activation.ipp>
