@@ -80,8 +80,6 @@ struct connection_node {
   close_reason deferred_why = close_reason::idle;  // with close_deferred; the connection's own context
   idle_tracker::activity busy;                     // the connection's own thread only
   std::unique_ptr<connection_closer> closer;
-
-  bool has(unsigned f) const noexcept { return (flags.load(std::memory_order_acquire) & f) != 0; }
 };
 
 SOCKACT_DECL long long steady_ms(std::chrono::steady_clock::time_point t) noexcept {
