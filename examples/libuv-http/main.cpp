@@ -37,7 +37,6 @@ char read_buffer[64 * 1024];                  // one read at a time: one thread
 /// One client connection: its stream and a timer for /delay.
 struct client {
   explicit client(std::string socket_name) : name(std::move(socket_name)) {}
-  sockact::libuv_stream handle{};
   uv_timer_t timer{};
   std::string name;            // the socket the client came in on
   mini_http::input_buffer in;  // received, not yet parsed (linear on pipelined input)
@@ -49,11 +48,12 @@ struct client {
   int pending_writes = 0;
   mini_http::request delayed;
   mini_http::route delayed_route;
-  sockact::connection conn;  // sockact
+  // The stream handle (TCP or unix, as the socket is) and sockact's tracking of it.
+  sockact::libuv_connection conn;  // sockact
 
   std::size_t buffered() const { return in.size(); }
-  bool closing() const { return uv_is_closing(&handle.handle) != 0; }
-  std::size_t unsent() const { return uv_stream_get_write_queue_size(&handle.stream); }
+  bool closing() const { return uv_is_closing(conn.handle()) != 0; }
+  std::size_t unsent() const { return uv_stream_get_write_queue_size(conn.stream()); }
 };
 
 struct write_request {
@@ -84,7 +84,6 @@ void on_alloc(uv_handle_t*, size_t, uv_buf_t* buf) {
 void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
   auto* c = static_cast<client*>(stream->data);
   if (n > 0) {
-    c->conn.received(static_cast<std::size_t>(n));  // sockact
     c->in.append(std::string_view(buf->base, static_cast<std::size_t>(n)));
   } else if (n == UV_EOF) {
     c->peer_closed = true;
@@ -102,10 +101,10 @@ void update_reading(client* c) {
   const bool want = !c->closing() && !c->waiting && !c->close_after_write && !c->peer_closed &&
                     c->unsent() < max_unsent && c->buffered() < max_buffered;
   if (want && !c->reading) {
-    if (uv_read_start(&c->handle.stream, on_alloc, on_read) < 0) return close_client(c);
+    if (uv_read_start(c->conn.stream(), on_alloc, on_read) < 0) return close_client(c);
     c->reading = true;
   } else if (!want && c->reading) {
-    uv_read_stop(&c->handle.stream);
+    uv_read_stop(c->conn.stream());
     c->reading = false;
   }
 }
@@ -126,7 +125,7 @@ void send(client* c, std::string data) {
   w->c = c;
   w->req.data = w;
   const uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  if (uv_write(&w->req, &c->handle.stream, &buf, 1, on_written) < 0) {
+  if (uv_write(&w->req, c->conn.stream(), &buf, 1, on_written) < 0) {
     delete w;
     return close_client(c);
   }
@@ -153,14 +152,14 @@ void process(client* c) {
   while (!c->closing() && !c->waiting && !c->close_after_write && c->unsent() < max_unsent) {
     mini_http::request req;
     const mini_http::result n = c->parser.parse(c->in.unread(), req);
-    if (n.failed()) {  // 400, 413, 431, 501, 505: answer and close
+    c->conn.parsed(c->buffered(), n.complete());  // sockact
+    if (n.failed()) {                             // 400, 413, 431, 501, 505: answer and close
       c->close_after_write = true;
       send(c, mini_http::error_response(n.status));
       break;
     }
     if (!n.complete()) break;  // the request deadlines run meanwhile
     c->in.consume(n.consumed);
-    c->conn.request_received();  // sockact
     const mini_http::route r = mini_http::route_for(req);
     if (r.what == mini_http::route::delay) {  // a timer, not a wait: other connections go on
       c->waiting = true;
@@ -199,9 +198,8 @@ int main(int argc, char** argv) {
   {
     sockact::libuv_driver driver(&loop, act, [&](sockact::libuv_accepted& a) {  // sockact
       auto* c = new client(a.from().name);                                      // sockact
-      c->conn = a.open(&c->handle, on_closed, ec);                              // sockact
-      if (!c->conn) return delete c;
-      c->handle.handle.data = c;
+      if (!a.open(c->conn, on_closed, ec)) return delete c;                     // sockact
+      c->conn.handle()->data = c;
       uv_timer_init(&loop, &c->timer);
       c->timer.data = c;
       update_reading(c);

@@ -10,6 +10,7 @@
 //   for (sockact::server_socket& l : act.sockets()) ...   // serve them
 //   auto conn = act.track(fd, [&] { close_it(); });  // on accept
 //   conn.received(n);  conn.request_received();  conn.response_sent();
+//   conn.parsed(buffered, complete);                 // or one call at the parser
 //   bool keep = conn.keep_alive();                   // false while draining
 //
 // A driver (<sockact/poll_driver.hpp>, the Asio, libuv and thread drivers)
@@ -122,6 +123,18 @@ class connection {
   /// of the next (pipelined) request already in the application's buffer,
   /// that request begins now; else the connection is idle until its next byte.
   void response_sent(std::size_t buffered = 0) noexcept;
+  /// For a server that parses requests out of a buffer of its own (read,
+  /// append, parse in a loop): one call after each parse, in place of
+  /// received() at every read and request_received() at the parse.
+  /// `buffered`: the bytes the buffer holds, not yet consumed; `complete`:
+  /// they start with a whole request (as request_received()). Not complete,
+  /// a byte buffered is a request begun (as received(buffered): the server is
+  /// busy, HEADERS_TIMEOUT runs); none changes nothing.
+  /// @code
+  /// const auto r = parser.parse(in, req);
+  /// conn.parsed(in.size(), r.complete());
+  /// @endcode
+  void parsed(std::size_t buffered, bool complete) noexcept;
 
   /// Whether the response being written may keep the connection open. False
   /// while the server drains, unless the next request is already here:

@@ -6,9 +6,10 @@
 //
 //   sockact::activation act = sockact::activate(config);  // <sockact/activation.hpp>
 //   sockact::libuv_driver driver(loop, act, [&](sockact::libuv_accepted& a) {
-//     auto* c = new client;                                  // holds a libuv_stream and a connection
-//     c->conn = a.open(&c->handle, on_closed, ec);           // uv_tcp_t or uv_pipe_t, tracked
-//     uv_read_start(&c->handle.stream, on_alloc, on_read);
+//     auto* c = new client;                                  // holds a sockact::libuv_connection conn
+//     if (!a.open(c->conn, on_closed, ec)) return delete c;  // uv_tcp_t or uv_pipe_t, tracked
+//     c->conn.handle()->data = c;
+//     uv_read_start(c->conn.stream(), on_alloc, on_read);
 //   });
 //   uv_run(loop, UV_RUN_DEFAULT);                            // returns when the drain is over
 //
@@ -51,6 +52,7 @@
 namespace sockact {
 
 class activation;
+class libuv_connection;
 struct server_socket;
 
 // ---------------------------------------------------------------------------
@@ -171,6 +173,16 @@ class libuv_accepted {
   /// @throws std::system_error as adopt().
   template <class Handle, class Activation = activation>
   auto open(Handle* handle, uv_close_cb on_closed = nullptr);
+#endif
+
+  /// open() into a sockact::libuv_connection (<sockact/libuv_server.hpp>):
+  /// the handle and its connection in one object, so that neither outlives
+  /// the other. @return false when it failed (then `ec` is set, `c` stays
+  /// empty and its handle uninitialized).
+  bool open(libuv_connection& c, uv_close_cb on_closed, std::error_code& ec);
+#if SOCKACT_HAS_EXCEPTIONS
+  /// @throws std::system_error as adopt().
+  void open(libuv_connection& c, uv_close_cb on_closed = nullptr);
 #endif
 
   /// Made by libuv_driver.

@@ -13,6 +13,7 @@
 #include <sockact/libuv.hpp>  // first: the header is self-contained
 
 #include <sockact/activation.hpp>
+#include <sockact/libuv_server.hpp>
 
 #include <gtest/gtest.h>
 
@@ -258,14 +259,13 @@ class line_server {
  private:
   struct connection {
     line_server* owner = nullptr;
-    sockact::libuv_stream handle{};
     uv_timer_t timer{};
     std::string in;
     bool waiting = false;
     bool close_after = false;
     int pending_writes = 0;
     unsigned delay = 0;
-    sockact::connection conn;
+    sockact::libuv_connection conn;
   };
   struct write_req {
     uv_write_t req{};
@@ -277,13 +277,13 @@ class line_server {
     auto* c = new connection;
     c->owner = this;
     std::error_code ec;
-    c->conn = a.open(&c->handle, on_closed, ec);
-    if (!c->conn) {
+    if (!a.open(c->conn, on_closed, ec)) {
       ADD_FAILURE() << "open: " << ec.message();
       delete c;
       return;
     }
-    c->handle.handle.data = c;
+    EXPECT_TRUE(c->conn);
+    c->conn.handle()->data = c;
     uv_timer_init(loop_, &c->timer);
     c->timer.data = c;
     ++accepted;
@@ -294,8 +294,8 @@ class line_server {
   }
 
   static void start_reading(connection* c) {
-    if (uv_is_closing(&c->handle.handle)) return;
-    uv_read_start(&c->handle.stream, on_alloc, on_read);
+    if (uv_is_closing(c->conn.handle())) return;
+    uv_read_start(c->conn.stream(), on_alloc, on_read);
   }
 
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -313,7 +313,7 @@ class line_server {
   }
 
   void process(connection* c) {
-    while (!c->waiting && !c->close_after && !uv_is_closing(&c->handle.handle)) {
+    while (!c->waiting && !c->close_after && !uv_is_closing(c->conn.handle())) {
       const std::size_t eol = c->in.find('\n');
       if (eol == std::string::npos) break;
       const std::string line = c->in.substr(0, eol);
@@ -344,7 +344,7 @@ class line_server {
     w->c = c;
     w->req.data = w;
     const uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-    if (uv_write(&w->req, &c->handle.stream, &b, 1, on_written) < 0) {
+    if (uv_write(&w->req, c->conn.stream(), &b, 1, on_written) < 0) {
       delete w;
       return c->conn.close();
     }
@@ -356,7 +356,7 @@ class line_server {
     connection* c = w->c;
     delete w;
     --c->pending_writes;
-    if (status < 0 || uv_is_closing(&c->handle.handle)) return;
+    if (status < 0 || uv_is_closing(c->conn.handle())) return;
     if (c->pending_writes > 0 || c->waiting) return;
     c->conn.response_sent(c->in.size());
     if (c->close_after) return c->conn.close();
@@ -365,7 +365,7 @@ class line_server {
 
   static void on_closed(uv_handle_t* h) {
     auto* c = static_cast<connection*>(h->data);
-    c->conn = {};
+    static_cast<sockact::connection&>(c->conn) = {};
     uv_close(reinterpret_cast<uv_handle_t*>(&c->timer), [](uv_handle_t* t) {
       auto* dead = static_cast<connection*>(t->data);
       ++dead->owner->freed;
@@ -805,6 +805,30 @@ TEST_F(LibuvDriver, StopLetsAServerEndOnItsOwn) {
   after(&loop_, 50, [&] { driver.stop(); });
   ASSERT_TRUE(run_bounded()) << "the signal handles kept the loop alive";
   EXPECT_EQ(act.state().current(), sockact::lifecycle::phase::serving);
+}
+
+// open() into a libuv_connection that cannot take the fd: false (or a throw)
+// with the reason, nothing registered, the handle left uninitialized, the fd
+// still the caller's (closed with the libuv_accepted).
+TEST_F(LibuvDriver, OpenIntoALibuvConnectionFailsCleanly) {
+  int port = 0;
+  sockact::activation act = activation_on_loopback({}, port);
+  const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(udp, 0);
+  {
+    sockact::libuv_accepted a(&loop_, &act, sockact::unique_fd(udp), act.sockets().at(0));
+    sockact::libuv_connection conn;
+    std::error_code ec;
+    EXPECT_FALSE(a.open(conn, nullptr, ec));
+    EXPECT_EQ(ec, sockact::errc::wrong_type) << ec.message();
+    EXPECT_FALSE(conn);
+    EXPECT_EQ(act.connections(), 0u);
+    EXPECT_EQ(conn.handle()->type, UV_UNKNOWN_HANDLE) << "the handle was initialized";
+    EXPECT_EQ(a.fd(), udp) << "the fd stays with the caller on failure";
+    EXPECT_THROW(a.open(conn), std::system_error);
+  }
+  EXPECT_EQ(::fcntl(udp, F_GETFD), -1) << "the libuv_accepted closes the fd it still holds";
+  EXPECT_EQ(count_handles(&loop_), 0);
 }
 
 // ---------------------------------------------------------------------------

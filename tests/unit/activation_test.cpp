@@ -241,6 +241,35 @@ TEST(Activation, HeadersTimeoutSends408AndCloses) {
   EXPECT_FALSE(act.draining()) << "a timeout closes one connection, not the server";
 }
 
+// parsed(): one call at the parser stands for received() and request_received().
+TEST(Activation, ParsedIsReceivedOrRequestReceived) {
+  Env env;
+  auto cfg = sockact::activation_config::http();
+  cfg.read_environment = false;
+  cfg.lifecycle.headers_timeout = 100ms;
+  sockact::activation act = make(cfg);
+  Pair slow = connect_to(act), whole = connect_to(act);
+  sockact::connection s = act.track(slow.server.get(), [&] { slow.server.reset(); });
+  sockact::connection w = act.track(whole.server.get(), [&] { whole.server.reset(); });
+  s.parsed(0, false);
+  w.parsed(0, false);
+  EXPECT_EQ(act.state().tracker().active(), 0u) << "nothing buffered: both stay idle";
+  s.parsed(7, false);  // half a request head
+  EXPECT_EQ(act.state().tracker().active(), 1u) << "a byte buffered is a request begun";
+  w.parsed(10, false);
+  w.parsed(30, true);  // the request is whole: its clocks stop
+  EXPECT_EQ(act.state().tracker().active(), 2u);
+  run_until(act, [&] { return !slow.server; });
+  EXPECT_FALSE(slow.server) << "HEADERS_TIMEOUT ran from the partial parse";
+  int err = 0;
+  EXPECT_EQ(read_all(slow.client.get(), err).rfind("HTTP/1.1 408", 0), 0u);
+  EXPECT_TRUE(whole.server) << "a whole request is not timed out while it is answered";
+  s = sockact::connection();  // the program drops what the library closed
+  w.response_sent();
+  w.parsed(0, false);
+  EXPECT_EQ(act.state().tracker().active(), 0u) << "answered, nothing buffered: idle again";
+}
+
 // The client pipelined more than the server read; the server answers one and
 // closes. A plain close() resets the connection (the client may lose the
 // answer); conn.close() sends FIN and reads the rest away.

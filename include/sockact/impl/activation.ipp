@@ -494,6 +494,13 @@ SOCKACT_DECL void connection::response_sent(std::size_t buffered) noexcept {
     node_->busy.end();
 }
 
+SOCKACT_DECL void connection::parsed(std::size_t buffered, bool complete) noexcept {
+  if (complete)
+    request_received();
+  else
+    received(buffered);
+}
+
 SOCKACT_DECL bool connection::keep_alive(std::size_t buffered) const noexcept {
   if (!node_ || !node_->owner->draining()) return true;
   return buffered > 0 || detail::unread_bytes(node_->fd) > 0;
