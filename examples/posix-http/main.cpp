@@ -8,8 +8,8 @@
 // IDLE_TIMEOUT, SHUTDOWN_TIMEOUT, HEADERS_TIMEOUT, REQUEST_TIMEOUT: see the
 // README. Lines marked `// sockact` are all that sockact adds to a plain
 // epoll server (bench/integration_lines.sh counts them).
-// --allow-parent-pid (or SOCKACT_ALLOW_PARENT_PID=1): also take fds whose
-// LISTEN_PID is our parent's, for `podman run --init`; off by default.
+// SOCKACT_ALLOW_PARENT_PID=1 (read by sockact::activate()): also take fds
+// whose LISTEN_PID is our parent's, for `podman run --init` with tini.
 // SPDX-License-Identifier: MIT
 
 #include <sockact/poll_driver.hpp>  // sockact
@@ -23,7 +23,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -56,7 +55,7 @@ struct connection {
 
 class server {
  public:
-  explicit server(sockact::activation& act) : act_(act) {}
+  explicit server(sockact::activation& act) : act_(act) {}  // sockact
 
   int run() {
     epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
@@ -129,7 +128,6 @@ class server {
     while (c.out.size() < max_pending_output && c.in.size() < mini_http::limits{}.max_request_bytes()) {
       const ssize_t n = ::read(c.fd.get(), c.in.prepare(16384), 16384);
       if (n > 0) {
-        c.conn.received(static_cast<std::size_t>(n));  // sockact
         c.in.commit(static_cast<std::size_t>(n));
         continue;
       }
@@ -148,14 +146,14 @@ class server {
     while (!c.waiting && !c.close_after_write && c.out.size() < max_pending_output) {
       mini_http::request req;
       const mini_http::result r = c.parser.parse(c.in.unread(), req);
-      if (r.failed()) {  // 400, 413, 431, 501, 505: answer and close
+      c.conn.parsed(c.buffered(), r.complete());  // sockact
+      if (r.failed()) {                           // 400, 413, 431, 501, 505: answer and close
         c.out += mini_http::error_response(r.status);
         c.answered = c.close_after_write = true;
         break;
       }
       if (!r.complete()) break;  // the request deadlines run meanwhile
       c.in.consume(r.consumed);
-      c.conn.request_received();  // sockact
       const mini_http::route route = mini_http::route_for(req);
       if (route.what == mini_http::route::delay) {
         c.waiting = true;
@@ -241,7 +239,7 @@ class server {
     }
   }
 
-  sockact::activation& act_;
+  sockact::activation& act_;  // sockact
   sockact::unique_fd epoll_;
   std::unordered_map<int, std::unique_ptr<connection>> connections_;
   std::multimap<clock_type::time_point, int> timers_;  // /delay answers due, by connection fd
@@ -250,21 +248,17 @@ class server {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto config = sockact::activation_config::http();  // sockact
+  std::string address;  // where to listen when started by hand (else HOST/PORT)
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--listen=", 0) == 0) {
-      config.listen.address = a.substr(9);
-    } else if (a == "--allow-parent-pid") {
-      config.listen.activation.pid_check = sockact::listen_pid_check::allow_parent;
+      address = a.substr(9);
     } else {
-      std::fprintf(stderr, "usage: %s [--listen=ADDRESS[,ADDRESS...]] [--allow-parent-pid]\n", program);
+      std::fprintf(stderr, "usage: %s [--listen=ADDRESS[,ADDRESS...]]\n", program);
       return 2;
     }
   }
-  if (const char* v = std::getenv("SOCKACT_ALLOW_PARENT_PID"); v != nullptr && std::strcmp(v, "1") == 0)
-    config.listen.activation.pid_check = sockact::listen_pid_check::allow_parent;
-  sockact::activation act = sockact::activate_or_exit(config);  // sockact
+  sockact::activation act = sockact::activate_or_exit(sockact::activation_config::http(address));  // sockact
   ::signal(SIGPIPE, SIG_IGN);
   return server(act).run();
 }

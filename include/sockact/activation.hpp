@@ -53,6 +53,10 @@ struct activation_config {
   /// Timeouts; with read_environment, IDLE_TIMEOUT, SHUTDOWN_TIMEOUT,
   /// HEADERS_TIMEOUT and REQUEST_TIMEOUT override these.
   lifecycle_config lifecycle;
+  /// Read the timeouts above, and SOCKACT_ALLOW_PARENT_PID, from the
+  /// environment. SOCKACT_ALLOW_PARENT_PID=1 sets listen.activation.pid_check
+  /// to allow_parent (take the fds when LISTEN_PID is our parent's: podman run
+  /// --init with tini or dumb-init); =0 sets strict. Other values are refused.
   bool read_environment = true;
   /// Serve Accept=yes connections (connected stream sockets) as well as
   /// listening ones. Every other kind of passed fd (datagram, unbound,

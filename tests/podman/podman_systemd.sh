@@ -10,7 +10,7 @@
 # Then `podman run --init`: with Podman's catatonit it serves (catatonit
 # rewrites LISTEN_PID); with tini as the init (LISTEN_PID stays 1, the server is
 # its child) the server by default says why it takes no fds, binds nothing and
-# exits 1, and with --allow-parent-pid it serves.
+# exits 1, and with SOCKACT_ALLOW_PARENT_PID=1 in its environment it serves.
 # usage: podman_systemd.sh STATIC_BINARY EXAMPLE_DIR
 #
 # Machine-specific Podman settings (runc, rlimits, no pids controller, cgroupfs,
@@ -158,7 +158,7 @@ sd_check "--init (tini), default: the request is not answered ($out)" not_served
 sd_check "--init (tini), default: the service failed" sd_wait_state "$SVC" failed 20
 log=$(console | tail -n +"$mark")
 sd_expect_contains "--init (tini), default: the diagnosis names LISTEN_PID=1, our pid and the way out" "$log" \
-  'LISTEN_PID="1"' "but this is process " ": the fds are not taken" "our parent" "podman run --init" "allow_parent" \
+  'LISTEN_PID="1"' "but this is process " ": the fds are not taken" "our parent" "podman run --init" "SOCKACT_ALLOW_PARENT_PID=1" \
   "refusing to bind"
 sd_check "--init (tini), default: it bound nothing of its own" \
   not_bound "$log"
@@ -166,12 +166,12 @@ sd_check "--init (tini), default: exit status 1" [ "$(sd_prop "$SVC" ExecMainSta
 sdctl stop "$SOCK" "$SVC" 2>/dev/null || true
 sd_check "--init (tini), default: no container left" [ -z "$(pods)" ]
 
-with_exec "s|/example-posix-http\$|/example-posix-http --allow-parent-pid|; s|--rootfs|$TINI|"
+with_exec "s|--rootfs|--env SOCKACT_ALLOW_PARENT_PID=1 $TINI|"
 get /
-sd_check "--init (tini) with --allow-parent-pid: served, not by PID 1 ($out; cold: ${took} s)" \
+sd_check "--init (tini) with SOCKACT_ALLOW_PARENT_PID=1: served, not by PID 1 ($out; cold: ${took} s)" \
   served_not_pid1 "$out"
-sd_check "--init (tini) with --allow-parent-pid: idle exit" sd_wait_state "$SVC" inactive 20
-sd_check "--init (tini) with --allow-parent-pid: Result=success, status 0" \
+sd_check "--init (tini) with SOCKACT_ALLOW_PARENT_PID=1: idle exit" sd_wait_state "$SVC" inactive 20
+sd_check "--init (tini) with SOCKACT_ALLOW_PARENT_PID=1: Result=success, status 0" \
   [ "$(sd_prop "$SVC" Result)/$(sd_prop "$SVC" ExecMainStatus)" = success/0 ]
-sd_check "--init (tini) with --allow-parent-pid: container removed" [ -z "$(pods)" ]
+sd_check "--init (tini) with SOCKACT_ALLOW_PARENT_PID=1: container removed" [ -z "$(pods)" ]
 sd_finish

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cerrno>
 #include <chrono>
@@ -149,6 +150,53 @@ TEST(Activation, UnusableNotifySocketIsNamedOnce) {
   EXPECT_NE(why.find("longer than a unix socket address"), std::string::npos) << why;
   ::unsetenv("NOTIFY_SOCKET");
   EXPECT_TRUE(sockact::notify_socket_usable(&why));
+}
+
+TEST(Activation, BadAllowParentPidNamesTheVariable) {
+  Env env;
+  ::setenv("SOCKACT_ALLOW_PARENT_PID", "yes", 1);
+  sockact::activation act;
+  std::error_code ec;
+  std::string why;
+  EXPECT_FALSE(sockact::activate(act, {}, ec, &why));
+  ::unsetenv("SOCKACT_ALLOW_PARENT_PID");
+  EXPECT_EQ(ec, std::errc::invalid_argument);
+  EXPECT_NE(why.find("SOCKACT_ALLOW_PARENT_PID=\"yes\" is neither 1"), std::string::npos) << why;
+}
+
+// A child whose LISTEN_PID is its parent's (an init such as tini in
+// between): SOCKACT_ALLOW_PARENT_PID=1 takes the fd, =0 or unset does not
+// (and then activate() neither takes nor binds, and says how to opt in).
+TEST(Activation, AllowParentPidFromTheEnvironment) {
+  Env env;
+  const sockact::unique_fd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(l.get(), 8), 0);
+  for (const char* value : {"1", "0", ""}) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      if (::dup2(l.get(), 3) != 3) ::_exit(10);
+      ::setenv("LISTEN_PID", std::to_string(::getppid()).c_str(), 1);
+      ::setenv("LISTEN_FDS", "1", 1);
+      ::setenv("SOCKACT_ALLOW_PARENT_PID", value, 1);
+      auto cfg = sockact::activation_config::http();
+      cfg.log = [](const std::string&) {};
+      sockact::activation act;
+      std::error_code ec;
+      std::string why;
+      const bool ok = sockact::activate(act, cfg, ec, &why);
+      if (*value == '1') ::_exit(ok && act.activated() && act.sockets().at(0).fd.get() == 3 ? 0 : 11);
+      ::_exit(!ok && why.find("SOCKACT_ALLOW_PARENT_PID=1") != std::string::npos ? 0 : 12);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "SOCKACT_ALLOW_PARENT_PID=\"" << value << "\": child status " << status;
+  }
 }
 
 TEST(Activation, DrainClosesIdleKeepsBusyAndUnread) {

@@ -33,7 +33,7 @@ in
     # Reaches the program inside (podman -e); LISTEN_* come from systemd.
     environment = { IDLE_TIMEOUT = "60"; SHUTDOWN_TIMEOUT = "30"; };
     # No network: the socket is systemd's, passed in as fd 3. No --init: the
-    # server must be PID 1 (LISTEN_PID=1), or pass --allow-parent-pid.
+    # server must be PID 1 (LISTEN_PID=1), or have SOCKACT_ALLOW_PARENT_PID=1 set.
     extraOptions = [ "--network=none" ];
   };
 

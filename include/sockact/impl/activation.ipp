@@ -7,6 +7,7 @@
 
 #include <sockact/activation.hpp>
 #include <sockact/detail/config.hpp>
+#include <sockact/detail/text.hpp>
 #include <sockact/error.hpp>
 #include <sockact/idle.hpp>
 #include <sockact/lifecycle.hpp>
@@ -28,6 +29,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -381,6 +383,25 @@ SOCKACT_DECL bool close_prepare(connection_node& node, close_reason why) {
   return node.owner->close_prepare(node, why);
 }
 
+// SOCKACT_ALLOW_PARENT_PID: 1 takes fds meant for our parent too (an init
+// such as tini between the manager and us), 0 only our own; unset or empty
+// leaves `check` as configured.
+SOCKACT_DECL bool pid_check_from_environment(listen_pid_check& check, std::error_code& ec, std::string* why) {
+  const char* v = std::getenv("SOCKACT_ALLOW_PARENT_PID");
+  if (v == nullptr || *v == '\0') return true;
+  const std::string_view value(v);
+  if (value == "1" || value == "0") {
+    check = value == "1" ? listen_pid_check::allow_parent : listen_pid_check::strict;
+    return true;
+  }
+  ec = std::make_error_code(std::errc::invalid_argument);
+  if (why != nullptr)
+    *why = "SOCKACT_ALLOW_PARENT_PID=" + quote(value) +
+           " is neither 1 (also take the fds when LISTEN_PID is our parent's, as under podman run --init "
+           "with tini) nor 0";
+  return false;
+}
+
 }  // namespace detail
 
 // Out of line, where detail::activation_state is complete.
@@ -545,7 +566,9 @@ SOCKACT_DECL bool activate(activation& out, const activation_config& config, std
                            std::string* why) {
   ec.clear();
   activation_config cfg = config;
-  if (cfg.read_environment && !lifecycle_from_environment(cfg.lifecycle, ec, why)) return false;
+  if (cfg.read_environment && (!lifecycle_from_environment(cfg.lifecycle, ec, why) ||
+                               !detail::pid_check_from_environment(cfg.listen.activation.pid_check, ec, why)))
+    return false;
   std::vector<server_socket> sockets = listen_or_bind(cfg.listen, ec, why);
   if (ec) return false;
   static constexpr detail::wanted_kind listening_only{"a listening stream or seqpacket socket",
