@@ -184,4 +184,30 @@ if [ -n "$RUN" ]; then
     fail "sockact-run --adopt: the same process answered twice ($out / $out2)"
 fi
 
+# 11. A shell without exec between the manager and the program: LISTEN_PID is
+#     the program's parent. Nothing adopted, and an error that says why and how
+#     to opt in; with SOCKACT_ALLOW_PARENT_PID=1 the fd is adopted.
+P=$(free_port)
+activate parent -l 127.0.0.1:$P sh -c "LD_PRELOAD='$LIB' '$PROBE' idle 1; exit \$?"
+exec {c}<>"/dev/tcp/127.0.0.1/$P"
+wait_exit "$ACT_PID" 10 || stop
+exec {c}>&-
+expect_contains "LISTEN_PID of the parent: not adopted; the error names it and the way out" "$(cat "$ACT_LOG")" \
+  "error: LISTEN_FDS=" "is meant for process" "nothing will be adopted" "hint: the process the manager started is our parent" \
+  "SOCKACT_ALLOW_PARENT_PID=1"
+P=$(free_port)
+Q=$(free_port)
+activate parent-allowed -l 127.0.0.1:$P \
+  sh -c "SOCKACT_ALLOW_PARENT_PID=1 LD_PRELOAD='$LIB' '$PROBE' serve 127.0.0.1:$Q -x 1; exit \$?"
+out=$(talk 127.0.0.1:$P)
+expect_contains "LISTEN_PID of the parent, SOCKACT_ALLOW_PARENT_PID=1: adopted and answered" "$out" "hello pid="
+wait_exit "$ACT_PID" 10 || stop
+P=$(free_port)
+activate parent-bad -l 127.0.0.1:$P -E SOCKACT_ALLOW_PARENT_PID=yes -E LD_PRELOAD="$LIB" "$PROBE" idle 1
+exec {c}<>"/dev/tcp/127.0.0.1/$P"
+wait_exit "$ACT_PID" 10 || stop
+exec {c}>&-
+expect_contains "SOCKACT_ALLOW_PARENT_PID=yes: named, ignored" "$(cat "$ACT_LOG")" \
+  'SOCKACT_ALLOW_PARENT_PID="yes" is neither 1 nor 0; ignored'
+
 finish

@@ -9,6 +9,7 @@
 // that close() and accept() take (they may run in signal handlers or right
 // after fork()), errno as the real call left it.
 
+#include <sockact/diagnose.hpp>
 #include <sockact/idle.hpp>
 #include <sockact/listen_fds.hpp>
 
@@ -633,6 +634,17 @@ __attribute__((constructor)) void init() {
 
   sockact::listen_options options;
   options.unset_environment = true;  // children must not see them
+  // As sockact::activate(): 1 also takes fds meant for our parent (a wrapper
+  // such as tini, or a shell without exec, between the manager and us).
+  if (const char* a = std::getenv("SOCKACT_ALLOW_PARENT_PID"); a != nullptr && *a != '\0') {
+    if (std::strcmp(a, "1") == 0 || std::strcmp(a, "0") == 0)
+      options.pid_check =
+          *a == '1' ? sockact::listen_pid_check::allow_parent : sockact::listen_pid_check::strict;
+    else
+      line("error: ").add("SOCKACT_ALLOW_PARENT_PID=\"").add(a).add("\" is neither 1 nor 0; ignored");
+  }
+  // Kept for the message only: listen_fds() unsets the variables.
+  const sockact::activation_environment before = sockact::activation_environment::current();
   std::error_code ec;
   const std::vector<sockact::passed_fd> fds = sockact::listen_fds(options, ec);
   if (ec)
@@ -646,10 +658,13 @@ __attribute__((constructor)) void init() {
         .add("\"): ")
         .add(ec.message().c_str())
         .add("; nothing will be adopted");
-  else if (activated && fds.empty())
-    SOCKACT_ADOPT_DEBUG(.add("LISTEN_PID=")
-                            .add(pid_text.c_str())
-                            .add(" is not this process; nothing to adopt"));
+  else if (activated && fds.empty()) {
+    // Fds meant for another process: the program will bind its own address,
+    // where no client connects. Say so, and how to fix it.
+    const sockact::diagnosis d = sockact::diagnose(before, options);
+    line("error: ").add(d.summary.c_str()).add("; nothing will be adopted");
+    if (!d.hint.empty()) line("hint: ").add(d.hint.c_str());
+  }
   passed_total = static_cast<int>(fds.size());
   for (const sockact::passed_fd& f : fds) {
     if (passed_count == max_passed) break;

@@ -279,14 +279,14 @@ SOCKACT_DECL environment_verdict examine_environment(const activation_environmen
       v.hint =
           "the process the manager started is our parent: an init or shell wrapper (podman run --init, "
           "tini, dumb-init, a shell script without exec) ran this program as a child. Use exec in "
-          "scripts, drop --init, or opt in with SOCKACT_ALLOW_PARENT_PID=1 (sockact::activate()) or "
-          "listen_pid_check::allow_parent";
+          "scripts, drop --init, or opt in with SOCKACT_ALLOW_PARENT_PID=1 in the environment "
+          "(sockact::activate(), libsockact-adopt.so) or listen_pid_check::allow_parent in code";
     } else if (pid == 1) {
       v.hint =
           "LISTEN_PID=1 is what Podman passes into a container; this program is not PID 1 there, "
           "probably because of podman run --init or a wrapper shell: run it as the container's "
-          "entry point, or opt in with SOCKACT_ALLOW_PARENT_PID=1 (sockact::activate()) or "
-          "listen_pid_check::allow_parent";
+          "entry point, or opt in with SOCKACT_ALLOW_PARENT_PID=1 in the environment "
+          "(sockact::activate(), libsockact-adopt.so) or listen_pid_check::allow_parent in code";
     } else {
       v.hint =
           "the variables were probably inherited from an ancestor that did not unset them "
