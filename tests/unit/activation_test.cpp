@@ -266,15 +266,24 @@ TEST(Activation, SilentConnectionGetsTheGracePeriod) {
   EXPECT_GE(clock_type::now() - t0, 190ms);
 }
 
-TEST(Activation, HeadersTimeoutSends408AndCloses) {
-  Env env;
+// An activation whose request heads time out after 100 ms.
+sockact::activation with_headers_timeout() {
   auto cfg = sockact::activation_config::http();
   cfg.read_environment = false;
   cfg.lifecycle.headers_timeout = 100ms;
-  sockact::activation act = make(cfg);
+  return make(cfg);
+}
+
+// Registers the server side of `p`; a close by the library resets it.
+sockact::connection track_server(sockact::activation& act, Pair& p) {
+  return act.track(p.server.get(), [&p] { p.server.reset(); });
+}
+
+TEST(Activation, HeadersTimeoutSends408AndCloses) {
+  Env env;
+  sockact::activation act = with_headers_timeout();
   Pair slow = connect_to(act), done = connect_to(act);
-  sockact::connection c = act.track(slow.server.get(), [&] { slow.server.reset(); });
-  sockact::connection d = act.track(done.server.get(), [&] { done.server.reset(); });
+  sockact::connection c = track_server(act, slow), d = track_server(act, done);
   c.received(1);  // one byte of a request head, then nothing
   d.received(30);
   d.headers_received();  // its head is complete; a slow handler is not a slow client
@@ -292,13 +301,9 @@ TEST(Activation, HeadersTimeoutSends408AndCloses) {
 // parsed(): one call at the parser stands for received() and request_received().
 TEST(Activation, ParsedIsReceivedOrRequestReceived) {
   Env env;
-  auto cfg = sockact::activation_config::http();
-  cfg.read_environment = false;
-  cfg.lifecycle.headers_timeout = 100ms;
-  sockact::activation act = make(cfg);
+  sockact::activation act = with_headers_timeout();
   Pair slow = connect_to(act), whole = connect_to(act);
-  sockact::connection s = act.track(slow.server.get(), [&] { slow.server.reset(); });
-  sockact::connection w = act.track(whole.server.get(), [&] { whole.server.reset(); });
+  sockact::connection s = track_server(act, slow), w = track_server(act, whole);
   s.parsed(0, false);
   w.parsed(0, false);
   EXPECT_EQ(act.state().tracker().active(), 0u) << "nothing buffered: both stay idle";
