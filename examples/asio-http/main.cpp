@@ -77,6 +77,7 @@ class session : public std::enable_shared_from_this<session<Socket>> {
     while (!waiting_ && !closing_ && !done_) {
       mini_http::request req;
       const mini_http::result r = parser_.parse(in_.unread(), req);
+      stream_.connection().parsed(buffered(), r.complete(), r.head_complete());  // sockact
       if (r.failed()) {  // 400, 413, 431, 501, 505: answer and close
         out_ += mini_http::error_response(r.status);
         closing_ = true;
@@ -84,7 +85,6 @@ class session : public std::enable_shared_from_this<session<Socket>> {
       }
       if (!r.complete()) break;  // the request deadlines run meanwhile
       in_.consume(r.consumed);
-      stream_.connection().request_received();  // sockact
       const mini_http::route route = mini_http::route_for(req);
       if (route.what == mini_http::route::delay) {
         waiting_ = true;

@@ -87,6 +87,10 @@ struct result {
   bool incomplete() const noexcept { return !complete() && !failed(); }
   /// Some bytes of the current request have arrived.
   bool started() const noexcept { return state != progress::empty; }
+  /// The head has arrived whole (the body may still be on its way).
+  bool head_complete() const noexcept {
+    return state == progress::partial_body || state == progress::complete;
+  }
 };
 
 /// An incremental parser for one connection's requests.

@@ -152,8 +152,8 @@ void process(client* c) {
   while (!c->closing() && !c->waiting && !c->close_after_write && c->unsent() < max_unsent) {
     mini_http::request req;
     const mini_http::result n = c->parser.parse(c->in.unread(), req);
-    c->conn.parsed(c->buffered(), n.complete());  // sockact
-    if (n.failed()) {                             // 400, 413, 431, 501, 505: answer and close
+    c->conn.parsed(c->buffered(), n.complete(), n.head_complete());  // sockact
+    if (n.failed()) {  // 400, 413, 431, 501, 505: answer and close
       c->close_after_write = true;
       send(c, mini_http::error_response(n.status));
       break;

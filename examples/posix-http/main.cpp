@@ -146,8 +146,8 @@ class server {
     while (!c.waiting && !c.close_after_write && c.out.size() < max_pending_output) {
       mini_http::request req;
       const mini_http::result r = c.parser.parse(c.in.unread(), req);
-      c.conn.parsed(c.buffered(), r.complete());  // sockact
-      if (r.failed()) {                           // 400, 413, 431, 501, 505: answer and close
+      c.conn.parsed(c.buffered(), r.complete(), r.head_complete());  // sockact
+      if (r.failed()) {  // 400, 413, 431, 501, 505: answer and close
         c.out += mini_http::error_response(r.status);
         c.answered = c.close_after_write = true;
         break;

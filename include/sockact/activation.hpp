@@ -56,7 +56,8 @@ struct activation_config {
   /// Read the timeouts above, and SOCKACT_ALLOW_PARENT_PID, from the
   /// environment. SOCKACT_ALLOW_PARENT_PID=1 sets listen.activation.pid_check
   /// to allow_parent (take the fds when LISTEN_PID is our parent's: podman run
-  /// --init with tini or dumb-init); =0 sets strict. Other values are refused.
+  /// --init with tini or dumb-init) unless it is allow_any; =0 or empty keeps
+  /// it as configured. Other values are refused.
   bool read_environment = true;
   /// Serve Accept=yes connections (connected stream sockets) as well as
   /// listening ones. Every other kind of passed fd (datagram, unbound,
@@ -131,14 +132,16 @@ class connection {
   /// append, parse in a loop): one call after each parse, in place of
   /// received() at every read and request_received() at the parse.
   /// `buffered`: the bytes the buffer holds, not yet consumed; `complete`:
-  /// they start with a whole request (as request_received()). Not complete,
-  /// a byte buffered is a request begun (as received(buffered): the server is
-  /// busy, HEADERS_TIMEOUT runs); none changes nothing.
+  /// they start with a whole request (as request_received()); else
+  /// `head_complete`: its head is whole and its body still arriving (as
+  /// headers_received(): HEADERS_TIMEOUT stops, REQUEST_TIMEOUT runs on).
+  /// Otherwise a byte buffered is a request begun (as received(buffered):
+  /// the server is busy, both clocks run); none changes nothing.
   /// @code
   /// const auto r = parser.parse(in, req);
-  /// conn.parsed(in.size(), r.complete());
+  /// conn.parsed(in.size(), r.complete(), r.head_complete());
   /// @endcode
-  void parsed(std::size_t buffered, bool complete) noexcept;
+  void parsed(std::size_t buffered, bool complete, bool head_complete = false) noexcept;
 
   /// Whether the response being written may keep the connection open. False
   /// while the server drains, unless the next request is already here:
@@ -194,6 +197,11 @@ template <class T, class = void>
 struct has_interrupt : std::false_type {};
 template <class T>
 struct has_interrupt<T, std::void_t<decltype(std::declval<T&>().interrupt())>> : std::true_type {};
+
+// SOCKACT_ALLOW_PARENT_PID into `check`, as activate() reads it: 1 widens
+// strict to allow_parent; 0, empty or unset keep it. False (and `ec`,
+// `why`) for any other value.
+SOCKACT_DECL bool pid_check_from_environment(listen_pid_check& check, std::error_code& ec, std::string* why);
 
 // What closer_impl needs from a connection_node (defined with the activation).
 SOCKACT_DECL connection_closer* closer_of(connection_node& node) noexcept;

@@ -177,12 +177,16 @@ class libuv_accepted {
 
   /// open() into a sockact::libuv_connection (<sockact/libuv_server.hpp>):
   /// the handle and its connection in one object, so that neither outlives
-  /// the other. @return false when it failed (then `ec` is set, `c` stays
-  /// empty and its handle uninitialized).
-  bool open(libuv_connection& c, uv_close_cb on_closed, std::error_code& ec);
+  /// the other. Call it once per libuv_connection.
+  /// @return false when it failed: `ec` is set as adopt() sets it, `c` stays
+  /// empty and its handle uninitialized, so `c` may be freed at once. (The
+  /// one exception adopt() describes, uv_*_open() failing after the checks,
+  /// cannot happen on Linux; there the handle would be closing, with
+  /// uv_is_closing(c.handle()) true, and `c` must outlive the next loop turn.)
+  inline bool open(libuv_connection& c, uv_close_cb on_closed, std::error_code& ec);
 #if SOCKACT_HAS_EXCEPTIONS
   /// @throws std::system_error as adopt().
-  void open(libuv_connection& c, uv_close_cb on_closed = nullptr);
+  inline void open(libuv_connection& c, uv_close_cb on_closed = nullptr);
 #endif
 
   /// Made by libuv_driver.

@@ -365,7 +365,6 @@ class line_server {
 
   static void on_closed(uv_handle_t* h) {
     auto* c = static_cast<connection*>(h->data);
-    static_cast<sockact::connection&>(c->conn) = {};
     uv_close(reinterpret_cast<uv_handle_t*>(&c->timer), [](uv_handle_t* t) {
       auto* dead = static_cast<connection*>(t->data);
       ++dead->owner->freed;

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <tuple>
 
 namespace {
 
@@ -164,9 +165,28 @@ TEST(Activation, BadAllowParentPidNamesTheVariable) {
   EXPECT_NE(why.find("SOCKACT_ALLOW_PARENT_PID=\"yes\" is neither 1"), std::string::npos) << why;
 }
 
+// The variable only widens the check the program chose.
+TEST(Activation, AllowParentPidOnlyWidens) {
+  std::error_code ec;
+  for (const auto& [value, from, to] : {
+           std::tuple{"1", sockact::listen_pid_check::strict, sockact::listen_pid_check::allow_parent},
+           std::tuple{"1", sockact::listen_pid_check::allow_any, sockact::listen_pid_check::allow_any},
+           std::tuple{"0", sockact::listen_pid_check::allow_parent, sockact::listen_pid_check::allow_parent},
+           std::tuple{"", sockact::listen_pid_check::allow_parent, sockact::listen_pid_check::allow_parent},
+       }) {
+    ::setenv("SOCKACT_ALLOW_PARENT_PID", value, 1);
+    sockact::listen_pid_check check = from;
+    EXPECT_TRUE(sockact::detail::pid_check_from_environment(check, ec, nullptr)) << value;
+    EXPECT_EQ(check, to) << "SOCKACT_ALLOW_PARENT_PID=" << value;
+  }
+  ::unsetenv("SOCKACT_ALLOW_PARENT_PID");
+}
+
 // A child whose LISTEN_PID is its parent's (an init such as tini in
 // between): SOCKACT_ALLOW_PARENT_PID=1 takes the fd, =0 or unset does not
 // (and then activate() neither takes nor binds, and says how to opt in).
+// The child allocates after fork(): the other tests of this program join
+// their threads before they end, so none is running here.
 TEST(Activation, AllowParentPidFromTheEnvironment) {
   Env env;
   const sockact::unique_fd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -298,26 +318,39 @@ TEST(Activation, HeadersTimeoutSends408AndCloses) {
   EXPECT_FALSE(act.draining()) << "a timeout closes one connection, not the server";
 }
 
-// parsed(): one call at the parser stands for received() and request_received().
-TEST(Activation, ParsedIsReceivedOrRequestReceived) {
+// parsed(): one call at the parser stands for received(), headers_received()
+// and request_received(). HEADERS_TIMEOUT 100 ms, REQUEST_TIMEOUT 300 ms.
+TEST(Activation, ParsedIsReceivedHeadersReceivedOrRequestReceived) {
   Env env;
-  sockact::activation act = with_headers_timeout();
-  Pair slow = connect_to(act), whole = connect_to(act);
-  sockact::connection s = track_server(act, slow), w = track_server(act, whole);
-  s.parsed(0, false);
-  w.parsed(0, false);
-  EXPECT_EQ(act.state().tracker().active(), 0u) << "nothing buffered: both stay idle";
+  auto cfg = sockact::activation_config::http();
+  cfg.read_environment = false;
+  cfg.lifecycle.headers_timeout = 100ms;
+  cfg.lifecycle.request_timeout = 300ms;
+  sockact::activation act = make(cfg);
+  Pair slow = connect_to(act), body = connect_to(act), whole = connect_to(act);
+  sockact::connection s = track_server(act, slow), b = track_server(act, body), w = track_server(act, whole);
+  for (sockact::connection* c : {&s, &b, &w}) c->parsed(0, false);
+  EXPECT_EQ(act.state().tracker().active(), 0u) << "nothing buffered: all stay idle";
   s.parsed(7, false);  // half a request head
   EXPECT_EQ(act.state().tracker().active(), 1u) << "a byte buffered is a request begun";
+  b.parsed(10, false);
+  b.parsed(40, false, true);  // the head is whole, the body still coming
   w.parsed(10, false);
   w.parsed(30, true);  // the request is whole: its clocks stop
-  EXPECT_EQ(act.state().tracker().active(), 2u);
+  EXPECT_EQ(act.state().tracker().active(), 3u);
+  const auto t0 = clock_type::now();
   run_until(act, [&] { return !slow.server; });
   EXPECT_FALSE(slow.server) << "HEADERS_TIMEOUT ran from the partial parse";
   int err = 0;
   EXPECT_EQ(read_all(slow.client.get(), err).rfind("HTTP/1.1 408", 0), 0u);
+  EXPECT_TRUE(body.server) << "a request whose head is whole is not cut by HEADERS_TIMEOUT";
+  run_until(act, [&] { return !body.server; });
+  EXPECT_FALSE(body.server) << "REQUEST_TIMEOUT still bounds its body";
+  EXPECT_GE(clock_type::now() - t0, 250ms);
+  run_until(act, [&] { return clock_type::now() - t0 > 400ms; });
   EXPECT_TRUE(whole.server) << "a whole request is not timed out while it is answered";
   s = sockact::connection();  // the program drops what the library closed
+  b = sockact::connection();
   w.response_sent();
   w.parsed(0, false);
   EXPECT_EQ(act.state().tracker().active(), 0u) << "answered, nothing buffered: idle again";

@@ -383,15 +383,15 @@ SOCKACT_DECL bool close_prepare(connection_node& node, close_reason why) {
   return node.owner->close_prepare(node, why);
 }
 
-// SOCKACT_ALLOW_PARENT_PID: 1 takes fds meant for our parent too (an init
-// such as tini between the manager and us), 0 only our own; unset or empty
-// leaves `check` as configured.
+// SOCKACT_ALLOW_PARENT_PID: 1 also takes fds meant for our parent (an init
+// such as tini between the manager and us); 0, empty or unset leaves `check`
+// as configured. It only widens: allow_any stays allow_any.
 SOCKACT_DECL bool pid_check_from_environment(listen_pid_check& check, std::error_code& ec, std::string* why) {
   const char* v = std::getenv("SOCKACT_ALLOW_PARENT_PID");
   if (v == nullptr || *v == '\0') return true;
   const std::string_view value(v);
   if (value == "1" || value == "0") {
-    check = value == "1" ? listen_pid_check::allow_parent : listen_pid_check::strict;
+    if (value == "1" && check == listen_pid_check::strict) check = listen_pid_check::allow_parent;
     return true;
   }
   ec = std::make_error_code(std::errc::invalid_argument);
@@ -515,9 +515,11 @@ SOCKACT_DECL void connection::response_sent(std::size_t buffered) noexcept {
     node_->busy.end();
 }
 
-SOCKACT_DECL void connection::parsed(std::size_t buffered, bool complete) noexcept {
+SOCKACT_DECL void connection::parsed(std::size_t buffered, bool complete, bool head_complete) noexcept {
   if (complete)
     request_received();
+  else if (head_complete)
+    headers_received();
   else
     received(buffered);
 }
