@@ -198,11 +198,6 @@ struct has_interrupt : std::false_type {};
 template <class T>
 struct has_interrupt<T, std::void_t<decltype(std::declval<T&>().interrupt())>> : std::true_type {};
 
-// SOCKACT_ALLOW_PARENT_PID into `check`, as activate() reads it: 1 widens
-// strict to allow_parent; 0, empty or unset keep it. False (and `ec`,
-// `why`) for any other value.
-SOCKACT_DECL bool pid_check_from_environment(listen_pid_check& check, std::error_code& ec, std::string* why);
-
 // What closer_impl needs from a connection_node (defined with the activation).
 SOCKACT_DECL connection_closer* closer_of(connection_node& node) noexcept;
 // activation_state::close_prepare() of the node's owner.

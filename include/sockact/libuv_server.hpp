@@ -10,7 +10,6 @@
 #include <sockact/activation.hpp>
 #include <sockact/libuv.hpp>
 
-#include <string>
 #include <system_error>
 
 namespace sockact {
@@ -62,9 +61,7 @@ inline bool libuv_accepted::open(libuv_connection& c, uv_close_cb on_closed, std
 
 #if SOCKACT_HAS_EXCEPTIONS
 inline void libuv_accepted::open(libuv_connection& c, uv_close_cb on_closed) {
-  std::error_code ec;
-  if (!open(c, on_closed, ec))
-    detail::throw_error(ec, "sockact::libuv_accepted::open: fd " + std::to_string(fd_.get()));
+  static_cast<connection&>(c) = open<libuv_stream, activation>(&c.uv_, on_closed);
 }
 #endif
 

@@ -141,6 +141,16 @@ SOCKACT_DECL const passed_fd* find_fd(const std::vector<passed_fd>& fds, std::st
 /// addresses under one FileDescriptorName=).
 SOCKACT_DECL std::vector<passed_fd> fds_named(const std::vector<passed_fd>& fds, std::string_view name);
 
+namespace detail {
+
+/// SOCKACT_ALLOW_PARENT_PID into `check`, as activate() and the preload
+/// library read it: 1 widens strict to allow_parent; 0, empty or unset keep
+/// it. False (with `ec` and `why` naming the variable and value) for any
+/// other value.
+SOCKACT_DECL bool pid_check_from_environment(listen_pid_check& check, std::error_code& ec, std::string* why);
+
+}  // namespace detail
+
 }  // namespace sockact
 
 #if defined(SOCKACT_HEADER_ONLY)

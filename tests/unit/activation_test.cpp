@@ -125,44 +125,22 @@ TEST(Activation, BindsFromHostAndPortAndLogsWhatItServes) {
   EXPECT_NE(log_lines.find("serving bound 127.0.0.1:0 on 127.0.0.1:"), std::string::npos) << log_lines;
 }
 
-TEST(Activation, BadTimeoutNamesTheVariable) {
+// A malformed variable that activate() reads fails it, naming the variable and value.
+TEST(Activation, BadVariableNamesIt) {
   Env env;
-  ::setenv("HEADERS_TIMEOUT", "soon", 1);
-  sockact::activation act;
-  std::error_code ec;
-  std::string why;
-  EXPECT_FALSE(sockact::activate(act, {}, ec, &why));
-  EXPECT_EQ(ec, std::errc::invalid_argument);
-  EXPECT_NE(why.find("HEADERS_TIMEOUT=\"soon\""), std::string::npos) << why;
-}
-
-TEST(Activation, UnusableNotifySocketIsNamedOnce) {
-  Env env;
-  ::setenv("NOTIFY_SOCKET", "/nonexistent/sockact/notify", 1);
-  log_lines.clear();
-  sockact::activation act = make();
-  ::unsetenv("NOTIFY_SOCKET");
-  EXPECT_NE(log_lines.find("warning: NOTIFY_SOCKET=\"/nonexistent/sockact/notify\" cannot be reached"),
-            std::string::npos)
-      << log_lines;
-  std::string why;
-  ::setenv("NOTIFY_SOCKET", ("/" + std::string(200, 'x')).c_str(), 1);
-  EXPECT_FALSE(sockact::notify_socket_usable(&why));
-  EXPECT_NE(why.find("longer than a unix socket address"), std::string::npos) << why;
-  ::unsetenv("NOTIFY_SOCKET");
-  EXPECT_TRUE(sockact::notify_socket_usable(&why));
-}
-
-TEST(Activation, BadAllowParentPidNamesTheVariable) {
-  Env env;
-  ::setenv("SOCKACT_ALLOW_PARENT_PID", "yes", 1);
-  sockact::activation act;
-  std::error_code ec;
-  std::string why;
-  EXPECT_FALSE(sockact::activate(act, {}, ec, &why));
-  ::unsetenv("SOCKACT_ALLOW_PARENT_PID");
-  EXPECT_EQ(ec, std::errc::invalid_argument);
-  EXPECT_NE(why.find("SOCKACT_ALLOW_PARENT_PID=\"yes\" is neither 1"), std::string::npos) << why;
+  for (const auto& [name, value, expected] : {
+           std::tuple{"HEADERS_TIMEOUT", "soon", "HEADERS_TIMEOUT=\"soon\""},
+           std::tuple{"SOCKACT_ALLOW_PARENT_PID", "yes", "SOCKACT_ALLOW_PARENT_PID=\"yes\" is neither 1"},
+       }) {
+    ::setenv(name, value, 1);
+    sockact::activation act;
+    std::error_code ec;
+    std::string why;
+    EXPECT_FALSE(sockact::activate(act, {}, ec, &why)) << name;
+    ::unsetenv(name);
+    EXPECT_EQ(ec, std::errc::invalid_argument) << name;
+    EXPECT_NE(why.find(expected), std::string::npos) << why;
+  }
 }
 
 // The variable only widens the check the program chose.

@@ -537,11 +537,6 @@ bool take(passed_socket& p, int fd) {
 }
 
 // ---------------------------------------------------------------- start-up
-std::string env_or_empty(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? std::string(v) : std::string();
-}
-
 void parse_map(const char* value) {
   // name=address[,name=address...]; a malformed list is ignored whole.
   const std::string all = value;
@@ -628,33 +623,27 @@ __attribute__((constructor)) void init() {
   start_ms = t0 / 1000;
   const char* dbg = std::getenv("SOCKACT_ADOPT_DEBUG");
   debug_on = dbg != nullptr && *dbg != '\0' && std::strcmp(dbg, "0") != 0;
-  const bool activated = std::getenv("LISTEN_PID") != nullptr || std::getenv("LISTEN_FDS") != nullptr;
-  const std::string pid_text = env_or_empty("LISTEN_PID"), fds_text = env_or_empty("LISTEN_FDS"),
-                    names_text = env_or_empty("LISTEN_FDNAMES");
+  // For the messages only: listen_fds() unsets the variables.
+  const sockact::activation_environment before = sockact::activation_environment::current();
+  const bool activated = before.listen_pid || before.listen_fds;
 
   sockact::listen_options options;
   options.unset_environment = true;  // children must not see them
+  std::error_code ec;
+  std::string why;
   // As sockact::activate(): 1 also takes fds meant for our parent (a wrapper
   // such as tini, or a shell without exec, between the manager and us).
-  if (const char* a = std::getenv("SOCKACT_ALLOW_PARENT_PID"); a != nullptr && *a != '\0') {
-    if (std::strcmp(a, "1") == 0 || std::strcmp(a, "0") == 0)
-      options.pid_check =
-          *a == '1' ? sockact::listen_pid_check::allow_parent : sockact::listen_pid_check::strict;
-    else
-      line("error: ").add("SOCKACT_ALLOW_PARENT_PID=\"").add(a).add("\" is neither 1 nor 0; ignored");
-  }
-  // Kept for the message only: listen_fds() unsets the variables.
-  const sockact::activation_environment before = sockact::activation_environment::current();
-  std::error_code ec;
+  if (!sockact::detail::pid_check_from_environment(options.pid_check, ec, &why))
+    line("error: ").add(why.c_str()).add("; ignored");
   const std::vector<sockact::passed_fd> fds = sockact::listen_fds(options, ec);
   if (ec)
     line("error: ")
         .add("cannot take the passed fds (LISTEN_PID=\"")
-        .add(pid_text.c_str())
+        .add(before.listen_pid.value_or("").c_str())
         .add("\" LISTEN_FDS=\"")
-        .add(fds_text.c_str())
+        .add(before.listen_fds.value_or("").c_str())
         .add("\" LISTEN_FDNAMES=\"")
-        .add(names_text.c_str())
+        .add(before.listen_fdnames.value_or("").c_str())
         .add("\"): ")
         .add(ec.message().c_str())
         .add("; nothing will be adopted");
@@ -687,7 +676,6 @@ __attribute__((constructor)) void init() {
   if (const char* m = std::getenv("SOCKACT_ADOPT")) parse_map(m);
 
   sockact::lifecycle_config config;
-  std::string why;
   if (!sockact::lifecycle_from_environment(config, ec, &why))
     line("error: ").add(why.c_str()).add("; idle exit is off");
   else

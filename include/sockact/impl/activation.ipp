@@ -7,7 +7,6 @@
 
 #include <sockact/activation.hpp>
 #include <sockact/detail/config.hpp>
-#include <sockact/detail/text.hpp>
 #include <sockact/error.hpp>
 #include <sockact/idle.hpp>
 #include <sockact/lifecycle.hpp>
@@ -29,7 +28,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -381,25 +379,6 @@ SOCKACT_DECL connection_closer* closer_of(connection_node& node) noexcept {
 
 SOCKACT_DECL bool close_prepare(connection_node& node, close_reason why) {
   return node.owner->close_prepare(node, why);
-}
-
-// SOCKACT_ALLOW_PARENT_PID: 1 also takes fds meant for our parent (an init
-// such as tini between the manager and us); 0, empty or unset leaves `check`
-// as configured. It only widens: allow_any stays allow_any.
-SOCKACT_DECL bool pid_check_from_environment(listen_pid_check& check, std::error_code& ec, std::string* why) {
-  const char* v = std::getenv("SOCKACT_ALLOW_PARENT_PID");
-  if (v == nullptr || *v == '\0') return true;
-  const std::string_view value(v);
-  if (value == "1" || value == "0") {
-    if (value == "1" && check == listen_pid_check::strict) check = listen_pid_check::allow_parent;
-    return true;
-  }
-  ec = std::make_error_code(std::errc::invalid_argument);
-  if (why != nullptr)
-    *why = "SOCKACT_ALLOW_PARENT_PID=" + quote(value) +
-           " is neither 1 (also take the fds when LISTEN_PID is our parent's, as under podman run --init "
-           "with tini) nor 0";
-  return false;
 }
 
 }  // namespace detail

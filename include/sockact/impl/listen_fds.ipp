@@ -204,6 +204,25 @@ SOCKACT_DECL int receive(const listen_options& options, std::vector<passed_fd>& 
 #endif
 }
 
+// SOCKACT_ALLOW_PARENT_PID: 1 also takes fds meant for our parent (an init
+// such as tini between the manager and us); 0, empty or unset leaves `check`
+// as configured. It only widens: allow_any stays allow_any.
+SOCKACT_DECL bool pid_check_from_environment(listen_pid_check& check, std::error_code& ec, std::string* why) {
+  const char* v = std::getenv("SOCKACT_ALLOW_PARENT_PID");
+  if (v == nullptr || *v == '\0') return true;
+  const std::string_view value(v);
+  if (value == "1" || value == "0") {
+    if (value == "1" && check == listen_pid_check::strict) check = listen_pid_check::allow_parent;
+    return true;
+  }
+  ec = std::make_error_code(std::errc::invalid_argument);
+  if (why != nullptr)
+    *why = "SOCKACT_ALLOW_PARENT_PID=" + quote(value) +
+           " is neither 1 (also take the fds when LISTEN_PID is our parent's, as under podman run --init "
+           "with tini) nor 0";
+  return false;
+}
+
 SOCKACT_DECL std::string process_label(pid_t pid) {
   const std::string name = process_name(pid);
   return "process " + std::to_string(pid) + (name.empty() ? "" : " (" + name + ")");
