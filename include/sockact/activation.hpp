@@ -41,6 +41,7 @@ enum class close_reason {
   headers_timeout,   ///< its request head did not arrive within HEADERS_TIMEOUT
   request_timeout,   ///< its request did not arrive whole within REQUEST_TIMEOUT
   shutdown_timeout,  ///< the drain took SHUTDOWN_TIMEOUT (or a second signal came)
+  send_timeout,      ///< its unsent output did not move for SEND_TIMEOUT: reset
 };
 
 SOCKACT_DECL const char* to_string(close_reason r) noexcept;
@@ -51,7 +52,7 @@ struct activation_config {
   /// O_NONBLOCK, ...). By default LISTEN_* are removed from the environment.
   listen_config listen;
   /// Timeouts; with read_environment, IDLE_TIMEOUT, SHUTDOWN_TIMEOUT,
-  /// HEADERS_TIMEOUT and REQUEST_TIMEOUT override these.
+  /// HEADERS_TIMEOUT, REQUEST_TIMEOUT and SEND_TIMEOUT override these.
   lifecycle_config lifecycle;
   /// Read the timeouts above, and SOCKACT_ALLOW_PARENT_PID, from the
   /// environment. SOCKACT_ALLOW_PARENT_PID=1 sets listen.activation.pid_check

@@ -157,6 +157,10 @@ struct lifecycle_config {
   /// reads and discards what the client still sends, so that the client gets
   /// a FIN rather than a reset that could destroy responses it has not read.
   std::chrono::milliseconds linger{std::chrono::seconds(2)};
+  /// A connection whose unsent output (the kernel's send queue) has not moved
+  /// for this long (SEND_TIMEOUT) is reset: a client that stops reading
+  /// cannot pin the process. Zero = no limit. Default 30 s.
+  std::chrono::milliseconds send_timeout{std::chrono::seconds(30)};
 };
 
 namespace detail {
@@ -167,8 +171,9 @@ SOCKACT_DECL bool parse_seconds(std::string_view s, std::chrono::milliseconds& o
 
 }  // namespace detail
 
-/// Reads IDLE_TIMEOUT, SHUTDOWN_TIMEOUT, HEADERS_TIMEOUT and REQUEST_TIMEOUT
-/// (seconds; fractions allowed; unset: the default kept; 0: no limit, or for
+/// Reads IDLE_TIMEOUT, SHUTDOWN_TIMEOUT, HEADERS_TIMEOUT, REQUEST_TIMEOUT and
+/// SEND_TIMEOUT (seconds; fractions allowed, a value under a millisecond
+/// rounds up to one; unset: the default kept; 0: no limit, or for
 /// SHUTDOWN_TIMEOUT, do not wait) into `config`.
 /// @param ec std::errc::invalid_argument when a value is malformed.
 /// @param why when not null, receives e.g. `IDLE_TIMEOUT="-5" is not a number

@@ -723,7 +723,7 @@ class libuv_driver_impl final : public libuv_driver_core {
     const auto& from = sockets[w.index];
     const accept_result r = accept_burst(
         w.fd, 64, [&](unique_fd c) { deliver(std::move(c), from); },
-        [&] { return !closing && !act_->draining(); });  // 64: let other work in between
+        [&] { return !closing && w.open; });  // 64: let other work in between; an idle drain accepts too
     if (r.status == accept_status::fd_limit) {
       pause(w);
       if (!warned_fd_limit_) act_->log("accept: " + r.error.message() + "; pausing accepts for 100 ms");

@@ -8,8 +8,13 @@
 // An event loop owns the sockets and connections; a `lifecycle` tells it what
 // to do and when:
 //   serving  --(idle deadline, nothing in the backlog | SIGTERM | SIGINT)-->
-//   draining: stop accepting, close idle connections, let in-flight work
-//             finish, for at most SHUTDOWN_TIMEOUT; then close the rest
+//   draining: close idle connections, let in-flight work finish, for at most
+//             SHUTDOWN_TIMEOUT; then close the rest. A stop signal closes
+//             the listeners at once. An idle drain keeps them open: a new
+//             connection ends it (serving again, the idle timeout counting
+//             from then), and they close only once nothing is open; a stop
+//             signal during an idle drain continues it as a stop drain, and
+//             only a second stop signal cuts it.
 //   done:     the loop returns and main() exits 0.
 // The inherited listening sockets are closed, never shut down or unlinked:
 // systemd keeps its copies and starts the service again on the next connection.
@@ -28,7 +33,10 @@ namespace sockact {
 
 /// What the loop must do after a lifecycle event.
 struct lifecycle_actions {
-  bool stop_accepting = false;  ///< stop watching (and close) the listening sockets
+  /// stop watching (and close) the listening sockets: at a stop signal, or
+  /// when an idle drain has nothing left open. An idle drain that begins
+  /// leaves them open: a connection accepted meanwhile ends it (resume()).
+  bool stop_accepting = false;
   /// close connections that have finished a request and wait for the next
   bool close_idle = false;
   /// close connections that have sent nothing yet. Not at once when draining
@@ -70,9 +78,14 @@ class lifecycle {
   const idle_tracker& tracker() const noexcept { return tracker_; }
   phase current() const noexcept { return phase_; }
   bool draining() const noexcept { return phase_ == phase::draining; }
+  /// Whether the listening sockets are still in use: serving, or an idle
+  /// drain that a new connection can still end.
+  bool listening() const noexcept { return phase_ == phase::serving || (draining() && listening_); }
   /// Why the server is stopping, once it is.
   std::optional<stop_reason> reason() const noexcept { return reason_; }
-  /// Called once when draining begins (adapter-node's 'sveltekit:shutdown').
+  /// Called once when the server stops for good (adapter-node's
+  /// 'sveltekit:shutdown'): when a stop signal begins the drain, or when an
+  /// idle drain closes the listeners.
   void on_stop(std::function<void(stop_reason)> hook);
 
   /// READY=1 with a STATUS= line; call once the loop is about to serve.
@@ -84,22 +97,33 @@ class lifecycle {
   /// Timers: idle deadline (with the backlog rule), watchdog, drain deadline.
   lifecycle_actions on_timer(clock::time_point now = clock::now());
 
-  /// SIGTERM or SIGINT. The first starts draining; a second one while
-  /// draining stops waiting: every connection is closed at once.
+  /// SIGTERM or SIGINT. The first starts draining, or turns an idle drain
+  /// into a stop drain (the listeners close; its deadline stays); a second
+  /// one stops waiting: every connection is closed at once.
   lifecycle_actions on_signal(int signo, clock::time_point now = clock::now());
 
-  /// The loop reports how many connections remain; while draining, none left
-  /// means done.
-  lifecycle_actions on_connections(std::size_t open) noexcept;
+  /// The loop reports how many connections remain (those still closing
+  /// included); while draining, none left means done. An idle drain first
+  /// closes the listeners (stop_accepting), unless a connection waits in the
+  /// backlog (then it serves again), and is done at the next call.
+  lifecycle_actions on_connections(std::size_t open);
+
+  /// A connection arrived during an idle drain whose listeners are still
+  /// open: serve again, the idle timeout counting from `now`. False (and no
+  /// change) in any other phase.
+  bool resume(clock::time_point now = clock::now()) noexcept;
 
  private:
   lifecycle_actions begin_stop(stop_reason why, clock::time_point now);
+  lifecycle_actions stop_listening(stop_reason why);
 
   lifecycle_config config_;
   idle_tracker tracker_;
   std::vector<int> listen_fds_;
   phase phase_ = phase::serving;
   std::optional<stop_reason> reason_;
+  bool listening_ = true;  // draining: the listeners are still open (an idle drain)
+  int signals_ = 0;        // stop signals seen
   std::function<void(stop_reason)> hook_;
   clock::time_point drain_deadline_ = clock::time_point::max();
   clock::time_point grace_deadline_ = clock::time_point::max();

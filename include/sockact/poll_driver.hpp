@@ -149,7 +149,7 @@ class poll_driver {
     const accept_result r = accept_burst(
         l.fd.get(), 256,
         [&](unique_fd c) { on_connection(std::move(c), static_cast<const server_socket&>(l)); },
-        [&] { return !act_->draining(); });
+        [&] { return static_cast<bool>(l.fd); });  // an idle drain accepts (and ends) too
     if (r.status == accept_status::fd_limit) {
       // Out of fds: stop watching this listener for a while rather than spin;
       // the queued clients wait in the kernel until fds free up.

@@ -33,8 +33,8 @@ class Env {
     ::setenv("HOST", "127.0.0.1", 1);
     ::setenv("PORT", "0", 1);
     for (const char* v : sockact_test::listen_variables) ::unsetenv(v);
-    for (const char* v :
-         {"IDLE_TIMEOUT", "SHUTDOWN_TIMEOUT", "HEADERS_TIMEOUT", "REQUEST_TIMEOUT", "NOTIFY_SOCKET"})
+    for (const char* v : {"IDLE_TIMEOUT", "SHUTDOWN_TIMEOUT", "HEADERS_TIMEOUT", "REQUEST_TIMEOUT",
+                          "SEND_TIMEOUT", "NOTIFY_SOCKET"})
       ::unsetenv(v);
   }
   ~Env() {
@@ -383,6 +383,123 @@ TEST(Activation, ShutdownTimeoutClosesEverything) {
   });
   EXPECT_TRUE(finished);
   EXPECT_FALSE(p.server);
+}
+
+// An activation that goes idle after `idle` even though it bound its socket itself.
+sockact::activation idle_after(std::chrono::milliseconds idle) {
+  auto cfg = sockact::activation_config::http();
+  cfg.read_environment = false;
+  cfg.lifecycle.idle_timeout = idle;
+  cfg.lifecycle.idle_only_when_activated = false;
+  cfg.lifecycle.shutdown_timeout = 5s;
+  return make(cfg);
+}
+
+// A connection accepted while an idle drain runs (its listeners still open)
+// ends the drain: served with keep-alive, the idle timeout counting again.
+TEST(Activation, ConnectionDuringTheIdleDrainResumesServing) {
+  Env env;
+  log_lines.clear();
+  sockact::activation act = idle_after(100ms);
+  Pair pooled = connect_to(act);
+  sockact::connection c_pooled = track_server(act, pooled);
+  c_pooled.received(10);
+  c_pooled.request_received();
+  c_pooled.response_sent();
+  run_until(act, [&] { return act.draining(); });
+  ASSERT_TRUE(act.draining());
+  EXPECT_TRUE(act.state().listening()) << "an idle drain keeps its listeners";
+  EXPECT_TRUE(server_closed(pooled)) << "its idle connection gets its FIN at once";
+  c_pooled = sockact::connection();
+  pooled.client.reset();  // the client's FIN ends the linger
+  Pair fresh = connect_to(act);
+  sockact::connection c_fresh = track_server(act, fresh);
+  EXPECT_FALSE(act.draining()) << "a new connection: not idle any more";
+  EXPECT_TRUE(c_fresh.keep_alive());
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(act.on_timer().stop_accepting);
+  EXPECT_EQ(act.state().current(), sockact::lifecycle::phase::serving);
+  EXPECT_TRUE(fresh.server) << "not closed as a drain's silent connection";
+  EXPECT_NE(log_lines.find("a new connection during the idle drain: serving again"), std::string::npos)
+      << log_lines;
+  c_fresh = sockact::connection();
+  fresh.server.reset();
+  // Idle again, and this time nothing comes: the listeners close, then it is done.
+  bool stopped = false, finished = false;
+  run_until(act, [&] {
+    const auto s = act.on_timer();
+    EXPECT_FALSE(s.finished && !stopped) << "the listeners close before the loop ends";
+    stopped = stopped || s.stop_accepting;
+    finished = finished || s.finished;
+    return finished;
+  });
+  EXPECT_TRUE(stopped);
+  EXPECT_TRUE(finished);
+}
+
+// A stop signal while an idle drain runs: the request received meanwhile is
+// still answered; only a second signal cuts.
+TEST(Activation, StopSignalDuringTheIdleDrainAnswersWhatWasReceived) {
+  Env env;
+  sockact::activation act = idle_after(100ms);
+  Pair p = connect_to(act);
+  sockact::connection c = track_server(act, p);
+  run_until(act, [&] { return act.draining(); });
+  ASSERT_TRUE(act.draining());
+  c.received(20);  // a request arrives during the idle drain (the grace for a new connection)
+  const auto r = act.on_signal(SIGTERM);
+  EXPECT_TRUE(r.stop_accepting);
+  EXPECT_FALSE(r.finished) << "the first stop signal must not cut a received request";
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(act.on_timer().finished);
+  EXPECT_TRUE(p.server) << "its request is in progress";
+  const auto second = act.on_signal(SIGTERM);
+  EXPECT_TRUE(second.finished) << "a second stop signal cuts";
+  EXPECT_FALSE(p.server);
+  const auto t0 = clock_type::now();
+  act.finish();
+  EXPECT_LT(clock_type::now() - t0, 500ms) << "and does not linger";
+}
+
+// SEND_TIMEOUT: a client that never reads is reset once the server's unsent
+// output has not moved for the timeout; one that reads slowly is not.
+TEST(Activation, SendTimeoutResetsAClientThatNeverReads) {
+  Env env;
+  auto cfg = sockact::activation_config::http();
+  cfg.read_environment = false;
+  cfg.lifecycle.send_timeout = 300ms;
+  sockact::activation act = make(cfg);
+  Pair stuck = connect_to(act), slow = connect_to(act);
+  int small = 4096;
+  for (Pair* p : {&stuck, &slow}) {
+    ASSERT_EQ(::setsockopt(p->client.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    ASSERT_EQ(::setsockopt(p->server.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  }
+  sockact::connection c_stuck = track_server(act, stuck), c_slow = track_server(act, slow);
+  c_stuck.request_received();  // busy: answering, forever
+  c_slow.request_received();
+  const std::string chunk(65536, 'x');
+  auto fill = [&](Pair& p) {
+    while (p.server && ::send(p.server.get(), chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+    }
+  };
+  fill(stuck);
+  const auto t0 = clock_type::now();
+  const auto end = t0 + 3s;
+  char buf[16384];
+  while (stuck.server && clock_type::now() < end) {
+    fill(slow);
+    (void)::recv(slow.client.get(), buf, sizeof buf, MSG_DONTWAIT);  // a slow reader makes progress
+    act.on_timer();
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_FALSE(stuck.server) << "the client that never reads is closed";
+  EXPECT_GE(clock_type::now() - t0, 280ms) << "not before SEND_TIMEOUT";
+  EXPECT_TRUE(slow.server) << "a slow reader is not";
+  int err = 0;
+  read_all(stuck.client.get(), err);
+  EXPECT_EQ(err, ECONNRESET) << "reset: its unsent bytes are dropped, nothing lingers";
+  EXPECT_EQ(act.connections(), 2u) << "the handle stays with its owner until destroyed";
+  c_stuck = sockact::connection();
+  EXPECT_EQ(act.state().tracker().active(), 1u) << "only the slow reader is busy";
 }
 
 }  // namespace

@@ -139,6 +139,39 @@ TEST_F(LifecycleEnv, DefaultsAndValues) {
   EXPECT_EQ(c.idle_timeout, 1ms);
 }
 
+// Under a millisecond rounds up: truncated to 0 it would mean "off" (a
+// HEADERS_TIMEOUT that never cuts, an IDLE_TIMEOUT that never exits).
+TEST_F(LifecycleEnv, FractionsOfAMillisecondRoundUp) {
+  const std::pair<const char*, std::chrono::milliseconds> cases[] = {
+      {"0.0009", 1ms}, {"0.0001", 1ms},      {"1.0005", 1001ms},
+      {"0.0000", 0ms}, {"0.000000001", 1ms}, {"2.50", 2500ms},
+  };
+  for (const auto& [text, want] : cases) {
+    ::setenv("IDLE_TIMEOUT", text, 1);
+    ::setenv("SEND_TIMEOUT", text, 1);
+    sockact::lifecycle_config c;
+    std::error_code ec;
+    ASSERT_TRUE(sockact::lifecycle_from_environment(c, ec)) << text;
+    EXPECT_EQ(c.idle_timeout, want) << text;
+    EXPECT_EQ(c.send_timeout, want) << text;
+  }
+  ::unsetenv("SEND_TIMEOUT");
+}
+
+TEST_F(LifecycleEnv, SendTimeout) {
+  sockact::lifecycle_config c;
+  EXPECT_EQ(c.send_timeout, 30s) << "the default";
+  ::setenv("SEND_TIMEOUT", "soon", 1);
+  std::error_code ec;
+  std::string why;
+  EXPECT_FALSE(sockact::lifecycle_from_environment(c, ec, &why));
+  EXPECT_EQ(why.rfind("SEND_TIMEOUT=\"soon\" is not a number of seconds", 0), 0u) << why;
+  ::setenv("SEND_TIMEOUT", "0", 1);
+  ASSERT_TRUE(sockact::lifecycle_from_environment(c, ec));
+  EXPECT_EQ(c.send_timeout, 0ms) << "0: no limit";
+  ::unsetenv("SEND_TIMEOUT");
+}
+
 TEST_F(LifecycleEnv, BadValuesNameTheVariable) {
   for (const char* bad : {"-5", "abc", "5s", " 5", "5 ", "", "1e3", "0x10", ".5", "5.",
                           "99999999999999999999", "31622401", "+3", "NaN"}) {

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -48,6 +49,8 @@ SOCKACT_DECL const char* to_string(close_reason r) noexcept {
       return "REQUEST_TIMEOUT";
     case close_reason::shutdown_timeout:
       return "SHUTDOWN_TIMEOUT";
+    case close_reason::send_timeout:
+      return "SEND_TIMEOUT";
   }
   return "?";
 }
@@ -80,6 +83,10 @@ struct connection_node {
   close_reason deferred_why = close_reason::idle;  // with close_deferred; the connection's own context
   idle_tracker::activity busy;                     // the connection's own thread only
   std::unique_ptr<connection_closer> closer;
+  // SEND_TIMEOUT: the send queue as last seen, and since when it has not
+  // moved (0: empty or moving). Written by the driver's walk only.
+  int send_queue = 0;
+  std::atomic<long long> stalled_since_ms{0};
 };
 
 SOCKACT_DECL long long steady_ms(std::chrono::steady_clock::time_point t) noexcept {
@@ -91,6 +98,22 @@ SOCKACT_DECL int unread_bytes(int fd) noexcept {
   int n = 0;
   if (::ioctl(fd, FIONREAD, &n) != 0) return 0;
   return n;
+}
+
+// Bytes written to this connection that the peer has not taken yet (TCP: not
+// yet acknowledged; unix: not yet read).
+SOCKACT_DECL int unsent_bytes(int fd) noexcept {
+  int n = 0;
+  if (::ioctl(fd, TIOCOUTQ, &n) != 0) return 0;
+  return n;
+}
+
+// Closing with a zero linger time resets the connection: what it could not
+// send is dropped at once instead of being retried to a peer that never reads.
+SOCKACT_DECL void reset_on_close(int fd) noexcept {
+  const ::linger zero{1, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &zero, sizeof zero);
+  ::shutdown(fd, SHUT_RDWR);  // a connection, never a listener: wakes a blocked writer or reader
 }
 
 SOCKACT_DECL std::string short_program_name() {
@@ -143,6 +166,14 @@ class activation_state {
     std::lock_guard<std::mutex> lock(mutex_);
     node->index = nodes_.size();
     nodes_.push_back(node);
+    if (idle_listening_) {
+      // A connection during an idle drain: the server is not idle any more.
+      // The driver's thread makes the lifecycle serve again (take_resume());
+      // until then this one is not closed as a drain's new connection.
+      idle_listening_ = false;
+      resume_pending_ = true;
+      draining_.store(false, std::memory_order_release);
+    }
     return node;
   }
 
@@ -191,8 +222,18 @@ class activation_state {
       case close_reason::request_timeout:
         if ((f & connection_node::in_request) == 0 || (f & connection_node::request_done) != 0) return false;
         break;
-      case close_reason::app:
+      case close_reason::send_timeout:
+        reset_on_close(n.fd);
+        n.alive.store(false, std::memory_order_release);
+        return true;
       case close_reason::shutdown_timeout:
+        if (stalled_for_ms(n) >= 1000) {  // its peer stopped reading: nothing to wait for
+          reset_on_close(n.fd);
+          n.alive.store(false, std::memory_order_release);
+          return true;
+        }
+        break;
+      case close_reason::app:
         break;
     }
     if ((why == close_reason::headers_timeout || why == close_reason::request_timeout) &&
@@ -236,9 +277,10 @@ class activation_state {
     }
   }
 
-  bool lingering() const {
+  bool lingering() const { return lingering_count() > 0; }
+  std::size_t lingering_count() const {
     std::lock_guard<std::mutex> lock(linger_mutex_);
-    return !lingering_.empty();
+    return lingering_.size();
   }
 
   // Waits (blocking, bounded) for the lingering connections to close.
@@ -285,14 +327,32 @@ class activation_state {
   }
 
   bool watch_requests() const noexcept {
-    return config_.lifecycle.headers_timeout.count() > 0 || config_.lifecycle.request_timeout.count() > 0;
+    return config_.lifecycle.headers_timeout.count() > 0 || config_.lifecycle.request_timeout.count() > 0 ||
+           config_.lifecycle.send_timeout.count() > 0;
   }
 
   // What a driver does with the outcome of an event.
   using step_result = activation::step_result;
 
-  step_result on_timer(clock::time_point now) { return apply(lifecycle_.on_timer(now), now); }
-  step_result on_signal(int signo, clock::time_point now) { return apply(lifecycle_.on_signal(signo), now); }
+  step_result on_timer(clock::time_point now) {
+    take_resume(now);
+    return apply(lifecycle_.on_timer(now), now);
+  }
+  step_result on_signal(int signo, clock::time_point now) {
+    take_resume(now);
+    const bool draining_before = lifecycle_.draining();
+    lifecycle_actions a = lifecycle_.on_signal(signo, now);
+    if (draining_before && a.close_all)
+      cut_ = true;  // a second signal: no lingering either
+    else if (draining_before && a.stop_accepting)
+      log(std::string(to_string(signo == SIGINT ? stop_reason::sigint : stop_reason::sigterm)) +
+          " during the idle drain: answering what was received, then exiting");
+    return apply(a, now);
+  }
+
+  // After the loop: the connections closed by the library linger (bounded),
+  // unless a second signal asked to stop at once.
+  void finish() { finish_lingering(cut_ ? clock::now() : clock::now() + config_.lifecycle.linger); }
 
   void ready() {
     std::string status = "serving";
@@ -301,15 +361,40 @@ class activation_state {
   }
 
  private:
+  // On the driver's thread: a connection tracked during an idle drain (add())
+  // makes the lifecycle serve again.
+  void take_resume(clock::time_point now) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!resume_pending_) return;
+    resume_pending_ = false;
+    if (lifecycle_.resume(now)) {
+      new_closed_ = false;
+      log("a new connection during the idle drain: serving again");
+    }
+    sync_phase();
+  }
+
+  // Under mutex_: what add() and keep_alive() read of the lifecycle.
+  void sync_phase() {
+    const bool stopping = lifecycle_.current() != lifecycle::phase::serving;
+    draining_.store(stopping && !resume_pending_, std::memory_order_release);
+    idle_listening_ = lifecycle_.draining() && lifecycle_.listening() && !resume_pending_;
+  }
+
   step_result apply(lifecycle_actions a, clock::time_point now) {
     step_result r;
-    if (lifecycle_.draining() || lifecycle_.current() == lifecycle::phase::done)
-      draining_.store(true, std::memory_order_release);
-    if (a.stop_accepting) {
-      r.stop_accepting = true;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      sync_phase();
+    }
+    if (lifecycle_.current() == lifecycle::phase::serving) drain_logged_ = false;
+    if (a.stop_accepting) r.stop_accepting = true;
+    if (lifecycle_.current() != lifecycle::phase::serving && !drain_logged_) {
+      drain_logged_ = true;
       if (const auto why = lifecycle_.reason())
         log(std::string("stopping (") + to_string(*why) + "), " + std::to_string(open()) +
-            " connection(s) open");
+            " connection(s) open" +
+            (lifecycle_.listening() ? "; still accepting: a new connection resumes serving" : ""));
     }
     // The walk: one pass over a snapshot, closes dispatched outside the lock
     // (an inline close destroys the connection, which takes the lock).
@@ -319,9 +404,14 @@ class activation_state {
       const long long now_ms = steady_ms(now);
       const long long head_ms = config_.lifecycle.headers_timeout.count();
       const long long req_ms = config_.lifecycle.request_timeout.count();
+      const long long send_ms = config_.lifecycle.send_timeout.count();
       for (const auto& n : nodes_) {
         const unsigned f = n->flags.load(std::memory_order_acquire);
         if ((f & connection_node::close_pending) != 0 && !a.close_all) continue;
+        if (send_ms > 0 && send_stalled(*n, now_ms, send_ms)) {
+          closes.emplace_back(n, close_reason::send_timeout);
+          continue;
+        }
         const bool busy = (f & connection_node::in_request) != 0;
         const bool sent = (f & connection_node::sent) != 0;
         if (a.close_all) {
@@ -345,7 +435,21 @@ class activation_state {
       n->closer->dispatch(n, why);
     }
     service_lingering(now, false);
-    if (lifecycle_.draining()) a |= lifecycle_.on_connections(open());
+    if (lifecycle_.draining()) {
+      // Done when nothing is open and nothing lingers: the listeners of an
+      // idle drain stay open until then, so a client arriving meanwhile is
+      // served at once instead of waiting for the linger and a cold start.
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!resume_pending_) {
+        const lifecycle_actions more = lifecycle_.on_connections(nodes_.size() + lingering_count());
+        if (more.stop_accepting) {
+          r.stop_accepting = true;
+          log("idle: nothing open and no one waiting; exiting");
+        }
+        a |= more;
+      }
+      sync_phase();
+    }
     if (a.finished || lifecycle_.current() == lifecycle::phase::done) {
       r.finished = true;
       r.stop_accepting = true;
@@ -353,11 +457,35 @@ class activation_state {
     return r;
   }
 
+  static long long stalled_for_ms(const connection_node& n) {
+    const long long since = n.stalled_since_ms.load(std::memory_order_relaxed);
+    return since == 0 ? 0 : steady_ms(clock::now()) - since;
+  }
+
+  // SEND_TIMEOUT: whether `n`'s unsent output has not moved for `limit_ms`.
+  // Progress is a change of the send queue (it shrinks as the peer takes
+  // data, and changes as the server writes more): a client that reads,
+  // however slowly, moves it; one that never reads leaves it full.
+  static bool send_stalled(connection_node& n, long long now_ms, long long limit_ms) {
+    const int queued = unsent_bytes(n.fd);
+    const long long since = n.stalled_since_ms.load(std::memory_order_relaxed);
+    if (queued <= 0 || queued != n.send_queue || since == 0) {
+      n.send_queue = queued;
+      n.stalled_since_ms.store(queued > 0 ? now_ms : 0, std::memory_order_relaxed);
+      return false;
+    }
+    return now_ms - since >= limit_ms;
+  }
+
   activation_config config_;
   std::vector<server_socket> sockets_;
   lifecycle lifecycle_;
   bool activated_ = false;
   bool new_closed_ = false;  // the grace period for silent connections is over
+  bool drain_logged_ = false;
+  bool cut_ = false;             // a second signal: close at once, no linger
+  bool idle_listening_ = false;  // under mutex_: an idle drain that a new connection ends
+  bool resume_pending_ = false;  // under mutex_: add() saw one; take_resume() applies it
   std::atomic<bool> draining_{false};
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<connection_node>> nodes_;
@@ -433,7 +561,7 @@ SOCKACT_DECL activation::step_result activation::on_signal(int signo, clock::tim
   return state_->on_signal(signo, now);
 }
 SOCKACT_DECL void activation::finish() {
-  state_->finish_lingering(clock::now() + state_->config().lifecycle.linger);
+  state_->finish();
 }
 
 SOCKACT_DECL connection& connection::operator=(connection&& o) noexcept {

@@ -100,13 +100,16 @@ SOCKACT_DECL bool parse_seconds(std::string_view s, std::chrono::milliseconds& o
   if (i < s.size() && s[i] == '.') {
     ++i;
     std::uint64_t scale = 100;
-    bool frac_digits = false;
+    bool frac_digits = false, below_ms = false;
     for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
       frac_digits = true;
       ms += static_cast<std::uint64_t>(s[i] - '0') * scale;
+      below_ms = below_ms || (scale == 0 && s[i] != '0');
       scale /= 10;
     }
     if (!frac_digits) return false;
+    // Round up, never down: 0.0009 is a short timeout, not 0 (off).
+    if (below_ms) ++ms;
   }
   if (!digits || i != s.size()) return false;
   out = std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms));
@@ -120,10 +123,9 @@ SOCKACT_DECL bool lifecycle_from_environment(lifecycle_config& config, std::erro
   ec.clear();
   lifecycle_config result = config;  // `config` changes only when both values are good
   const std::pair<const char*, std::chrono::milliseconds*> vars[] = {
-      {"IDLE_TIMEOUT", &result.idle_timeout},
-      {"SHUTDOWN_TIMEOUT", &result.shutdown_timeout},
-      {"HEADERS_TIMEOUT", &result.headers_timeout},
-      {"REQUEST_TIMEOUT", &result.request_timeout},
+      {"IDLE_TIMEOUT", &result.idle_timeout},       {"SHUTDOWN_TIMEOUT", &result.shutdown_timeout},
+      {"HEADERS_TIMEOUT", &result.headers_timeout}, {"REQUEST_TIMEOUT", &result.request_timeout},
+      {"SEND_TIMEOUT", &result.send_timeout},
   };
   for (const auto& [name, target] : vars) {
     const char* v = std::getenv(name);

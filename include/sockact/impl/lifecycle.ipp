@@ -87,6 +87,7 @@ SOCKACT_DECL lifecycle_actions lifecycle::on_timer(clock::time_point now) {
     grace_deadline_ = clock::time_point::max();
   }
   if (phase_ == phase::draining && now >= drain_deadline_) {
+    if (listening_) a |= stop_listening(reason_.value_or(stop_reason::idle));
     a.close_all = true;
     phase_ = phase::done;
     a.finished = true;
@@ -95,23 +96,55 @@ SOCKACT_DECL lifecycle_actions lifecycle::on_timer(clock::time_point now) {
 }
 
 SOCKACT_DECL lifecycle_actions lifecycle::on_signal(int signo, clock::time_point now) {
-  if (phase_ == phase::serving)
-    return begin_stop(signo == SIGINT ? stop_reason::sigint : stop_reason::sigterm, now);
+  const stop_reason why = signo == SIGINT ? stop_reason::sigint : stop_reason::sigterm;
+  ++signals_;
+  if (phase_ == phase::serving) return begin_stop(why, now);
   lifecycle_actions a;
-  if (phase_ == phase::draining) {
-    a.close_all = true;
-    a.finished = true;
-    phase_ = phase::done;
+  if (phase_ != phase::draining) return a;
+  if (signals_ == 1) {
+    // The first stop signal during an idle drain: what was received is
+    // still answered (the drain's deadline stays); nothing resumes it now.
+    if (listening_) a |= stop_listening(why);
+    reason_ = why;
+    return a;
   }
+  a.close_all = true;
+  a.finished = true;
+  phase_ = phase::done;
   return a;
 }
 
-SOCKACT_DECL lifecycle_actions lifecycle::on_connections(std::size_t open) noexcept {
+SOCKACT_DECL lifecycle_actions lifecycle::on_connections(std::size_t open) {
   lifecycle_actions a;
-  if (phase_ == phase::draining && open == 0) {
-    phase_ = phase::done;
-    a.finished = true;
+  if (phase_ != phase::draining || open > 0) return a;
+  if (listening_) {
+    if (connection_waiting(listen_fds_)) {
+      resume(clock::now());  // someone connected just now: serve them
+      return a;
+    }
+    return stop_listening(stop_reason::idle);  // done at the next call, once they are closed
   }
+  phase_ = phase::done;
+  a.finished = true;
+  return a;
+}
+
+SOCKACT_DECL bool lifecycle::resume(clock::time_point now) noexcept {
+  if (phase_ != phase::draining || !listening_) return false;
+  phase_ = phase::serving;
+  reason_.reset();
+  drain_deadline_ = grace_deadline_ = clock::time_point::max();
+  tracker_.restart(now);
+  return true;
+}
+
+SOCKACT_DECL lifecycle_actions lifecycle::stop_listening(stop_reason why) {
+  lifecycle_actions a;
+  listening_ = false;
+  a.stop_accepting = true;
+  std::error_code ec;
+  notify(std::string("STOPPING=1\nSTATUS=stopping: ") + to_string(why), ec);
+  if (hook_) hook_(why);
   return a;
 }
 
@@ -121,12 +154,12 @@ SOCKACT_DECL lifecycle_actions lifecycle::begin_stop(stop_reason why, clock::tim
   reason_ = why;
   drain_deadline_ = now + config_.shutdown_timeout;
   grace_deadline_ = now + std::min(config_.new_connection_grace, config_.shutdown_timeout);
-  a.stop_accepting = true;
   a.close_idle = true;
   a.close_new = config_.new_connection_grace.count() <= 0;
-  std::error_code ec;
-  notify(std::string("STOPPING=1\nSTATUS=stopping: ") + to_string(why), ec);
-  if (hook_) hook_(why);
+  listening_ = true;
+  // STOPPING=1 and the hook come when the listeners close: an idle drain may
+  // still serve again (systemd would take STOPPING=1 as the service stopping).
+  if (why != stop_reason::idle) a |= stop_listening(why);
   return a;
 }
 
