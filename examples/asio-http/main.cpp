@@ -11,7 +11,8 @@
 // requests. SIGTERM/SIGINT: stop accepting, answer what was received, close,
 // exit 0 (at most SHUTDOWN_TIMEOUT, default 30 s; a second signal closes all
 // at once). HEADERS_TIMEOUT/REQUEST_TIMEOUT: a stuck request gets a 408.
-// THREADS=<n>: run the io_context on n threads (default 1).
+// THREADS=<n>: run the io_context on n threads (default 1; 1 to 256, else
+// the program says what is wrong with the value and exits 1).
 //
 // Lines marked `// sockact` are all that sockact adds to a plain Asio server:
 // sockact::asio_driver accepts, runs the deadlines and the signals; each
@@ -21,12 +22,12 @@
 #include <sockact/asio.hpp>  // sockact
 
 #include "../common/mini_http.hpp"
+#include "../common/thread_count.hpp"
 
 #include <unistd.h>
 #include <array>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <string>
@@ -80,10 +81,12 @@ class session : public std::enable_shared_from_this<session<Socket>> {
       stream_.connection().parsed(buffered(), r.complete(), r.head_complete());  // sockact
       if (r.failed()) {  // 400, 413, 431, 501, 505: answer and close
         out_ += mini_http::error_response(r.status);
-        closing_ = true;
+        closing_ = answered_ = true;
         break;
       }
-      if (!r.complete()) break;  // the request deadlines run meanwhile
+      if (r.send_continue)
+        out_ += mini_http::continue_response();  // the client waits for it to send the body
+      if (!r.complete()) break;                  // the request deadlines run meanwhile
       in_.consume(r.consumed);
       const mini_http::route route = mini_http::route_for(req);
       if (route.what == mini_http::route::delay) {
@@ -106,6 +109,7 @@ class session : public std::enable_shared_from_this<session<Socket>> {
   void respond(const mini_http::request& req, const mini_http::route& route) {
     const bool draining = !stream_.connection().keep_alive(buffered());  // sockact
     out_ += mini_http::answer(req, route, program, name_, static_cast<long>(::getpid()), draining);
+    answered_ = true;
     if (mini_http::connection_for(req, draining) == mini_http::connection_header::close) closing_ = true;
   }
 
@@ -117,16 +121,18 @@ class session : public std::enable_shared_from_this<session<Socket>> {
     }
     writing_ = true;
     sending_.swap(out_);
-    net::async_write(stream_, net::buffer(sending_),
-                     [self = this->shared_from_this()](error_code ec, std::size_t) {
-                       self->writing_ = false;
-                       self->sending_.clear();
-                       if (ec) return self->close();
-                       if (self->out_.empty() && !self->waiting_)
-                         self->stream_.connection().response_sent(self->buffered());  // sockact
-                       self->flush();
-                       self->read();
-                     });
+    net::async_write(
+        stream_, net::buffer(sending_), [self = this->shared_from_this()](error_code ec, std::size_t) {
+          self->writing_ = false;
+          self->sending_.clear();
+          if (ec) return self->close();
+          if (self->out_.empty() && !self->waiting_ && self->answered_) {  // not after a 100 alone
+            self->answered_ = false;
+            self->stream_.connection().response_sent(self->buffered());  // sockact
+          }
+          self->flush();
+          self->read();
+        });
   }
 
   // After the last response: FIN, then the library lingers for the client's.
@@ -149,6 +155,7 @@ class session : public std::enable_shared_from_this<session<Socket>> {
   mini_http::request_parser parser_;
   std::string out_, sending_;
   bool reading_ = false, writing_ = false, waiting_ = false, closing_ = false, eof_ = false, done_ = false;
+  bool answered_ = false;  // a final response is in out_ or sending_ (not only a 100 Continue)
 };
 
 }  // namespace
@@ -163,15 +170,14 @@ int main(int argc, char** argv) try {
     }
     config.listen.address = a.substr(9);  // sockact
   }
-  sockact::activation act = sockact::activate_or_exit(config);  // sockact
-  const char* threads_env = std::getenv("THREADS");
-  const int threads = threads_env != nullptr && std::atoi(threads_env) > 0 ? std::atoi(threads_env) : 1;
-  net::io_context io(threads);
+  const unsigned threads = thread_count::from_environment_or_exit(program, 1);  // before taking the sockets
+  sockact::activation act = sockact::activate_or_exit(config);                  // sockact
+  net::io_context io(static_cast<int>(threads));
   sockact::asio_driver driver(io, act, [&](auto socket, const sockact::server_socket& from) {  // sockact
     std::make_shared<session<decltype(socket)>>(std::move(socket), from.name)->start();
   });
   std::vector<std::thread> more;
-  for (int i = 1; i < threads; ++i) more.emplace_back([&io] { io.run(); });
+  for (unsigned i = 1; i < threads; ++i) more.emplace_back([&io] { io.run(); });
   io.run();  // returns after the idle exit or the drain
   for (std::thread& t : more) t.join();
   return 0;

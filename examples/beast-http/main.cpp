@@ -1,27 +1,39 @@
 // example-beast-http: a socket-activated HTTP/1.1 server on Boost.Beast, in
 // Beast's usual asynchronous shape: one io_context run by several threads,
 // a strand per connection, a session per connection on a beast::tcp_stream
-// (or its unix-socket twin), http::async_read and http::async_write.
+// (or its unix-socket twin), http::async_read_header, http::async_read for
+// the body, and http::async_write.
 //
 // Under systemd it serves the sockets of its .socket units (named "web" and
 // "admin" in the shipped units); started by hand it binds HOST:PORT (default
 // 0.0.0.0:3000), SOCKET_PATH, or the addresses given with --listen=LIST.
 //   GET /            hello, with the pid and the socket's name
 //   GET /delay/<ms>  answers after <ms> milliseconds (a timer on the session's strand)
+// Targets in absolute form (http://host/path) are routed by their path.
+// Beast's parser takes a request whose Transfer-Encoding does not end in
+// chunked as bodiless (its body would then run as the next request), and
+// lets a missing or repeated Host through: the session refuses these with
+// 400 and closes (RFC 9112 §6.3, §3.2), as the other examples do. A body over
+// 1 MiB gets 413; Expect: 100-continue gets 100 Continue before the body.
 // Accept=yes: serves its one connection and exits when it closes.
 // IDLE_TIMEOUT=<s>: when socket-activated, exit after that long without
 // requests. SIGTERM/SIGINT: stop accepting, answer what was received, close,
 // exit 0 (at most SHUTDOWN_TIMEOUT, default 30 s; a second signal closes all
 // at once). HEADERS_TIMEOUT/REQUEST_TIMEOUT: a stuck request gets a 408.
-// THREADS=<n>: threads running the io_context (default 2).
+// THREADS=<n>: threads running the io_context (default 2; 1 to 256, else
+// the program says what is wrong with the value and exits 1).
 //
 // Lines marked `// sockact` are all that sockact adds to a Beast server.
-// http::async_read buffers a request's first bytes where sockact cannot see
+// Beast's reads buffer a request's first bytes where sockact cannot see
 // them; sockact::tracked_stream, the session's stream, reports every read,
-// so a request that has begun is never closed as idle at the drain.
+// so a request that has begun is never closed as idle at the drain. The
+// session reports the head and then the whole request, so a slow body is
+// bounded by REQUEST_TIMEOUT, not HEADERS_TIMEOUT.
 // SPDX-License-Identifier: MIT
 
 #include <sockact/asio.hpp>  // sockact
+
+#include "../common/thread_count.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -31,8 +43,8 @@
 
 #include <unistd.h>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <iterator>
 #include <memory>
@@ -50,6 +62,86 @@ namespace http = beast::http;
 namespace net = boost::asio;
 constexpr const char* program = "example-beast-http";
 constexpr unsigned max_delay_ms = 600000;
+constexpr std::uint64_t max_body_bytes = 1024 * 1024;  // a larger body gets 413
+
+bool iequals(std::string_view a, std::string_view b) {
+  return beast::iequals(beast::string_view(a.data(), a.size()), beast::string_view(b.data(), b.size()));
+}
+
+// The length of "http://" or "https://" (any case) at the start of `target`, else 0.
+std::size_t absolute_scheme(std::string_view target) {
+  for (const std::string_view scheme : {std::string_view("http://"), std::string_view("https://")})
+    if (target.size() >= scheme.size() && iequals(target.substr(0, scheme.size()), scheme))
+      return scheme.size();
+  return 0;
+}
+
+// The path and query of a target: "/p?q" for "/p?q" and for "http://host/p?q"
+// (absolute form, RFC 9112 §3.2.2); "" for "http://host" (that is "/").
+std::string_view origin_form(std::string_view target) {
+  const std::size_t scheme = absolute_scheme(target);
+  if (scheme == 0) return target;
+  const std::size_t path = target.find_first_of("/?", scheme);
+  return path == std::string_view::npos ? std::string_view() : target.substr(path);
+}
+
+// Calls f(element) for each element of the comma lists in every `name` field, OWS trimmed.
+template <class F>
+void each_element(const http::fields& fields, http::field name, F f) {
+  const auto [first, last] = fields.equal_range(name);
+  for (auto it = first; it != last; ++it) {
+    std::string_view list(it->value().data(), it->value().size());
+    for (;;) {
+      const std::size_t comma = list.find(',');
+      std::string_view e = list.substr(0, comma);
+      while (!e.empty() && (e.front() == ' ' || e.front() == '\t')) e.remove_prefix(1);
+      while (!e.empty() && (e.back() == ' ' || e.back() == '\t')) e.remove_suffix(1);
+      f(e);
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+}
+
+// What Beast's parser lets through and RFC 9112 does not; ok if nothing.
+http::status check_head(const http::request_parser<http::string_body>& parser) {
+  const http::request<http::string_body>& h = parser.get();
+  if (std::distance(h.begin(), h.end()) > 100) return http::status::request_header_fields_too_large;
+  // HTTP/1.1 needs exactly one Host, HTTP/1.0 at most one (§3.2).
+  const std::size_t hosts = h.count(http::field::host);
+  if (hosts > 1 || (hosts == 0 && h.version() >= 11)) return http::status::bad_request;
+  // An absolute-form target names its host (RFC 9110 §4.2: not empty, no userinfo).
+  const std::string_view target(h.target().data(), h.target().size());
+  if (const std::size_t scheme = absolute_scheme(target)) {
+    const std::string_view authority = target.substr(scheme, target.find_first_of("/?", scheme) - scheme);
+    if (authority.empty() || authority.find('@') != std::string_view::npos) return http::status::bad_request;
+  }
+  if (h.count(http::field::transfer_encoding) == 0) return http::status::ok;
+  // Transfer-Encoding: in HTTP/1.0 or with Content-Length the framing is in
+  // doubt (§6.1); unless chunked is the final coding, and applied once, the
+  // body's length is unknown, and Beast would read none (§6.3): 400. Other
+  // codings Beast does not undo: 501.
+  if (h.version() < 11 || h.count(http::field::content_length) != 0) return http::status::bad_request;
+  bool final_chunked = false, other = false;
+  int chunked = 0;
+  each_element(h, http::field::transfer_encoding, [&](std::string_view coding) {
+    if (coding.empty()) return;
+    final_chunked = iequals(coding, "chunked");
+    chunked += final_chunked ? 1 : 0;
+    other = other || !final_chunked;
+  });
+  if (!final_chunked || chunked != 1) return http::status::bad_request;
+  return other ? http::status::not_implemented : http::status::ok;
+}
+
+// HTTP/1.1 with Expect: 100-continue: the client waits for 100 Continue before it sends the body.
+bool expects_continue(const http::request<http::string_body>& h) {
+  bool found = false;
+  if (h.version() >= 11)
+    each_element(h, http::field::expect,
+                 [&](std::string_view e) { found = found || iequals(e, "100-continue"); });
+  return found;
+}
 
 /// Where a request goes: "/" or "/delay/<ms>" (GET or HEAD), else 404 (or 400).
 struct route {
@@ -61,9 +153,9 @@ struct route {
 route route_for(const http::request<http::string_body>& req) {
   route r;
   if (req.method() != http::verb::get && req.method() != http::verb::head) return r;
-  const std::string_view target(req.target().data(), req.target().size());
+  const std::string_view target = origin_form(std::string_view(req.target().data(), req.target().size()));
   const std::string_view prefix = "/delay/";
-  if (target == "/") {
+  if (target.empty() || target == "/") {
     r.status = http::status::ok;
   } else if (target.substr(0, prefix.size()) == prefix) {
     const std::string_view digits = target.substr(prefix.size());
@@ -95,25 +187,55 @@ class session : public std::enable_shared_from_this<session<Protocol>> {
   }
 
  private:
+  // The head first: it is checked before any byte of the body is read.
   void read() {
     parser_.emplace();
     parser_->header_limit(16 * 1024);  // a larger head gets 431
-    parser_->body_limit(1024 * 1024);
+    parser_->body_limit(max_body_bytes);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&session::on_header, this->shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec) return on_error(ec);
+    const http::status bad = check_head(*parser_);
+    if (bad != http::status::ok) return fail(bad);
+    if (parser_->is_done()) return on_read({}, 0);  // no body
+    received(false);
+    // A client that waits for it before sending its body, and has not sent any yet.
+    if (buffer_.size() == 0 && expects_continue(parser_->get()))
+      return http::async_write(stream_, continue_,
+                               beast::bind_front_handler(&session::on_continue, this->shared_from_this()));
+    read_body();
+  }
+
+  void on_continue(beast::error_code ec, std::size_t) {
+    if (ec) return close();
+    read_body();
+  }
+
+  void read_body() {
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&session::on_read, this->shared_from_this()));
   }
 
-  void on_read(beast::error_code ec, std::size_t) {
+  // The head, then the whole request: the request deadlines follow them.
+  void received(bool whole) { stream_.connection().parsed(0, whole, true); }  // sockact
+
+  void on_error(beast::error_code ec) {
     if (ec == net::error::operation_aborted) return;  // closed for us (drain, deadline)
     if (ec == http::error::end_of_stream) return close();
     if (ec == http::error::header_limit) return fail(http::status::request_header_fields_too_large);
-    if (ec && ec.category() == http::make_error_code(http::error::bad_method).category())
+    if (ec == http::error::body_limit) return fail(http::status::payload_too_large);
+    if (ec.category() == http::make_error_code(http::error::bad_method).category())
       return fail(http::status::bad_request);
-    if (ec) return close();
-    stream_.connection().request_received();  // sockact
+    close();
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) return on_error(ec);
+    received(true);
     req_ = parser_->release();
-    if (std::distance(req_.begin(), req_.end()) > 100)
-      return fail(http::status::request_header_fields_too_large);
     const route r = route_for(req_);
     if (!r.delay) return answer(r);
     timer_.expires_after(std::chrono::milliseconds(r.delay_ms));
@@ -168,6 +290,7 @@ class session : public std::enable_shared_from_this<session<Protocol>> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> req_;
   http::response<http::string_body> res_;
+  const http::response<http::empty_body> continue_{http::status::continue_, 11};
 };
 
 }  // namespace
@@ -182,17 +305,16 @@ int main(int argc, char** argv) try {
     }
     config.listen.address = a.substr(9);  // sockact
   }
-  sockact::activation act = sockact::activate_or_exit(config);  // sockact
-  const char* threads_env = std::getenv("THREADS");
-  const int threads = threads_env != nullptr && std::atoi(threads_env) > 0 ? std::atoi(threads_env) : 2;
-  net::io_context ioc{threads};
+  const unsigned threads = thread_count::from_environment_or_exit(program, 2);  // before taking the sockets
+  sockact::activation act = sockact::activate_or_exit(config);                  // sockact
+  net::io_context ioc{static_cast<int>(threads)};
   sockact::asio_driver driver(ioc, act, [](auto socket, const sockact::server_socket& from) {  // sockact
     using protocol = typename decltype(socket)::protocol_type;
     std::make_shared<session<protocol>>(std::move(socket), from.name)->run();
   });
   std::vector<std::thread> pool;
-  pool.reserve(static_cast<std::size_t>(threads - 1));
-  for (int i = threads - 1; i > 0; --i) pool.emplace_back([&ioc] { ioc.run(); });
+  pool.reserve(threads - 1);
+  for (unsigned i = threads - 1; i > 0; --i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();  // returns after the idle exit or the drain
   for (std::thread& t : pool) t.join();
   return 0;

@@ -11,6 +11,11 @@
 //     count towards the header limit, and they count as a started request.
 //   * HTTP/1.0 and HTTP/1.1. HTTP/1.2..1.9 are served as HTTP/1.1 (RFC 9110
 //     §2.5). Another major version: 505. Not "HTTP/d.d": 400.
+//   * The request target in origin form ("/path?query") or in absolute form
+//     ("http://host:port/path?query", RFC 9112 §3.2.2): its authority is then
+//     the request's host, and origin_form() gives "/path?query" for routing.
+//     An absolute-form http(s) target with an empty host or with userinfo
+//     ("user@host", RFC 9110 §4.2.4): 400.
 //   * HTTP/1.1 needs exactly one Host field; HTTP/1.0 at most one. Else 400.
 //   * Content-Length: digits only. Repeated fields, or a comma list, whose
 //     values are all equal are collapsed to one (RFC 9110 §8.6); different
@@ -18,7 +23,14 @@
 //     413 as soon as its field is read, even if a later field conflicts).
 //   * Transfer-Encoding: these servers do not implement chunked bodies. With
 //     Content-Length, or in an HTTP/1.0 request: 400 (RFC 9112 §6.1, §6.3).
-//     Alone: 501 Not Implemented (RFC 9112 §6.1), answered once the head ends.
+//     Once the head ends: a final coding that is not chunked ("gzip",
+//     "chunked, identity", "xchunked"), or chunked twice, leaves the body's
+//     length unknown, so 400 (RFC 9112 §6.3: taking it as bodiless would run
+//     the body as the next request); otherwise 501 Not Implemented (§6.1).
+//   * Expect: 100-continue in HTTP/1.1: once the head is in and none of the
+//     body, result::send_continue says to send continue_response() (once),
+//     so that the client sends its body at once (RFC 9110 §10.1.1). Other
+//     expectations are ignored.
 //   * A head over max_header_bytes, or over max_header_count fields: 431.
 //   * Every error is final for the connection: answer error_response(status),
 //     which carries Connection: close, and read nothing more from it.
@@ -32,7 +44,8 @@
 //                    complete -> in.consume(r.consumed), answer(req, ..., draining);
 //                                stop here while output is over its cap
 //                    error    -> send error_response(r.status), close after it
-//                    else     -> arm HEADERS_TIMEOUT if partial_head, stop }
+//                    else     -> send continue_response() if r.send_continue,
+//                                arm HEADERS_TIMEOUT if partial_head, stop }
 #ifndef SOCKACT_EXAMPLES_MINI_HTTP_HPP
 #define SOCKACT_EXAMPLES_MINI_HTTP_HPP
 
@@ -60,7 +73,8 @@ inline constexpr unsigned max_delay_ms = 600000;
 
 struct request {
   std::string method;
-  std::string target;
+  std::string target;      ///< as sent; origin_form(target) for routing
+  std::string host;        ///< the authority of an absolute-form target, else the Host field
   int version_minor = 1;   ///< 0 for HTTP/1.0, 1 for HTTP/1.1 (and 1.2..1.9)
   bool keep_alive = true;  ///< from the version and the Connection field
   std::size_t content_length = 0;
@@ -80,6 +94,9 @@ struct result {
   progress state = progress::empty;
   std::size_t consumed = 0;  ///< complete: head plus body bytes; else 0
   int status = 0;            ///< error: 400, 413, 431, 501 or 505; else 0
+  /// partial_body: the client waits for an interim "100 Continue" before it
+  /// sends the body; send continue_response() now. Set once per request.
+  bool send_continue = false;
 
   bool complete() const noexcept { return state == progress::complete; }
   bool failed() const noexcept { return state == progress::error; }
@@ -121,7 +138,9 @@ class request_parser {
 
  private:
   int request_line(std::string_view line);
+  int absolute_form(std::string_view target);
   int field_line(std::string_view line);
+  void transfer_coding(std::string_view value);
   int content_length(std::string_view value);
   int finish_head() noexcept;
   void next_request() noexcept;
@@ -136,7 +155,12 @@ class request_parser {
   bool have_request_line_ = false;
   bool have_length_ = false;
   bool have_encoding_ = false;
+  bool final_chunked_ = false;  // the last transfer coding so far is chunked
+  unsigned chunked_count_ = 0;  // how often chunked was applied
   bool have_host_ = false;
+  bool absolute_form_ = false;  // the host came with the target
+  bool expect_continue_ = false;
+  bool continue_sent_ = false;
   bool close_token_ = false;
   bool keep_alive_token_ = false;
   int error_ = 0;
@@ -193,7 +217,13 @@ struct route {
 };
 
 /// GET / -> hello; GET /delay/<ms> -> answer after ms milliseconds (0..600000).
+/// Absolute-form targets are routed by their origin form.
 route route_for(const request& req);
+
+/// The path and query of a request target: `target` itself in origin form;
+/// for "http://host:port/p?q" (absolute form, http or https) "/p?q". The empty
+/// path of "http://host" or "http://host?q" stays empty ("" or "?q"); it means "/".
+std::string_view origin_form(std::string_view target) noexcept;
 
 /// The Connection field of a response.
 enum class connection_header {
@@ -218,6 +248,10 @@ std::string response(int status, std::string_view body, bool keep_alive, bool he
 /// The answer to a parse error or a timeout (400, 408, 413, 431, 501, 505):
 /// always with Connection: close; the caller closes after sending it.
 std::string error_response(int status);
+
+/// The interim response to send when result::send_continue says so. Not a
+/// response to the request: its final response follows, after the body.
+std::string_view continue_response() noexcept;
 
 /// The response to a routed request, except for the wait of a delay route:
 /// the caller's event loop waits, then sends this. With `draining`, it says
@@ -309,6 +343,14 @@ inline bool is_target_byte(char ch) noexcept {
   return c > 0x20 && c < 0x7f;
 }
 
+// The length of "http://" or "https://" (any case) at the start of `target`, else 0.
+inline std::size_t absolute_scheme(std::string_view target) noexcept {
+  for (const std::string_view scheme : {std::string_view("http://"), std::string_view("https://")})
+    if (target.size() >= scheme.size() && iequals(target.substr(0, scheme.size()), scheme))
+      return scheme.size();
+  return 0;
+}
+
 // Calls f(element) for each element of a comma list, OWS trimmed; empty
 // elements included. Stops and returns false when f does.
 template <typename F>
@@ -331,12 +373,15 @@ inline void request_parser::reset() noexcept {
 inline void request_parser::next_request() noexcept {
   req_.method.clear();
   req_.target.clear();
+  req_.host.clear();
   req_.version_minor = 1;
   req_.keep_alive = true;
   req_.content_length = 0;
   req_.head_length = 0;
   line_start_ = searched_ = head_length_ = fields_ = 0;
   have_request_line_ = have_length_ = have_encoding_ = have_host_ = false;
+  final_chunked_ = absolute_form_ = expect_continue_ = continue_sent_ = false;
+  chunked_count_ = 0;
   close_token_ = keep_alive_token_ = false;
 }
 
@@ -385,6 +430,9 @@ inline result request_parser::parse(std::string_view input, request& out) {
   const std::size_t total = head_length_ + req_.content_length;
   if (input.size() < total) {
     r.state = progress::partial_body;
+    // Only while no byte of the body is here: a client that sends it has not waited.
+    if (expect_continue_ && !continue_sent_ && input.size() == head_length_)
+      r.send_continue = continue_sent_ = true;
     return r;
   }
   req_.head_length = head_length_;
@@ -411,6 +459,17 @@ inline int request_parser::request_line(std::string_view line) {
   req_.method.assign(line.data(), target_at - 1);
   req_.target.assign(line.data() + target_at, i - target_at);
   have_request_line_ = true;
+  return absolute_form(req_.target);
+}
+
+inline int request_parser::absolute_form(std::string_view target) {
+  const std::size_t scheme = detail::absolute_scheme(target);
+  if (scheme == 0) return 0;
+  const std::string_view rest = target.substr(scheme);
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return 400;
+  req_.host.assign(authority.data(), authority.size());
+  absolute_form_ = true;
   return 0;
 }
 
@@ -429,9 +488,17 @@ inline int request_parser::field_line(std::string_view line) {
   if (detail::iequals(name, "transfer-encoding")) {
     if (have_length_ || req_.version_minor == 0) return 400;
     have_encoding_ = true;
+    transfer_coding(value);
   } else if (detail::iequals(name, "host")) {
     if (have_host_) return 400;
     have_host_ = true;
+    if (!absolute_form_) req_.host.assign(value.data(), value.size());
+  } else if (detail::iequals(name, "expect")) {
+    // HTTP/1.0 clients do not wait for 100 Continue; a server ignores theirs (RFC 9110 §10.1.1).
+    detail::each_element(value, [this](std::string_view token) {
+      if (req_.version_minor == 1 && detail::iequals(token, "100-continue")) expect_continue_ = true;
+      return true;
+    });
   } else if (detail::iequals(name, "connection")) {
     detail::each_element(value, [this](std::string_view token) {
       if (detail::iequals(token, "close")) close_token_ = true;
@@ -440,6 +507,17 @@ inline int request_parser::field_line(std::string_view line) {
     });
   }
   return 0;
+}
+
+// Records the codings of one Transfer-Encoding field, in order; fields
+// repeat as one list (RFC 9110 §5.3). Empty elements do not count (§5.6.1).
+inline void request_parser::transfer_coding(std::string_view value) {
+  detail::each_element(value, [this](std::string_view coding) {
+    if (coding.empty()) return true;
+    final_chunked_ = detail::iequals(coding, "chunked");
+    if (final_chunked_) ++chunked_count_;
+    return true;
+  });
 }
 
 inline int request_parser::content_length(std::string_view value) {
@@ -470,7 +548,9 @@ inline int request_parser::content_length(std::string_view value) {
 
 inline int request_parser::finish_head() noexcept {
   if (req_.version_minor == 1 && !have_host_) return 400;
-  if (have_encoding_) return 501;
+  // Without chunked last (exactly once), the body's end is unknown: 400, and
+  // close, so that no byte of it is read as a request (RFC 9112 §6.3).
+  if (have_encoding_) return final_chunked_ && chunked_count_ == 1 ? 501 : 400;
   req_.keep_alive = !close_token_ && (req_.version_minor == 1 || keep_alive_token_);
   return 0;
 }
@@ -515,16 +595,25 @@ inline void input_buffer::swap(input_buffer& other) noexcept {
   std::swap(moved_, other.moved_);
 }
 
+inline std::string_view origin_form(std::string_view target) noexcept {
+  const std::size_t scheme = detail::absolute_scheme(target);
+  if (scheme == 0) return target;
+  const std::string_view rest = target.substr(scheme);
+  const std::size_t path = rest.find_first_of("/?");
+  return path == std::string_view::npos ? std::string_view() : rest.substr(path);
+}
+
 inline route route_for(const request& req) {
   route r;
   if (req.method != "GET" && req.method != "HEAD") return r;
-  if (req.target == "/") {
+  const std::string_view path = origin_form(req.target);
+  if (path.empty() || path == "/") {
     r.what = route::hello;
     return r;
   }
   const std::string_view prefix = "/delay/";
-  if (req.target.compare(0, prefix.size(), prefix) == 0) {
-    const std::string_view digits = std::string_view(req.target).substr(prefix.size());
+  if (path.substr(0, prefix.size()) == prefix) {
+    const std::string_view digits = path.substr(prefix.size());
     unsigned long ms = 0;
     if (digits.empty() || digits.size() > 7) return route{route::bad_request, 0};
     for (const char c : digits) {
@@ -545,6 +634,8 @@ inline connection_header connection_for(const request& req, bool draining) noexc
 
 inline const char* reason_phrase(int status) noexcept {
   switch (status) {
+    case 100:
+      return "Continue";
     case 200:
       return "OK";
     case 400:
@@ -590,6 +681,10 @@ inline std::string error_response(int status) {
   for (char& c : body) c = detail::lower(c);
   body += '\n';
   return response(status, body, connection_header::close);
+}
+
+inline std::string_view continue_response() noexcept {
+  return "HTTP/1.1 100 Continue\r\n\r\n";
 }
 
 inline std::string answer(const request& req, const route& r, std::string_view program,

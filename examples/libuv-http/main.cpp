@@ -45,6 +45,7 @@ struct client {
   bool waiting = false;            // a /delay answer is due; the requests behind it wait
   bool close_after_write = false;  // answered without keep-alive, or a bad request
   bool peer_closed = false;        // EOF: answer what is complete, then close
+  bool answered = false;           // a final response is being written (not only a 100 Continue)
   int pending_writes = 0;
   mini_http::request delayed;
   mini_http::route delayed_route;
@@ -115,7 +116,10 @@ void on_written(uv_write_t* req, int status) {
   delete w;
   --c->pending_writes;
   if (status < 0 || c->closing()) return close_client(c);  // also UV_ECANCELED while closing
-  if (c->pending_writes == 0 && !c->waiting) c->conn.response_sent(c->buffered());  // sockact
+  if (c->pending_writes == 0 && !c->waiting && c->answered) {
+    c->answered = false;
+    c->conn.response_sent(c->buffered());  // sockact
+  }
   process(c);
 }
 
@@ -136,6 +140,7 @@ void respond(client* c, const mini_http::request& req, const mini_http::route& r
   const bool closing = !c->conn.keep_alive(c->buffered());  // sockact
   if (mini_http::connection_for(req, closing) == mini_http::connection_header::close)
     c->close_after_write = true;
+  c->answered = true;
   send(c, mini_http::answer(req, r, program, c->name, static_cast<long>(::getpid()), closing));
 }
 
@@ -154,10 +159,11 @@ void process(client* c) {
     const mini_http::result n = c->parser.parse(c->in.unread(), req);
     c->conn.parsed(c->buffered(), n.complete(), n.head_complete());  // sockact
     if (n.failed()) {  // 400, 413, 431, 501, 505: answer and close
-      c->close_after_write = true;
+      c->close_after_write = c->answered = true;
       send(c, mini_http::error_response(n.status));
       break;
     }
+    if (n.send_continue) send(c, std::string(mini_http::continue_response()));  // the client waits for it
     if (!n.complete()) break;  // the request deadlines run meanwhile
     c->in.consume(n.consumed);
     const mini_http::route r = mini_http::route_for(req);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -36,6 +37,7 @@ constexpr const char* program = "example-posix-http";
 constexpr std::size_t max_pending_output = 1024 * 1024;  // stop reading above this (backpressure)
 
 struct connection {
+  std::uint64_t id = 0;  // unique for the server's life: fd numbers are reused at once
   sockact::unique_fd fd;
   std::string name;            // the socket the client came in on
   mini_http::input_buffer in;  // received, not yet parsed
@@ -99,6 +101,7 @@ class server {
   void add(sockact::unique_fd fd, const std::string& name) {
     const int raw = fd.get();
     auto c = std::make_unique<connection>();
+    c->id = ++last_id_;
     c->fd = std::move(fd);
     c->name = name;
     c->events = EPOLLIN | EPOLLRDHUP;
@@ -152,14 +155,16 @@ class server {
         c.answered = c.close_after_write = true;
         break;
       }
-      if (!r.complete()) break;  // the request deadlines run meanwhile
+      if (r.send_continue)
+        c.out += mini_http::continue_response();  // the client waits for it to send the body
+      if (!r.complete()) break;                   // the request deadlines run meanwhile
       c.in.consume(r.consumed);
       const mini_http::route route = mini_http::route_for(req);
       if (route.what == mini_http::route::delay) {
         c.waiting = true;
         c.delayed = req;
         c.delayed_route = route;
-        timers_.emplace(clock_type::now() + std::chrono::milliseconds(route.delay_ms), c.fd.get());
+        timers_.emplace(clock_type::now() + std::chrono::milliseconds(route.delay_ms), due{c.fd.get(), c.id});
         break;
       }
       respond(c, req, route);
@@ -228,21 +233,29 @@ class server {
   void fire_timers() {
     const clock_type::time_point now = clock_type::now();
     while (!timers_.empty() && timers_.begin()->first <= now) {
-      const int fd = timers_.begin()->second;
+      const due d = timers_.begin()->second;
       timers_.erase(timers_.begin());
-      const auto it = connections_.find(fd);
-      if (it == connections_.end()) continue;
+      // The connection may be gone, and its fd number another client's by now.
+      const auto it = connections_.find(d.fd);
+      if (it == connections_.end() || it->second->id != d.id) continue;
       connection& c = *it->second;
       c.waiting = false;
       respond(c, c.delayed, c.delayed_route);
-      if (!process(c) && connections_.count(fd) != 0) close(c, false);
+      if (!process(c) && connections_.count(d.fd) != 0) close(c, false);
     }
   }
 
+  // A /delay answer due: the connection's fd finds it, its id tells whether it is still the same one.
+  struct due {
+    int fd;
+    std::uint64_t id;
+  };
+
   sockact::activation& act_;  // sockact
   sockact::unique_fd epoll_;
-  std::unordered_map<int, std::unique_ptr<connection>> connections_;
-  std::multimap<clock_type::time_point, int> timers_;  // /delay answers due, by connection fd
+  std::unordered_map<int, std::unique_ptr<connection>> connections_;  // by fd
+  std::multimap<clock_type::time_point, due> timers_;                 // /delay answers due
+  std::uint64_t last_id_ = 0;
 };
 
 }  // namespace

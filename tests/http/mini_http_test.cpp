@@ -216,6 +216,89 @@ TEST(MiniHttp, TransferEncoding) {
             progress::partial_head);
 }
 
+// RFC 9112 §6.3: unless chunked is the final coding, the body's length is
+// unknown; taken as bodiless, the body would be read as the next request.
+TEST(MiniHttp, TransferEncodingNotEndingInChunkedIs400) {
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ";
+  const std::string behind = "\r\n\r\nGET /delay/7 HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const char* te :
+       {"gzip", "identity", "chunked, identity", "xchunked", "chunked;x=1", "chunked, chunked",
+        "chunked\r\nTransfer-Encoding: identity", "chunked\r\nTransfer-Encoding: chunked", "", " , "}) {
+    EXPECT_EQ(status_of(head + te + behind), 400) << te;
+    EXPECT_EQ(feed(head + te + behind, {5, 40, 60}), std::vector<event>{stop(progress::error, 400)}) << te;
+  }
+  // Chunked last and once: a body these servers cannot read, 501.
+  for (const char* te :
+       {"chunked", "CHUNKED", "gzip, chunked", "gzip\r\nTransfer-Encoding: chunked", ", chunked ,"})
+    EXPECT_EQ(status_of(head + te + behind), 501) << te;
+}
+
+TEST(MiniHttp, ExpectContinue) {
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+  request_parser p;
+  request req;
+  result r = p.parse(head, req);
+  EXPECT_EQ(r.state, progress::partial_body);
+  EXPECT_TRUE(r.send_continue);
+  EXPECT_FALSE(p.parse(head, req).send_continue);  // once
+  r = p.parse(head + "hello" + head, req);
+  ASSERT_TRUE(r.complete());
+  EXPECT_FALSE(r.send_continue);
+  // The next request on the connection gets its own.
+  EXPECT_TRUE(p.parse(head, req).send_continue);
+  p.reset();
+  EXPECT_TRUE(p.parse(head, req).send_continue);
+
+  for (const std::string_view no : {
+           "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",  // ignored in 1.0
+           "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhe",  // body
+                                                                                                 // coming
+           "POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 5\r\n\r\n",
+           "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
+       }) {
+    request_parser q;
+    r = q.parse(no, req);
+    EXPECT_EQ(r.state, progress::partial_body) << no;
+    EXPECT_FALSE(r.send_continue) << no;
+  }
+  // No body, nothing to wait for.
+  r = parse_one("GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n", req);
+  EXPECT_TRUE(r.complete());
+  EXPECT_FALSE(r.send_continue);
+  r = parse_one("POST / HTTP/1.1\r\nHost: x\r\nexpect: foo, 100-Continue\r\nContent-Length: 1\r\n\r\n", req);
+  EXPECT_TRUE(r.send_continue);
+  EXPECT_EQ(mini_http::continue_response(), "HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+// RFC 9112 §3.2.2: the absolute form of a target is accepted, its authority is the host.
+TEST(MiniHttp, AbsoluteFormTargets) {
+  request req;
+  ASSERT_TRUE(parse_one("GET http://example:8080/delay/5 HTTP/1.1\r\nHost: other\r\n\r\n", req).complete());
+  EXPECT_EQ(req.target, "http://example:8080/delay/5");
+  EXPECT_EQ(req.host, "example:8080");
+  const mini_http::route r = mini_http::route_for(req);
+  EXPECT_EQ(r.what, mini_http::route::delay);
+  EXPECT_EQ(r.delay_ms, 5u);
+  for (const char* hello : {"http://h/", "HTTP://h", "https://h:1/"}) {
+    ASSERT_TRUE(parse_one(std::string("GET ") + hello + " HTTP/1.1\r\nHost: h\r\n\r\n", req).complete());
+    EXPECT_EQ(mini_http::route_for(req).what, mini_http::route::hello) << hello;
+  }
+  ASSERT_TRUE(parse_one("GET / HTTP/1.1\r\nHost: a.example\r\n\r\n", req).complete());
+  EXPECT_EQ(req.host, "a.example");
+
+  EXPECT_EQ(mini_http::origin_form("/p?q"), "/p?q");
+  EXPECT_EQ(mini_http::origin_form("http://h:80/p?q"), "/p?q");
+  EXPECT_EQ(mini_http::origin_form("http://h?q"), "?q");
+  EXPECT_EQ(mini_http::origin_form("http://h"), "");
+  EXPECT_EQ(mini_http::origin_form("ftp://h/p"), "ftp://h/p");
+  EXPECT_EQ(mini_http::origin_form("*"), "*");
+
+  // No host, userinfo (RFC 9110 §4.2.4), or no Host field: 400.
+  for (const char* bad : {"http:///", "http://?q", "https://u@h/", "http://u:p@h/x"})
+    EXPECT_EQ(status_of(std::string("GET ") + bad + " HTTP/1.1\r\nHost: h\r\n\r\n"), 400) << bad;
+  EXPECT_EQ(status_of("GET http://h/ HTTP/1.1\r\n\r\n"), 400);
+}
+
 TEST(MiniHttp, HeadTooLargeIs431) {
   const limits lim;
   std::string pad = "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ";
@@ -404,6 +487,7 @@ TEST(MiniHttp, Responses) {
   EXPECT_EQ(mini_http::bad_request(), mini_http::error_response(400));
   EXPECT_EQ(mini_http::request_timeout(), mini_http::error_response(408));
   EXPECT_NE(mini_http::bad_request().find("bad request\n"), std::string::npos);
+  EXPECT_STREQ(mini_http::reason_phrase(100), "Continue");
 
   request req;
   ASSERT_TRUE(parse_one("HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", req).complete());

@@ -364,14 +364,17 @@ class activation_state {
   // On the driver's thread: a connection tracked during an idle drain (add())
   // makes the lifecycle serve again.
   void take_resume(clock::time_point now) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!resume_pending_) return;
-    resume_pending_ = false;
-    if (lifecycle_.resume(now)) {
-      new_closed_ = false;
-      log("a new connection during the idle drain: serving again");
+    bool resumed = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!resume_pending_) return;
+      resume_pending_ = false;
+      resumed = lifecycle_.resume(now);
+      if (resumed) new_closed_ = false;
+      sync_phase();
     }
-    sync_phase();
+    // Outside the lock: the log function is the application's.
+    if (resumed) log("a new connection during the idle drain: serving again");
   }
 
   // Under mutex_: what add() and keep_alive() read of the lifecycle.
@@ -439,15 +442,25 @@ class activation_state {
       // Done when nothing is open and nothing lingers: the listeners of an
       // idle drain stay open until then, so a client arriving meanwhile is
       // served at once instead of waiting for the linger and a cold start.
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!resume_pending_) {
-        const lifecycle_actions more = lifecycle_.on_connections(nodes_.size() + lingering_count());
+      // The lifecycle runs the stop hook and the log function, which are the
+      // application's: outside the lock. A connection that add() registers
+      // meanwhile was accepted before the listeners close: the drain serves it.
+      std::size_t open_now = 0;
+      bool resuming = false;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        open_now = nodes_.size();
+        resuming = resume_pending_;
+      }
+      if (!resuming) {
+        const lifecycle_actions more = lifecycle_.on_connections(open_now + lingering_count());
         if (more.stop_accepting) {
           r.stop_accepting = true;
           log("idle: nothing open and no one waiting; exiting");
         }
         a |= more;
       }
+      std::lock_guard<std::mutex> lock(mutex_);
       sync_phase();
     }
     if (a.finished || lifecycle_.current() == lifecycle::phase::done) {
