@@ -153,7 +153,10 @@ def case_pooled(host, port, pid, log):
     check(wait_log(log, "stopping (IDLE)", 2), "pooled: idle again")
     check(wait_eof(fresh, 1.0) == "eof", "pooled: the second pooled connection gets a FIN")
     time.sleep(0.2)
-    os.kill(pid, signal.SIGTERM)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:  # no linger left to wait for (the thread driver's closes shut both sides)
+        print("note: pooled: the server had exited before the SIGTERM", flush=True)
     pooled.close()
 
 
