@@ -222,6 +222,36 @@ TEST(ThreadDriver, IdleExitWithSeveralBlockingClients) {
   ::close(manager_copy);
 }
 
+// A connection the server's own accept loop takes while an idle drain runs
+// (held in it by a silent client's grace period) ends the drain: it is served
+// with keep-alive, and the process goes idle again later.
+TEST(ThreadDriver, ConnectionDuringTheIdleDrainResumesServing) {
+  sockact::activation act = make_activation(300ms);
+  sockact::thread_driver driver(act);
+  blocking_server server(act, driver);
+  const int silent = connect_loopback(server.port());  // keeps the drain open for its grace (300 ms)
+  ASSERT_GE(silent, 0);
+  const auto end = steady::now() + 3s;
+  while (!logged("stopping (IDLE)") && steady::now() < end) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(logged("stopping (IDLE)"));
+  EXPECT_FALSE(server.stopped_by_driver.load()) << "an idle drain keeps the listener";
+  const int fresh = connect_loopback(server.port());
+  ASSERT_GE(fresh, 0);
+  send_all(fresh, "GET 0\n");
+  EXPECT_EQ(read_line(fresh), "done 0") << "served with keep-alive, as when serving";
+  EXPECT_TRUE(logged("a new connection during the idle drain: serving again"));
+  EXPECT_FALSE(driver.finished());
+  send_all(fresh, "GET 0\n");
+  EXPECT_EQ(read_line(fresh), "done 0");
+  EXPECT_EQ(read_line(silent), "") << "the silent client is closed after its grace";
+  EXPECT_EQ(read_line(fresh), "") << "idle again: the keep-alive connection is closed";
+  EXPECT_TRUE(driver.wait_for(5s)) << "did not exit when idle again";
+  server.join();
+  EXPECT_TRUE(server.stopped_by_driver.load()) << "the listener closes once the drain is final";
+  ::close(silent);
+  ::close(fresh);
+}
+
 TEST(ThreadDriver, SigtermLetsTheRequestInFlightFinish) {
   sockact::activation act = make_activation(0ms);
   sockact::thread_driver driver(act);
