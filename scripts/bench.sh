@@ -3,7 +3,7 @@
 # every measurement side by side and prints one table of ratios against their
 # targets, which it also writes to bench/RESULTS.md. See bench/README.md.
 #
-#   scripts/bench.sh            the full run (about 8 minutes)
+#   scripts/bench.sh            the full run (about 8 minutes, and 12 for the idle-boundary step)
 #   scripts/bench.sh --quick    fewer rounds, for checking that it works (about 3 minutes)
 #   BENCH_BUILD=/tmp/x scripts/bench.sh   build directory (default /tmp/sockact-bench)
 #   any other arguments go to bench/run.py (e.g. --only cold,steady)
@@ -79,4 +79,28 @@ rounds=30; [[ " $* " == *" --quick "* ]] && rounds=8
 { cmake -S "$root" -B "$build/adopt" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSOCKACT_BUILD_TESTS=OFF -DSOCKACT_BUILD_EXAMPLES=OFF >/dev/null &&
   cmake --build "$build/adopt" --target sockact_adopt >/dev/null &&
   python3 "$root/bench/adopt_cold_start.py" "$build/adopt/tools/libsockact-adopt.so" --rounds $rounds; } || { r=$?; [ $rc -ge $r ] || rc=$r; }
+# Requests at the idle boundary (issue 23; bench/idle_boundary.py, about 12 minutes, 3 with --quick):
+# example-posix-http from before the idle-drain fix ("today": the fix's parent commit, or
+# IDLE_BASE_REF, exported with git archive) and from this tree ("after"), and adapter-node,
+# each under sockact-run with IDLE_TIMEOUT=1. Appends its section to RESULTS.md.
+idle_args=(); [[ " $* " == *" --quick "* ]] && idle_args+=(--quick)
+$node_ok || idle_args+=(--no-node)
+fix=$(git -C "$root" log -1 --format=%H --grep='^The idle drain keeps accepting' 2>/dev/null || true)
+base_ref=${IDLE_BASE_REF:-${fix:+$fix^}}
+if [ -z "$base_ref" ]; then
+  echo "bench: idle boundary skipped: no git history with the idle-drain fix (set IDLE_BASE_REF)" >&2
+else
+  { base_commit=$(git -C "$root" rev-parse --verify "$base_ref^{commit}") &&
+    { [ "$(cat "$build/idle-base-src/.commit" 2>/dev/null)" = "$base_commit" ] ||
+      { rm -rf "$build/idle-base-src" && mkdir -p "$build/idle-base-src" &&
+        git -C "$root" archive "$base_commit" | tar -x -C "$build/idle-base-src" &&
+        echo "$base_commit" >"$build/idle-base-src/.commit"; }; } &&
+    cmake -S "$build/idle-base-src" -B "$build/idle-base" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSOCKACT_BUILD_TESTS=OFF >/dev/null &&
+    cmake --build "$build/idle-base" --target example-posix-http >/dev/null &&
+    cmake -S "$root" -B "$build/idle" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSOCKACT_BUILD_TESTS=OFF >/dev/null &&
+    cmake --build "$build/idle" --target example-posix-http sockact-run >/dev/null &&
+    python3 "$root/bench/idle_boundary.py" --today "$build/idle-base/examples/example-posix-http" \
+      --after "$build/idle/examples/example-posix-http" --sockact-run "$build/idle/tools/sockact-run" \
+      "${idle_args[@]}"; } || { r=$?; [ $rc -ge $r ] || rc=$r; }
+fi
 exit $rc
