@@ -21,7 +21,7 @@ run_start() {
   return 1
 }
 
-listening_or_gone() { grep -q 'starts on the first' "$RUN_LOG" || ! kill -0 "$RUN_PID" 2>/dev/null; }
+listening_or_gone() { grep -qs 'starts on the first' "$RUN_LOG" || ! kill -0 "$RUN_PID" 2>/dev/null; }
 
 # activations: how many activation lines RUN_LOG has.
 activations() { grep -c '^sockact-run: activation ' "$RUN_LOG" || true; }

@@ -37,6 +37,11 @@ expect_exit "unknown option" 2 "$SOCKACT_RUN" --bogus -l 1 -- true
 expect_contains "unknown option named" "$OUT" '"--bogus"'
 expect_exit "no --listen" 2 "$SOCKACT_RUN" -- true
 expect_exit "bad --start-limit" 2 "$SOCKACT_RUN" --start-limit 5 -l 1 -- true
+expect_exit "bad --trigger-limit" 2 "$SOCKACT_RUN" --trigger-limit 20/-2 -l 1 -- true
+expect_exit "--max-connections 010 (not octal 8)" 2 "$SOCKACT_RUN" -a --max-connections 010 -l 1 -- true
+expect_exit "--max-connections without --accept" 2 "$SOCKACT_RUN" --max-connections 5 -l 1 -- true
+expect_exit "bad --stop-timeout" 2 "$SOCKACT_RUN" --stop-timeout 1e3 -l 1 -- true
+expect_contains "bad --stop-timeout quoted" "$OUT" '--stop-timeout "1e3"'
 expect_exit "--accept with --datagram" 2 "$SOCKACT_RUN" -a -d -l 1 -- true
 P=$(free_port)
 expect_exit "missing program" 127 "$SOCKACT_RUN" -l 127.0.0.1:$P -- "$E2E_TMP/no-such-program"
@@ -49,6 +54,8 @@ chmod 644 "$E2E_TMP/not-executable"
 expect_exit "not executable" 126 "$SOCKACT_RUN" -l 127.0.0.1:$P -- "$E2E_TMP/not-executable"
 expect_exit "help" 0 "$SOCKACT_RUN" --help
 expect_contains "help documents the exit statuses" "$OUT" "exit status:" "start limit" "126, 127"
+expect_contains "help documents the limits and their defaults" "$OUT" "--max-connections N" "default 5/10" \
+  "default 20/2" "--stop-timeout SECONDS" "(default 90"
 
 # ---- port in use: exit 3, naming the address
 run_start holder -l 127.0.0.1:$P -- true
