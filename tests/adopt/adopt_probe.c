@@ -11,6 +11,13 @@
  *       -s N           after N connections, shutdown(listener, SHUT_RDWR) and go on
  *       -x N           exit 0 after N connections
  *       -e             at start, run a child shell that prints LD_PRELOAD and LISTEN_FDS
+ *       -r N           after every N connections, close the listener and bind and listen
+ *                      on ADDRESS again with a new socket (a reload)
+ *       -m ADDRESS3    rebind (-r) on ADDRESS3 instead (a reload that moved)
+ *       -f             close each connection with fclose(fdopen()): a route the preload
+ *                      library does not see
+ *       -p ADDRESS2    also listen on ADDRESS2 (a second port) and serve it the same way
+ *       -c             close fd 3 first, as daemonising code that closes every fd does
  *   adopt_probe idle SECONDS               binds nothing; sleeps, exits 0
  *   adopt_probe connect ADDRESS [HOLD_MS]  prints the line the server sends,
  *       keeps the connection open HOLD_MS, exits 0; 1 when nothing came in 3 s.
@@ -96,10 +103,49 @@ static void describe(const struct sockaddr_storage* ss, socklen_t len, char* out
   }
 }
 
+struct listener {
+  const char* where;
+  int fd;
+};
+struct listen_options {
+  int force6, nonblock, cloexec, unlink_first;
+};
+
+/* socket(), bind(), listen() on l->where; prints what it got. */
+static int open_listener(struct listener* l, const struct listen_options* o) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (parse(l->where, o->force6, &ss, &len) < 0)
+    return fprintf(stderr, "probe: bad address %s\n", l->where), -1;
+  int type = SOCK_STREAM | (o->nonblock ? SOCK_NONBLOCK : 0) | (o->cloexec ? SOCK_CLOEXEC : 0);
+  int fd = socket(ss.ss_family, type, 0);
+  if (fd < 0) return perror("probe: socket"), -1;
+  int one = 1;
+  if (ss.ss_family != AF_UNIX) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (o->unlink_first && l->where[0] == '/')
+    fprintf(stderr, "probe: unlink(%s) = %d\n", l->where, unlink(l->where));
+  if (bind(fd, (struct sockaddr*)&ss, len) < 0)
+    return fprintf(stderr, "probe: bind %s: %s\n", l->where, strerror(errno)), -1;
+  if (listen(fd, 16) < 0) return perror("probe: listen"), -1;
+  struct sockaddr_storage got;
+  socklen_t glen = sizeof got;
+  char text[160];
+  getsockname(fd, (struct sockaddr*)&got, &glen);
+  describe(&got, glen, text, sizeof text);
+  fprintf(stderr, "probe: listening fd=%d on %s nonblock=%d cloexec=%d\n", fd, text,
+          (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0, (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+  l->fd = fd;
+  return 0;
+}
+
 static int serve(int argc, char** argv) {
   int nonblock = 0, cloexec = 1, force6 = 0, unlink_first = 0, shutdown_after = 0, exit_after = 0, env = 0;
+  int rebind_every = 0, use_fclose = 0;
+  const char* second = NULL;
+  const char* moved = NULL;
   int opt;
-  while ((opt = getopt(argc, argv, "nk6us:x:e")) != -1) {
+  int close_3 = 0;
+  while ((opt = getopt(argc, argv, "nk6us:x:er:fp:m:c")) != -1) {
     switch (opt) {
       case 'n':
         nonblock = 1;
@@ -122,6 +168,21 @@ static int serve(int argc, char** argv) {
       case 'e':
         env = 1;
         break;
+      case 'r':
+        rebind_every = atoi(optarg);
+        break;
+      case 'f':
+        use_fclose = 1;
+        break;
+      case 'p':
+        second = optarg;
+        break;
+      case 'm':
+        moved = optarg;
+        break;
+      case 'c':
+        close_3 = 1;
+        break;
       default:
         return 2;
     }
@@ -135,28 +196,15 @@ static int serve(int argc, char** argv) {
         "LISTEN_PID=${LISTEN_PID-unset} LISTEN_FDNAMES=${LISTEN_FDNAMES-unset}\" >&2");
     (void)r;
   }
-  struct sockaddr_storage ss;
-  socklen_t len;
-  if (parse(where, force6, &ss, &len) < 0) return fprintf(stderr, "probe: bad address %s\n", where), 2;
-  int type = SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0) | (cloexec ? SOCK_CLOEXEC : 0);
-  int fd = socket(ss.ss_family, type, 0);
-  if (fd < 0) return perror("probe: socket"), 1;
-  int one = 1;
-  if (ss.ss_family != AF_UNIX) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (unlink_first && where[0] == '/') fprintf(stderr, "probe: unlink(%s) = %d\n", where, unlink(where));
-  if (bind(fd, (struct sockaddr*)&ss, len) < 0)
-    return fprintf(stderr, "probe: bind %s: %s\n", where, strerror(errno)), 1;
-  if (listen(fd, 16) < 0) return perror("probe: listen"), 1;
-  struct sockaddr_storage got;
-  socklen_t glen = sizeof got;
-  char text[160];
-  getsockname(fd, (struct sockaddr*)&got, &glen);
-  describe(&got, glen, text, sizeof text);
-  fprintf(stderr, "probe: listening fd=%d on %s nonblock=%d cloexec=%d\n", fd, text,
-          (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0, (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+  if (close_3) close(3);
+  struct listener main_l = {where, -1}, second_l = {second, -1};
+  struct listen_options o = {force6, nonblock, cloexec, unlink_first};
+  if (open_listener(&main_l, &o) < 0) return 1;
+  if (second != NULL && open_listener(&second_l, &o) < 0) return 1;
   for (int served = 0;;) {
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, -1) < 0) continue;
+    struct pollfd p[2] = {{main_l.fd, POLLIN, 0}, {second_l.fd, POLLIN, 0}};
+    if (poll(p, second != NULL ? 2 : 1, -1) < 0) continue;
+    const int fd = (p[0].revents & POLLIN) != 0 ? main_l.fd : second_l.fd;
     int c = accept(fd, NULL, NULL);
     if (c < 0) {
       if (errno == EAGAIN || errno == EINTR) continue;
@@ -168,13 +216,24 @@ static int serve(int argc, char** argv) {
     char buf[256];
     while (read(c, buf, sizeof buf) > 0) {
     }
-    close(c);
+    if (use_fclose) {
+      FILE* f = fdopen(c, "r+"); /* fclose() closes c inside libc, past the library */
+      if (f != NULL) fclose(f);
+    } else {
+      close(c);
+    }
     ++served;
     if (served == shutdown_after) {
-      int r = shutdown(fd, SHUT_RDWR);
+      int r = shutdown(main_l.fd, SHUT_RDWR);
       fprintf(stderr, "probe: shutdown(listener) = %d\n", r);
     }
     if (served == exit_after) return 0;
+    if (rebind_every > 0 && served % rebind_every == 0) {
+      close(main_l.fd);
+      if (moved != NULL) main_l.where = moved;
+      fprintf(stderr, "probe: closed the listener; binding %s again\n", main_l.where);
+      if (open_listener(&main_l, &o) < 0) return 1;
+    }
   }
 }
 
@@ -209,7 +268,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   fprintf(stderr,
-          "usage: %s serve ADDRESS [-n] [-k] [-6] [-u] [-s N] [-x N] [-e] | idle SECONDS | connect ADDRESS "
+          "usage: %s serve ADDRESS [-n] [-k] [-6] [-u] [-s N] [-x N] [-e] [-r N] [-m ADDRESS3] [-f] [-p "
+          "ADDRESS2] [-c] | idle SECONDS | "
+          "connect ADDRESS "
           "[HOLD_MS]\n",
           argv[0]);
   return 2;

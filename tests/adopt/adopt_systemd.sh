@@ -3,8 +3,10 @@
 # systemd manager (tests/systemd/harness.sh), with libsockact-adopt.so in the
 # service's Environment=LD_PRELOAD=.
 #   adopt_systemd.sh LIBRARY SERVER basic|cycling [HTTPLIB_SERVER]
-# SERVER: bun (Bun.serve), node (http.createServer), python (python3 -m
-# http.server) or httplib (cpp-httplib).
+# SERVER: bun (Bun.serve), node (http.createServer), node-sh (the same behind
+# sh -c 'exec ...': the shell hands the fds on), node-cluster (a primary and
+# 2 workers; basic also checks that a 3 s request across the idle timeout
+# completes), python (python3 -m http.server) or httplib (cpp-httplib).
 #   basic    the first request starts it; its children see no LD_PRELOAD or
 #            LISTEN_*; it exits by itself when idle (SIGTERM, Result=success);
 #            the next request starts it again. bun: without the library the
@@ -23,7 +25,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 BUN=${SOCKACT_BUN:-$ROOT/.cache/npm/node_modules/@oven/bun-linux-x64/bin/bun}
 case $SERVER in
   bun) [ -x "$BUN" ] || sd_skip "no bun at $BUN (scripts/setup.sh installs it with scripts/setup-adopt.sh)" ;;
-  node) [ -x /usr/bin/node ] || sd_skip "no /usr/bin/node (apt-get install nodejs)" ;;
+  node | node-sh | node-cluster) [ -x /usr/bin/node ] || sd_skip "no /usr/bin/node (apt-get install nodejs)" ;;
   python) [ -x /usr/bin/python3 ] || sd_skip "no /usr/bin/python3" ;;
   httplib) [ -x "${4:-}" ] || sd_skip "cpp-httplib server not built (apt-get install libcpp-httplib-dev)" ;;
   *) echo "unknown server $SERVER" >&2; exit 2 ;;
@@ -49,6 +51,14 @@ case $SERVER in
     exec_start="/usr/bin/node /srv/adopt/node_server.js"
     extra="Environment=SOCKACT_ADOPT=web=[::]:3000"  # the explicit map
     ;;
+  node-sh)
+    exec_start="/bin/sh -c 'exec /usr/bin/node /srv/adopt/node_server.js'"
+    extra=""  # [::]:3000: the only passed fd, first bind()
+    ;;
+  node-cluster)
+    exec_start="/usr/bin/node /srv/adopt/node_cluster.js"
+    extra=""  # the primary binds [::]:3000 for its workers: the only passed fd
+    ;;
   python)
     exec_start="/usr/bin/python3 -m http.server --bind 127.0.0.1 $P"  # the exact address
     extra="WorkingDirectory=/srv/adopt/www"
@@ -59,7 +69,7 @@ case $SERVER in
     extra=""
     ;;
 esac
-want="hello from $SERVER"
+want="hello from ${SERVER%-sh}"
 
 idle=1
 [ "$MODE" = cycling ] && idle=0.3
@@ -87,9 +97,14 @@ if [ "$MODE" = basic ]; then
   sd_check "inactive before the first request" [ "$(sd_prop "$SVC" ActiveState)" = inactive ]
   out=$(web) || true
   sd_expect_contains "first request started it and was answered" "$out" "$want"
-  case $SERVER in bun | node)
+  case $SERVER in bun | node | node-sh)
     sd_expect_contains "its child sees neither LD_PRELOAD nor LISTEN_FDS" "$out" "child-env=unset/unset" ;;
   esac
+  if [ "$SERVER" = node-cluster ]; then
+    # The primary hands each connection to a worker and closes its copy.
+    out=$(curl -sS --max-time 8 "http://127.0.0.1:$P/delay/3000" 2>&1) || true
+    sd_expect_contains "a 3 s request across IDLE_TIMEOUT=1 completes" "$out" "delayed 3000 ms"
+  fi
   inv1=$(sd_prop "$SVC" InvocationID)
   sd_check "exits by itself when idle" sd_wait_state "$SVC" inactive 15
   sd_check "Result=success (SIGTERM is a clean exit)" [ "$(sd_prop "$SVC" Result)" = success ]
@@ -101,6 +116,8 @@ if [ "$MODE" = basic ]; then
   log=$(tr -d '\r' <"$SD_DIR/console.log")
   sd_expect_contains "the library said what it adopted and why" "$log" "adopted passed fd 3 \"web\"" \
     "sending SIGTERM"
+  [ "$SERVER" = node-sh ] && sd_expect_contains "sh adopted nothing and handed the fds on to node" "$log" \
+    "nothing adopted in this process; its 1 passed fd(s), LISTEN_* and LD_PRELOAD go on"
   [ "$SERVER" = httplib ] && sd_expect_contains "cpp-httplib's stop() shutdown() suppressed" "$log" \
     "shutdown(" "suppressed" "httplib: stopped"
   sd_check "no 'nothing adopted' warning" bash -c "! grep -q 'bound none of them' '$SD_DIR/console.log'"

@@ -2,320 +2,83 @@
 // libsockact-adopt.so: makes an unmodified server take the sockets a service
 // manager passed (LISTEN_FDS), by turning its bind() into a dup3() of the
 // matching passed fd, and exit when idle (IDLE_TIMEOUT). Used as LD_PRELOAD.
-// The README's section "Servers that cannot take an fd" is the user's guide.
+// The README's section "Servers that cannot take an fd" is the user's guide;
+// adopt.hpp lists the files and their rules.
 //
-// Rules of this file: no exceptions (built with -fno-exceptions), no static
-// objects with constructors, nothing but atomics and syscalls on the paths
-// that close() and accept() take (they may run in signal handlers or right
-// after fork()), errno as the real call left it.
+// This file: start-up, which bind() takes which passed socket, and the socket
+// calls interposed around that (listen, accept, close, shutdown, dup, unlink,
+// getsockname).
+
+#include "adopt.hpp"
 
 #include <sockact/diagnose.hpp>
 #include <sockact/idle.hpp>
 #include <sockact/listen_fds.hpp>
 
-#include <arpa/inet.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <cstdarg>
-#include <cstddef>
-#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <system_error>
 #include <vector>
 
-#define SOCKACT_ADOPT_EXPORT extern "C" __attribute__((visibility("default")))
-
-namespace {
-
-// ---------------------------------------------------------------- limits
-constexpr int max_passed = 64;                                 // passed fds looked at; more are left alone
-constexpr std::size_t max_name = 256;                          // FileDescriptorName= is at most 255 bytes
-constexpr int max_map = 32;                                    // SOCKACT_ADOPT entries
-constexpr std::int64_t warn_after_ms = 3000;                   // "nothing adopted" warning
-constexpr std::size_t max_tracked_fds = std::size_t{1} << 20;  // connection bitmap: 128 KiB
-
-// ---------------------------------------------------------------- real calls
-template <typename F>
-F next(const char* name, std::atomic<void*>& slot) noexcept {
-  void* p = slot.load(std::memory_order_acquire);
-  if (p == nullptr) {
-    p = ::dlsym(RTLD_NEXT, name);
-    slot.store(p, std::memory_order_release);
-  }
-  return reinterpret_cast<F>(p);
-}
-
-#define SOCKACT_ADOPT_REAL(name, type)       \
-  type real_##name() noexcept {              \
-    static std::atomic<void*> slot{nullptr}; \
-    return next<type>(#name, slot);          \
-  }
-
-using bind_fn = int (*)(int, const sockaddr*, socklen_t);
-using listen_fn = int (*)(int, int);
-using accept_fn = int (*)(int, sockaddr*, socklen_t*);
-using accept4_fn = int (*)(int, sockaddr*, socklen_t*, int);
-using close_fn = int (*)(int);
-using shutdown_fn = int (*)(int, int);
-using dup2_fn = int (*)(int, int);
-using dup3_fn = int (*)(int, int, int);
-using close_range_fn = int (*)(unsigned, unsigned, int);
-using unlink_fn = int (*)(const char*);
-using unlinkat_fn = int (*)(int, const char*, int);
-using syscall_fn = long (*)(long, long, long, long, long, long, long);
-SOCKACT_ADOPT_REAL(bind, bind_fn)
-SOCKACT_ADOPT_REAL(listen, listen_fn)
-SOCKACT_ADOPT_REAL(accept, accept_fn)
-SOCKACT_ADOPT_REAL(accept4, accept4_fn)
-SOCKACT_ADOPT_REAL(close, close_fn)
-SOCKACT_ADOPT_REAL(shutdown, shutdown_fn)
-SOCKACT_ADOPT_REAL(dup2, dup2_fn)
-SOCKACT_ADOPT_REAL(dup3, dup3_fn)
-SOCKACT_ADOPT_REAL(close_range, close_range_fn)
-SOCKACT_ADOPT_REAL(unlink, unlink_fn)
-SOCKACT_ADOPT_REAL(unlinkat, unlinkat_fn)
-SOCKACT_ADOPT_REAL(remove, unlink_fn)
-SOCKACT_ADOPT_REAL(syscall, syscall_fn)
-
-// ---------------------------------------------------------------- log lines
-// Formatted into a stack buffer and written with one write(2): usable from
-// any context, no allocation, no stdio lock.
-bool debug_on = false;
-
-class line {
- public:
-  explicit line(const char* level) { add("sockact-adopt[").num(::getpid()).add("]: ").add(level); }
-  line& add(const char* s) {
-    while (*s != '\0' && n_ < sizeof buf_ - 1) buf_[n_++] = *s++;
-    return *this;
-  }
-  line& add(const char* s, std::size_t len) {
-    for (std::size_t i = 0; i < len && n_ < sizeof buf_ - 1; ++i) buf_[n_++] = s[i];
-    return *this;
-  }
-  line& num(long long v) {
-    char tmp[24];
-    int k = 0;
-    unsigned long long u =
-        v < 0 ? 0ULL - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
-    do {
-      tmp[k++] = static_cast<char>('0' + u % 10);
-      u /= 10;
-    } while (u != 0);
-    if (v < 0) add("-");
-    while (k > 0 && n_ < sizeof buf_ - 1) buf_[n_++] = tmp[--k];
-    return *this;
-  }
-  /// An address as the user writes it: 1.2.3.4:80, [::1]:80, /path, @abstract.
-  line& addr(const sockaddr* sa, socklen_t len);
-  ~line() {
-    const int saved = errno;
-    buf_[n_++] = '\n';
-    ssize_t r = ::write(STDERR_FILENO, buf_, n_);
-    (void)r;
-    errno = saved;
-  }
-  line(const line&) = delete;
-  line& operator=(const line&) = delete;
-
- private:
-  char buf_[768];
-  std::size_t n_ = 0;
-};
-
-line& line::addr(const sockaddr* sa, socklen_t len) {
-  char text[INET6_ADDRSTRLEN];
-  if (sa == nullptr || len < sizeof(sa_family_t)) return add("(none)");
-  if (sa->sa_family == AF_INET && len >= sizeof(sockaddr_in)) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-    return add(text).add(":").num(ntohs(in->sin_port));
-  }
-  if (sa->sa_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-    return add("[").add(text).add("]:").num(ntohs(in6->sin6_port));
-  }
-  if (sa->sa_family == AF_UNIX) {
-    const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
-    const std::size_t off = offsetof(sockaddr_un, sun_path);
-    if (len <= off) return add("(unnamed unix socket)");
-    std::size_t plen = len - off;
-    if (un->sun_path[0] == '\0') return add("@").add(un->sun_path + 1, plen - 1);
-    return add(un->sun_path, ::strnlen(un->sun_path, plen));
-  }
-  return add("(family ").num(sa->sa_family).add(")");
-}
-
-#define SOCKACT_ADOPT_DEBUG(...) \
-  do {                           \
-    if (debug_on) {              \
-      line l("");                \
-      l __VA_ARGS__;             \
-    }                            \
-  } while (0)
-
-// ---------------------------------------------------------------- addresses
-/// What a program binds, or a passed socket is bound to, in one comparable
-/// form. IPv4 addresses are kept v4-mapped and 0.0.0.0 as ::, so that an IPv6
-/// program binding [::]:80 or [::ffff:127.0.0.1]:80 finds the IPv4 socket.
-struct address {
-  int family = AF_UNSPEC;  // AF_INET, AF_INET6, AF_UNIX
-  unsigned char ip[16] = {};
-  bool any_host = false;  // from SOCKACT_ADOPT's *:PORT
-  std::uint16_t port = 0;
-  char path[sizeof(sockaddr_un::sun_path)] = {};  // abstract: leading '\0'
-  std::size_t path_len = 0;
-
-  bool is_inet() const { return family == AF_INET || family == AF_INET6; }
-  bool is_unix() const { return family == AF_UNIX; }
-};
-
-void set_v4(address& a, const in_addr& v4) {
-  std::memset(a.ip, 0, sizeof a.ip);
-  if (v4.s_addr == htonl(INADDR_ANY)) return;
-  a.ip[10] = 0xff;
-  a.ip[11] = 0xff;
-  std::memcpy(a.ip + 12, &v4, 4);
-}
-
-bool from_sockaddr(const sockaddr* sa, socklen_t len, address& out) {
-  out = address{};
-  if (sa == nullptr || len < sizeof(sa_family_t)) return false;
-  if (sa->sa_family == AF_INET && len >= sizeof(sockaddr_in)) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-    out.family = AF_INET;
-    set_v4(out, in->sin_addr);
-    out.port = ntohs(in->sin_port);
-    return true;
-  }
-  if (sa->sa_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-    out.family = AF_INET6;
-    std::memcpy(out.ip, &in6->sin6_addr, 16);
-    static const unsigned char any_v4_mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
-    if (std::memcmp(out.ip, any_v4_mapped, 16) == 0) std::memset(out.ip, 0, 16);
-    out.port = ntohs(in6->sin6_port);
-    return true;
-  }
-  if (sa->sa_family == AF_UNIX) {
-    const std::size_t off = offsetof(sockaddr_un, sun_path);
-    if (len <= off) return false;  // unnamed: nothing to match
-    const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
-    std::size_t plen = std::min<std::size_t>(len - off, sizeof out.path);
-    if (un->sun_path[0] != '\0') plen = ::strnlen(un->sun_path, plen);  // a path ends at its NUL
-    if (plen == 0) return false;
-    out.family = AF_UNIX;
-    std::memcpy(out.path, un->sun_path, plen);
-    out.path_len = plen;
-    return true;
-  }
-  return false;
-}
-
-bool same_address(const address& a, const address& b) {
-  if (a.is_inet() && b.is_inet()) return a.port == b.port && std::memcmp(a.ip, b.ip, 16) == 0;
-  if (a.is_unix() && b.is_unix())
-    return a.path_len == b.path_len && std::memcmp(a.path, b.path, a.path_len) == 0;
-  return false;
-}
-
-/// SOCKACT_ADOPT's address grammar: 1.2.3.4:80, [::1]:80, *:80, /path, @abstract.
-bool parse_address(const std::string& s, address& out) {
-  out = address{};
-  if (s.empty()) return false;
-  if (s[0] == '/' || s[0] == '@') {
-    if (s.size() > sizeof out.path || (s[0] == '/' && s.size() >= sizeof out.path)) return false;
-    if (s[0] == '@' && s.size() < 2) return false;
-    out.family = AF_UNIX;
-    std::memcpy(out.path, s.data(), s.size());
-    if (s[0] == '@') out.path[0] = '\0';
-    out.path_len = s.size();
-    return true;
-  }
-  const std::size_t colon = s.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= s.size() || colon + 6 < s.size()) return false;
-  unsigned long port = 0;
-  for (std::size_t i = colon + 1; i < s.size(); ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    port = port * 10 + static_cast<unsigned long>(s[i] - '0');
-  }
-  if (port == 0 || port > 65535) return false;
-  out.port = static_cast<std::uint16_t>(port);
-  const std::string host = s.substr(0, colon);
-  if (host == "*") {
-    out.family = AF_INET6;
-    out.any_host = true;
-    return true;
-  }
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    in6_addr v6{};
-    if (::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6) != 1) return false;
-    sockaddr_in6 sa{};
-    sa.sin6_family = AF_INET6;
-    sa.sin6_addr = v6;
-    sa.sin6_port = htons(out.port);
-    return from_sockaddr(reinterpret_cast<const sockaddr*>(&sa), sizeof sa, out);
-  }
-  in_addr v4{};
-  if (::inet_pton(AF_INET, host.c_str(), &v4) != 1) return false;
-  out.family = AF_INET;
-  set_v4(out, v4);
-  return true;
-}
+namespace sockact_adopt {
 
 // ---------------------------------------------------------------- state
-// Written once by the constructor before main(); afterwards only the atomics change.
-struct passed_socket {
-  int fd = -1;
-  char name[max_name] = {};
-  int type = 0;
-  int protocol = 0;
-  address bound;
-  sockaddr_storage raw{};
-  socklen_t raw_len = 0;
-  std::atomic<int> owner{-1};  // the program's fd it is adopted onto, -1 = free
-  std::atomic<bool> open{true};
-};
+bool debug_on = false;
+passed_socket passed[max_passed];
+int passed_count = 0;
+int passed_total = 0;
+std::atomic<int> adoptions{0};
+std::atomic<int> unmatched_binds{0};
+std::int64_t idle_ms = 0;
+std::int64_t start_ms = 0;
+std::atomic<long> open_conns{0};
+std::atomic<unsigned long> accepted{0};
+std::atomic<std::int64_t> last_activity_ms{0};
+
+namespace {
 
 struct map_entry {
   char name[max_name] = {};
   address addr;
 };
 
-passed_socket passed[max_passed];
-int passed_count = 0;
-int passed_total = 0;  // LISTEN_FDS, for the single-fd rule
 map_entry adopt_map[max_map];
 int map_count = 0;
 
-std::int64_t idle_ms = 0;            // 0 = no idle exit
 std::uint64_t* conn_bits = nullptr;  // one bit per fd accepted from an adopted socket
 std::size_t conn_bits_fds = 0;
-std::atomic<long> open_conns{0};
-std::atomic<std::int64_t> last_activity_ms{0};
-std::atomic<int> adoptions{0};
-std::atomic<bool> inet_bind_seen{false};  // the single-fd rule takes the first bind only
+// The single-fd rule takes the first bind() of its kind, and again the first
+// one after the program closed the socket it took (a reload).
+std::atomic<bool> inet_bind_seen{false};
 std::atomic<bool> unix_bind_seen{false};
 std::atomic<bool> untracked_logged{false};
-std::atomic<pid_t> watcher_pid{0};
-std::int64_t start_ms = 0;
+
+// The last bind() no rule took, for the warning. A seqlock: written by the
+// program's threads, read by the watcher.
+std::atomic<unsigned> unmatched_seq{0};
+sockaddr_storage unmatched_addr{};
+socklen_t unmatched_len = 0;
+
+// The program's own listening sockets (a real listen()).
+struct own_listener {
+  std::atomic<int> fd{-1};
+  std::atomic<std::uint64_t> dev{0};
+  std::atomic<std::uint64_t> ino{0};
+};
+own_listener listeners[max_listeners];
+
+}  // namespace
 
 std::int64_t now_us(clockid_t clock) {
   timespec ts{};
@@ -327,23 +90,93 @@ std::int64_t now_ms() {
   return now_us(CLOCK_MONOTONIC) / 1000;
 }
 
-/// The passed socket adopted onto `fd`, or a passed fd itself; nullptr otherwise.
+void sleep_ms(std::int64_t ms) {
+  timespec ts{static_cast<time_t>(ms / 1000), static_cast<long>((ms % 1000) * 1000000)};
+  while (::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
+  }
+}
+
+void note_activity(std::int64_t t) {
+  std::int64_t prev = last_activity_ms.load(std::memory_order_acquire);
+  while (prev < t && !last_activity_ms.compare_exchange_weak(prev, t, std::memory_order_acq_rel)) {
+  }
+}
+
+bool last_unmatched_bind(sockaddr_storage& out, socklen_t& len) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const unsigned s1 = unmatched_seq.load(std::memory_order_acquire);
+    if ((s1 & 1) != 0) continue;
+    std::memcpy(&out, &unmatched_addr, sizeof out);
+    len = unmatched_len;
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (unmatched_seq.load(std::memory_order_relaxed) == s1) return len > 0;
+  }
+  return false;
+}
+
+void note_listener(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) < 0) return;
+  for (own_listener& l : listeners)
+    if (l.fd.load() == fd && l.ino.load() == st.st_ino && l.dev.load() == st.st_dev) return;
+  for (own_listener& l : listeners) {
+    int expected = -1;
+    if (!l.fd.compare_exchange_strong(expected, fd)) continue;
+    l.dev.store(st.st_dev);
+    l.ino.store(st.st_ino);
+    return;
+  }
+}
+
+int own_listeners(listener_ref* out, int max) {
+  int n = 0;
+  for (own_listener& l : listeners) {
+    const int fd = l.fd.load();
+    if (fd < 0) continue;
+    struct stat st {};
+    if (::fstat(fd, &st) < 0 || st.st_ino != l.ino.load() || st.st_dev != l.dev.load()) {
+      int expected = fd;
+      if (l.ino.load() != 0) l.fd.compare_exchange_strong(expected, -1);  // closed: free the slot
+      continue;
+    }
+    if (n < max) out[n++] = listener_ref{fd, st.st_dev, st.st_ino};
+  }
+  return n;
+}
+
+namespace {
+
+/// The passed socket adopted onto `fd`, or a passed fd itself (while the
+/// program has not closed it: the number may be another socket now); nullptr
+/// otherwise.
 passed_socket* adopted(int fd) {
   if (fd < 0) return nullptr;
   for (int i = 0; i < passed_count; ++i)
-    if (passed[i].owner.load(std::memory_order_acquire) == fd || passed[i].fd == fd) return &passed[i];
+    if (passed[i].owner.load(std::memory_order_acquire) == fd ||
+        (passed[i].fd == fd && passed[i].open.load(std::memory_order_acquire)))
+      return &passed[i];
+  return nullptr;
+}
+
+/// The passed socket adopted onto `fd` (the program's copy, not the passed fd).
+passed_socket* adopted_onto(int fd) {
+  if (fd < 0) return nullptr;
+  for (int i = 0; i < passed_count; ++i)
+    if (passed[i].owner.load(std::memory_order_acquire) == fd) return &passed[i];
   return nullptr;
 }
 
 // ---------------------------------------------------------------- connections
 void track(int fd) {
+  accepted.fetch_add(1, std::memory_order_acq_rel);
+  note_activity(now_ms());
   if (conn_bits == nullptr) return;
   if (fd < 0 || static_cast<std::size_t>(fd) >= conn_bits_fds) {
     if (!untracked_logged.exchange(true))
       line("warning: ")
           .add("fd ")
           .num(fd)
-          .add(" is above the fds tracked for IDLE_TIMEOUT; such connections do not count");
+          .add(" is above the fds tracked for IDLE_TIMEOUT; such connections do not count here");
     return;
   }
   const std::uint64_t bit = std::uint64_t{1} << (fd % 64);
@@ -355,8 +188,10 @@ void untrack(int fd) {
   if (conn_bits == nullptr || fd < 0 || static_cast<std::size_t>(fd) >= conn_bits_fds) return;
   const std::uint64_t bit = std::uint64_t{1} << (fd % 64);
   const std::uint64_t before = __atomic_fetch_and(&conn_bits[fd / 64], ~bit, __ATOMIC_ACQ_REL);
-  if ((before & bit) != 0 && open_conns.fetch_sub(1, std::memory_order_acq_rel) == 1)
-    last_activity_ms.store(now_ms(), std::memory_order_release);
+  if ((before & bit) != 0) {
+    open_conns.fetch_sub(1, std::memory_order_acq_rel);
+    note_activity(now_ms());
+  }
 }
 
 /// Everything close() of `fd` changes here; called before the real close, so
@@ -365,17 +200,25 @@ void forget(int fd) {
   untrack(fd);
   for (int i = 0; i < passed_count; ++i) {
     int expected = fd;
-    if (passed[i].owner.compare_exchange_strong(expected, -1, std::memory_order_acq_rel))
-      SOCKACT_ADOPT_DEBUG(.add("close(")
-                              .num(fd)
-                              .add("): the program closed its copy of passed fd ")
-                              .num(passed[i].fd)
-                              .add("; the manager's socket stays open"));
-    if (passed[i].fd == fd) passed[i].open.store(false, std::memory_order_release);
+    if (passed[i].owner.compare_exchange_strong(expected, -1, std::memory_order_acq_rel)) {
+      // Free again: under the single-fd rule the program's next bind() of
+      // this kind takes it again, as at start (a reload closes and rebinds).
+      (passed[i].bound.is_unix() ? unix_bind_seen : inet_bind_seen).store(false);
+      SOCKACT_ADOPT_DEBUG(
+              .add("close(")
+              .num(fd)
+              .add("): the program closed its copy of passed fd ")
+              .num(passed[i].fd)
+              .add("; the manager's socket stays open, and the next bind() may take it again"));
+    }
+    if (passed[i].fd == fd && passed[i].open.exchange(false, std::memory_order_acq_rel) &&
+        !passed[i].was_adopted.load())
+      passed[i].closed_unadopted.store(true);
   }
 }
 
-/// A connection waits in the backlog of an adopted socket.
+}  // namespace
+
 bool backlog_waiting() {
   pollfd fds[max_passed];
   nfds_t n = 0;
@@ -385,79 +228,7 @@ bool backlog_waiting() {
   return n > 0 && ::poll(fds, n, 0) > 0;
 }
 
-void sleep_ms(std::int64_t ms) {
-  timespec ts{static_cast<time_t>(ms / 1000), static_cast<long>((ms % 1000) * 1000000)};
-  while (::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
-  }
-}
-
-// ---------------------------------------------------------------- watcher thread
-// Warns once when nothing was adopted 3 s after start; sends SIGTERM when idle.
-void* watch(void*) {
-  if (adoptions.load() == 0) {
-    for (std::int64_t left; adoptions.load() == 0 && (left = start_ms + warn_after_ms - now_ms()) > 0;)
-      sleep_ms(std::min<std::int64_t>(left, 50));
-    if (adoptions.load() == 0) {
-      line l("warning: ");
-      l.add("LISTEN_FDS passed ").num(passed_total).add(" fd(s) (");
-      for (int i = 0; i < passed_count; ++i)
-        l.add(i ? ", " : "")
-            .add(passed[i].name)
-            .add(" ")
-            .addr(reinterpret_cast<const sockaddr*>(&passed[i].raw), passed[i].raw_len);
-      l.add("), but the program has bound none of them ")
-          .num(warn_after_ms / 1000)
-          .add(
-              " s after start: connections to them wait unanswered. Set SOCKACT_ADOPT=NAME=ADDRESS, or "
-              "SOCKACT_ADOPT_DEBUG=1 to see each bind()");
-    }
-  }
-  if (idle_ms <= 0) return nullptr;
-  while (adoptions.load() == 0) sleep_ms(200);
-  for (;;) {
-    if (open_conns.load(std::memory_order_acquire) > 0) {
-      sleep_ms(idle_ms);
-      continue;
-    }
-    const std::int64_t left = last_activity_ms.load(std::memory_order_acquire) + idle_ms - now_ms();
-    if (left > 0) {
-      sleep_ms(left);
-      continue;
-    }
-    if (backlog_waiting()) {
-      last_activity_ms.store(now_ms(), std::memory_order_release);
-      sleep_ms(std::min<std::int64_t>(idle_ms, 50));
-      continue;
-    }
-    SOCKACT_ADOPT_DEBUG(.add("idle for IDLE_TIMEOUT=")
-                            .num(idle_ms)
-                            .add(" ms: no open connection, none "
-                                 "waiting; sending SIGTERM"));
-    ::kill(::getpid(), SIGTERM);
-    return nullptr;
-  }
-}
-
-/// Starts the watcher in this process, unless it runs here already. All
-/// signals are blocked in it, so a signal meant for the program (signalfd,
-/// sigwait) is never delivered to this thread.
-void start_watcher() {
-  const pid_t self = ::getpid();
-  pid_t prev = watcher_pid.load();
-  if (prev == self || !watcher_pid.compare_exchange_strong(prev, self)) return;
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
-  pthread_t t;
-  const int r = pthread_create(&t, &attr, watch, nullptr);
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (r != 0) line("error: ").add("cannot start the watcher thread: ").add(std::strerror(r));
-}
+namespace {
 
 // ---------------------------------------------------------------- matching
 bool family_fits(int program, int passed_family) {
@@ -469,6 +240,35 @@ bool family_fits(int program, int passed_family) {
 bool usable(const passed_socket& p, int family, int type, int protocol) {
   return p.open.load(std::memory_order_acquire) && p.owner.load(std::memory_order_acquire) == -1 &&
          family_fits(family, p.bound.family) && p.type == type && p.protocol == protocol;
+}
+
+/// The address the program asked for when it last took `p`, if it did.
+/// `asked` is written by the thread that holds `owner`; a seqlock keeps a
+/// concurrent reader from acting on a half-written one.
+std::atomic<unsigned> asked_seq[max_passed];
+
+bool asked_before(const passed_socket& p, address& out) {
+  const std::size_t i = static_cast<std::size_t>(&p - passed);
+  if (!p.was_adopted.load(std::memory_order_acquire)) return false;
+  const unsigned s1 = asked_seq[i].load(std::memory_order_acquire);
+  if ((s1 & 1) != 0) return false;
+  sockaddr_storage copy;
+  std::memcpy(&copy, &p.asked, sizeof copy);
+  const socklen_t len = p.asked_len;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (asked_seq[i].load(std::memory_order_relaxed) != s1) return false;
+  return from_sockaddr(reinterpret_cast<const sockaddr*>(&copy), len, out);
+}
+
+void set_asked(passed_socket& p, const sockaddr* addr, socklen_t len) {
+  const std::size_t i = static_cast<std::size_t>(&p - passed);
+  asked_seq[i].fetch_add(1, std::memory_order_acq_rel);
+  const socklen_t n = std::min<socklen_t>(len, sizeof p.asked);
+  std::memset(&p.asked, 0, sizeof p.asked);
+  std::memcpy(&p.asked, addr, n);
+  p.asked_len = n;
+  asked_seq[i].fetch_add(1, std::memory_order_release);
+  p.was_adopted.store(true, std::memory_order_release);
 }
 
 struct choice {
@@ -508,10 +308,16 @@ choice pick(const address& want, int type, int protocol, bool first_bind) {
             passed[i].bound.is_inet() && passed[i].bound.port == want.port)
           return {&passed[i], "the same port"};
   // 4. one fd passed: the first bind() of a socket of its kind, whatever the
-  //    address. Port 0 asks for an ephemeral port, as clients do: not a server.
-  if (passed_total == 1 && passed_count == 1 && first_bind && !(want.is_inet() && want.port == 0) &&
-      usable(passed[0], family, type, protocol))
-    return {&passed[0], "the only passed fd, first bind() of its kind; the address differs"};
+  //    address; after the program closed it, the first one again, or one to
+  //    the address it was taken for before. Port 0 asks for an ephemeral
+  //    port, as clients do: not a server.
+  if (passed_total == 1 && passed_count == 1 && !(want.is_inet() && want.port == 0) &&
+      usable(passed[0], family, type, protocol)) {
+    address before;
+    if (asked_before(passed[0], before) && same_address(before, want))
+      return {&passed[0], "the only passed fd, taken for this address before; the address differs"};
+    if (first_bind) return {&passed[0], "the only passed fd, first bind() of its kind; the address differs"};
+  }
   return {};
 }
 
@@ -537,6 +343,15 @@ bool take(passed_socket& p, int fd) {
 }
 
 // ---------------------------------------------------------------- start-up
+/// A variable as the process was started with it, read from environ itself:
+/// a shell's own getenv() may not work before its main().
+const char* env_value(const char* name) {
+  const std::size_t len = std::strlen(name);
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e)
+    if (std::strncmp(*e, name, len) == 0 && (*e)[len] == '=') return *e + len + 1;
+  return nullptr;
+}
+
 void parse_map(const char* value) {
   // name=address[,name=address...]; a malformed list is ignored whole.
   const std::string all = value;
@@ -580,38 +395,49 @@ void parse_map(const char* value) {
 }
 
 /// Removes this library from LD_PRELOAD (by file name), so that the programs
-/// this one starts do not load it.
-void clean_ld_preload() {
-  const char* value = std::getenv("LD_PRELOAD");
+/// this one starts do not load it. Returns the entry removed ("" if none), for
+/// the program it may exec (exec.cpp).
+std::string clean_ld_preload() {
+  const char* value = env_value("LD_PRELOAD");
   Dl_info info{};
-  if (value == nullptr || ::dladdr(reinterpret_cast<void*>(&clean_ld_preload), &info) == 0 ||
+  if (value == nullptr || ::dladdr(reinterpret_cast<void*>(&env_value), &info) == 0 ||
       info.dli_fname == nullptr)
-    return;
+    return {};
   const char* slash = std::strrchr(info.dli_fname, '/');
   const std::string self = slash != nullptr ? slash + 1 : info.dli_fname;
   const std::string in = value;
-  std::string out;
+  std::string out, removed;
   std::size_t i = 0;
   while (i < in.size()) {
     const std::size_t end = std::min(in.find_first_of(": ", i), in.size());
     const std::string entry = in.substr(i, end - i);
     i = end + 1;
     const std::size_t s = entry.rfind('/');
-    if (entry.empty() || (s == std::string::npos ? entry : entry.substr(s + 1)) == self) continue;
+    if (!entry.empty() && (s == std::string::npos ? entry : entry.substr(s + 1)) == self) {
+      if (removed.empty()) removed = entry;
+      continue;
+    }
+    if (entry.empty()) continue;
     if (!out.empty()) out += ':';
     out += entry;
   }
   if (out.empty())
-    ::unsetenv("LD_PRELOAD");
+    real_unsetenv()("LD_PRELOAD");
   else
-    ::setenv("LD_PRELOAD", out.c_str(), 1);
+    real_setenv()("LD_PRELOAD", out.c_str(), 1);
+  return removed;
 }
 
 void describe(passed_socket& p) {
+  struct stat st {};
+  if (::fstat(p.fd, &st) == 0) {
+    p.dev = st.st_dev;
+    p.ino = st.st_ino;
+  }
   p.type = sock_int(p.fd, SO_TYPE);
   p.protocol = sock_int(p.fd, SO_PROTOCOL);
   p.raw_len = sizeof p.raw;
-  if (p.type < 0 || ::getsockname(p.fd, reinterpret_cast<sockaddr*>(&p.raw), &p.raw_len) < 0 ||
+  if (p.type < 0 || real_getsockname()(p.fd, reinterpret_cast<sockaddr*>(&p.raw), &p.raw_len) < 0 ||
       !from_sockaddr(reinterpret_cast<const sockaddr*>(&p.raw), p.raw_len, p.bound)) {
     p.open.store(false);  // not a bound socket of a family we handle: never adopted
     p.raw_len = 0;
@@ -621,9 +447,9 @@ void describe(passed_socket& p) {
 __attribute__((constructor)) void init() {
   const std::int64_t t0 = now_us(CLOCK_MONOTONIC), cpu0 = now_us(CLOCK_THREAD_CPUTIME_ID);
   start_ms = t0 / 1000;
-  const char* dbg = std::getenv("SOCKACT_ADOPT_DEBUG");
+  const char* dbg = env_value("SOCKACT_ADOPT_DEBUG");
   debug_on = dbg != nullptr && *dbg != '\0' && std::strcmp(dbg, "0") != 0;
-  // For the messages only: listen_fds() unsets the variables.
+  // For the messages and the exec hand-over: listen_fds() unsets the variables.
   const sockact::activation_environment before = sockact::activation_environment::current();
   const bool activated = before.listen_pid || before.listen_fds;
 
@@ -636,6 +462,10 @@ __attribute__((constructor)) void init() {
   if (!sockact::detail::pid_check_from_environment(options.pid_check, ec, &why))
     line("error: ").add(why.c_str()).add("; ignored");
   const std::vector<sockact::passed_fd> fds = sockact::listen_fds(options, ec);
+  // listen_fds() unset them with unsetenv(), which a shell (bash) may have
+  // replaced by one of its own that does nothing before its main().
+  for (const char* name : {"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "LISTEN_PIDFDID"})
+    real_unsetenv()(name);
   if (ec)
     line("error: ")
         .add("cannot take the passed fds (LISTEN_PID=\"")
@@ -653,6 +483,16 @@ __attribute__((constructor)) void init() {
     const sockact::diagnosis d = sockact::diagnose(before, options);
     line("error: ").add(d.summary.c_str()).add("; nothing will be adopted");
     if (!d.hint.empty()) line("hint: ").add(d.hint.c_str());
+    if (d.status == sockact::activation_status::foreign_pid && before.listen_pid &&
+        std::strtoll(before.listen_pid->c_str(), nullptr, 10) == ::getppid())
+      line("hint: ")
+          .add(
+              "this looks like a wrapper that starts the server as a child instead of exec'ing it: the "
+              "manager passed the fds to the wrapper (process ")
+          .num(::getppid())
+          .add(
+              "). Make the wrapper exec the server (\"exec server ...\" in a script, sh -c 'exec server "
+              "...'), so that the server takes the wrapper's place and its pid");
   }
   passed_total = static_cast<int>(fds.size());
   for (const sockact::passed_fd& f : fds) {
@@ -673,7 +513,7 @@ __attribute__((constructor)) void init() {
                             .add(p.raw_len == 0 ? " (not a bound socket: never adopted)" : ""));
   }
 
-  if (const char* m = std::getenv("SOCKACT_ADOPT")) parse_map(m);
+  if (const char* m = env_value("SOCKACT_ADOPT")) parse_map(m);
 
   sockact::lifecycle_config config;
   if (!sockact::lifecycle_from_environment(config, ec, &why))
@@ -695,7 +535,16 @@ __attribute__((constructor)) void init() {
       conn_bits_fds = want;
     }
   }
-  clean_ld_preload();
+  const std::string preload_entry = clean_ld_preload();
+  if (passed_total > 0) {
+    // LISTEN_PIDFDID names LISTEN_PID's process; it still does after an exec,
+    // but not when the fds were meant for our parent.
+    const bool ours =
+        before.listen_pid && std::strtoll(before.listen_pid->c_str(), nullptr, 10) == ::getpid();
+    remember_for_exec(before.listen_fdnames ? before.listen_fdnames->c_str() : nullptr,
+                      ours && before.listen_pidfdid ? before.listen_pidfdid->c_str() : nullptr,
+                      preload_entry.c_str());
+  }
   if (passed_count > 0) start_watcher();
   SOCKACT_ADOPT_DEBUG(.add("ready: ")
                           .num(passed_count)
@@ -708,6 +557,18 @@ __attribute__((constructor)) void init() {
                           .add(" us (")
                           .num(now_us(CLOCK_THREAD_CPUTIME_ID) - cpu0)
                           .add(" us CPU)"));
+}
+
+void note_unmatched(const sockaddr* addr, socklen_t len) {
+  unmatched_binds.fetch_add(1);
+  unsigned s = unmatched_seq.load();
+  if ((s & 1) != 0 || !unmatched_seq.compare_exchange_strong(s, s + 1))
+    return;  // another thread writes it now: one of the two is enough
+  const socklen_t n = std::min<socklen_t>(len, sizeof unmatched_addr);
+  std::memset(&unmatched_addr, 0, sizeof unmatched_addr);
+  std::memcpy(&unmatched_addr, addr, n);
+  unmatched_len = n;
+  unmatched_seq.store(s + 2, std::memory_order_release);
 }
 
 int adopt_or_bind(int fd, const sockaddr* addr, socklen_t len) {
@@ -738,9 +599,9 @@ int adopt_or_bind(int fd, const sockaddr* addr, socklen_t len) {
       errno = saved;
       return real_bind()(fd, addr, len);
     }
-    errno = saved;
-    last_activity_ms.store(now_ms());
-    adoptions.fetch_add(1);
+    set_asked(*c.socket, addr, len);
+    note_activity(now_ms());
+    const int n = adoptions.fetch_add(1) + 1;
     SOCKACT_ADOPT_DEBUG(.add("bind(")
                             .num(fd)
                             .add(", ")
@@ -753,10 +614,13 @@ int adopt_or_bind(int fd, const sockaddr* addr, socklen_t len) {
                             .addr(reinterpret_cast<const sockaddr*>(&c.socket->raw), c.socket->raw_len)
                             .add(" (rule: ")
                             .add(c.rule)
+                            .add(n > 1 ? "; adopted again" : "")
                             .add(")"));
     if (idle_ms > 0) start_watcher();  // a no-op unless this is a forked child
+    errno = saved;
     return 0;
   }
+  note_unmatched(addr, len);
   SOCKACT_ADOPT_DEBUG(.add("bind(").num(fd).add(", ").addr(addr, len).add(
       "): no passed fd matches; "
       "binding it as asked"));
@@ -764,6 +628,9 @@ int adopt_or_bind(int fd, const sockaddr* addr, socklen_t len) {
 }
 
 }  // namespace
+}  // namespace sockact_adopt
+
+using namespace sockact_adopt;
 
 // ---------------------------------------------------------------- the interposed calls
 SOCKACT_ADOPT_EXPORT int bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
@@ -781,18 +648,40 @@ SOCKACT_ADOPT_EXPORT int listen(int fd, int backlog) noexcept {
                             .add(" listens already; the manager's backlog is kept"));
     return 0;
   }
-  return real_listen()(fd, backlog);
+  const int r = real_listen()(fd, backlog);
+  if (r == 0 && idle_ms > 0 && passed_count > 0) {
+    const int saved = errno;
+    note_listener(fd);  // its connections count for idleness too
+    errno = saved;
+  }
+  return r;
+}
+
+// An adopted socket reports the address the program asked bind() for, as it
+// would without the manager: programs compare it with what they asked (Node's
+// cluster workers fail with EADDRINUSE when the port differs).
+SOCKACT_ADOPT_EXPORT int getsockname(int fd, sockaddr* addr, socklen_t* len) noexcept {
+  if (passed_count > 0 && addr != nullptr && len != nullptr) {
+    struct stat st {};
+    if (passed_socket* p = adopted_onto(fd); p != nullptr && p->asked_len > 0 && ::fstat(fd, &st) == 0 &&
+                                             st.st_ino == p->ino && st.st_dev == p->dev) {
+      std::memcpy(addr, &p->asked, std::min<socklen_t>(*len, p->asked_len));
+      *len = p->asked_len;
+      return 0;
+    }
+  }
+  return real_getsockname()(fd, addr, len);
 }
 
 SOCKACT_ADOPT_EXPORT int accept(int fd, sockaddr* addr, socklen_t* len) {
   const int c = real_accept()(fd, addr, len);
-  if (c >= 0 && conn_bits != nullptr && adopted(fd) != nullptr) track(c);
+  if (c >= 0 && passed_count > 0 && adopted(fd) != nullptr) track(c);
   return c;
 }
 
 SOCKACT_ADOPT_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
   const int c = real_accept4()(fd, addr, len, flags);
-  if (c >= 0 && conn_bits != nullptr && adopted(fd) != nullptr) track(c);
+  if (c >= 0 && passed_count > 0 && adopted(fd) != nullptr) track(c);
   return c;
 }
 
