@@ -105,12 +105,8 @@ TEST(IdleTracker, CheckIntervalIsBounded) {
 TEST(ConnectionWaiting, SeesTheBacklog) {
   const sockact_test::owned_fd l = sockact_test::inet_socket(AF_INET, SOCK_STREAM);
   EXPECT_FALSE(sockact::connection_waiting({l.get()}));
-  const sockact_test::owned_fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(sockact_test::local_port(l.get())));
-  ASSERT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const sockact_test::owned_fd c(sockact_test::connect_loopback(sockact_test::local_port(l.get())));
+  ASSERT_GE(c.get(), 0);
   EXPECT_TRUE(sockact::connection_waiting({l.get()}));
   EXPECT_FALSE(sockact::connection_waiting({}));
 }

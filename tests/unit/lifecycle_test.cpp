@@ -137,12 +137,8 @@ TEST(Lifecycle, ConnectionInTheBacklogWhenTheIdleDrainEndsIsServed) {
   const tp t0{};
   lifecycle lc(config(1s), true, {l.get()}, t0);
   EXPECT_TRUE(lc.on_timer(t0 + 1s).close_idle);
-  const sockact_test::owned_fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(sockact_test::local_port(l.get())));
-  ASSERT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const sockact_test::owned_fd c(sockact_test::connect_loopback(sockact_test::local_port(l.get())));
+  ASSERT_GE(c.get(), 0);
   EXPECT_FALSE(lc.on_connections(0).stop_accepting) << "a client waits: serve it";
   EXPECT_EQ(lc.current(), lifecycle::phase::serving);
 }
@@ -208,12 +204,8 @@ TEST(Lifecycle, ConnectionInTheBacklogAtTheDeadlineIsServed) {
   const sockact_test::owned_fd l = sockact_test::inet_socket(AF_INET, SOCK_STREAM);
   const tp t0{};
   lifecycle lc(config(1s), true, {l.get()}, t0);
-  const sockact_test::owned_fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(sockact_test::local_port(l.get())));
-  ASSERT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const sockact_test::owned_fd c(sockact_test::connect_loopback(sockact_test::local_port(l.get())));
+  ASSERT_GE(c.get(), 0);
   EXPECT_FALSE(lc.on_timer(t0 + 1s).any()) << "a client is waiting: no exit";
   EXPECT_EQ(lc.current(), lifecycle::phase::serving);
   EXPECT_EQ(lc.next_deadline(t0 + 1s), t0 + 2s) << "the idle period starts again";
