@@ -9,6 +9,11 @@
       N connections at once, each reading until the server closes it; prints
       "ok=A failed=B elapsed=S" where ok counts the answers that contain WANT,
       and the first few failures.
+  clients.py stream PORT LOOPS STOPFILE
+      LOOPS clients, each sending GET / on a fresh connection, one after the
+      other (5 ms apart), until STOPFILE exists; prints "ok=A failed=B
+      pids=C slowest=S" (C: how many processes answered; S: the slowest
+      answer, in seconds) and the first few failures.
 """
 import asyncio
 import socket
@@ -62,12 +67,62 @@ async def burst(port, n, seconds, want):
     print("ok=%d failed=%d elapsed=%.2f %s" % (ok, n - ok, time.monotonic() - start, "; ".join(failures)))
 
 
+def http_get(port, seconds):
+    """One GET / on a fresh connection: (ok, pid or why, seconds)."""
+    start = time.monotonic()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=seconds) as s:
+            s.settimeout(seconds)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as e:
+        return (False, type(e).__name__ + " " + str(e), time.monotonic() - start)
+    text = data.decode(errors="replace")
+    took = time.monotonic() - start
+    if " 200 " not in text.split("\r\n", 1)[0] or "pid=" not in text:
+        return (False, "answer %r" % text[:80], took)
+    return (True, text.split("pid=", 1)[1].split()[0], took)
+
+
+def stream(port, loops, stopfile):
+    import os
+    import threading
+
+    results = []
+    lock = threading.Lock()
+
+    def loop():
+        while not os.path.exists(stopfile):
+            r = http_get(port, 10)
+            with lock:
+                results.append(r)
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=loop) for _ in range(loops)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ok = [r for r in results if r[0]]
+    failures = [r[1] for r in results if not r[0]][:5]
+    print("ok=%d failed=%d pids=%d slowest=%.3f %s" % (
+        len(ok), len(results) - len(ok), len(set(r[1] for r in ok)),
+        max((r[2] for r in results), default=0), "; ".join(failures)))
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "wait":
         wait(port, float(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None)
     elif mode == "burst":
         asyncio.run(burst(port, int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]))
+    elif mode == "stream":
+        stream(port, int(sys.argv[3]), sys.argv[4])
     else:
         sys.exit("unknown mode " + mode)
 

@@ -8,7 +8,10 @@
 //   process.*      starting PROGRAM (environment, fds, process group)
 //   stderr_relay.* PROGRAM's stderr, passed on, its last lines kept
 //   limits.hpp     the start and trigger limits
+//   watch.*        --watch: inotify, debounced
+//   fd_store.*     the fd store (FDSTORE=1, --fd-store-max)
 //   supervisor.*   the loop: activations, limits, signals, stopping
+//   reload.cpp     restarts beside the running PROGRAM (--watch, SIGUSR2)
 // SPDX-License-Identifier: MIT
 
 #include "messages.hpp"
@@ -16,8 +19,11 @@
 #include "program.hpp"
 #include "sockets.hpp"
 #include "supervisor.hpp"
+#include "watch.hpp"
 
+#include <sys/stat.h>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +40,23 @@ std::string child_path(const sockact_run::options& o) {
   return path;
 }
 
+// --watch: PROGRAM (and, if it is a symbolic link, the file it points to,
+// which a build may rewrite in place); --watch=PATH: PATH.
+std::vector<std::string> watch_paths(const sockact_run::options& o, const std::string& program) {
+  std::vector<std::string> paths;
+  if (o.watch_program) {
+    paths.push_back(program);
+    struct stat st {};
+    if (::lstat(program.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+      if (char* real = ::realpath(program.c_str(), nullptr)) {
+        paths.emplace_back(real);
+        std::free(real);
+      }
+  }
+  paths.insert(paths.end(), o.watch.begin(), o.watch.end());
+  return paths;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,7 +70,9 @@ int main(int argc, char** argv) {
   const std::string path = child_path(o);
   std::string program = resolve_program(o.program[0], path);
   const std::string adopt = o.adopt ? adopt_library(*o.adopt) : std::string();
+  std::optional<file_watch> watch;  // before listening: a bad --watch is a usage error
+  if (o.watch_program || !o.watch.empty()) watch.emplace(watch_paths(o, program));
   std::vector<held_socket> sockets = open_sockets(o);
-  supervisor s(std::move(o), std::move(program), path, std::move(sockets), adopt);
+  supervisor s(std::move(o), std::move(program), path, std::move(sockets), adopt, std::move(watch));
   return s.loop();
 }

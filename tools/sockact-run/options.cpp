@@ -71,6 +71,15 @@ options:
       --watchdog SECONDS set WATCHDOG_USEC and WATCHDOG_PID; when PROGRAM sends
                          no WATCHDOG=1 for that long, send it SIGABRT, and
                          SIGKILL 5 s later (systemd's WatchdogSec=)
+      --watch            when the PROGRAM file changes (rebuilt, replaced,
+                         touched), start it anew beside the running one and
+                         let that one drain (see "restarts" below)
+      --watch=PATH       the same for PATH, a file or a folder (its files, not
+                         its subfolders); repeatable; with --watch as well, both
+      --fd-store-max N   keep up to N fds that PROGRAM sends with FDSTORE=1 and
+                         pass them to each later start after the sockets
+                         (default 0: no fd store, systemd's default for
+                         FileDescriptorStoreMax=); see "fd store" below
       --adopt[=PATH]     prepend the LD_PRELOAD library libsockact-adopt.so to
                          LD_PRELOAD (default: next to the sockact-run
                          executable, else in its ../lib)
@@ -89,7 +98,11 @@ one line per activation when it ends:
     socket's queue was first seen empty (PROGRAM accepted), probed every 1 ms;
   - stopped: "idle (exit 0 after STOPPING=1)" when PROGRAM sent STOPPING=1
     and exited with 0 without being told to stop; else "exit N", "signal
-    NAME", "... after SIGTERM from sockact-run", "..., watchdog timeout".
+    NAME", "... after SIGTERM from sockact-run", "..., watchdog timeout",
+    and "(replaced by activation N)" after a restart.
+restarts add "restart (WHY): pid P (activation N) started beside ...", then
+"restart: pid P ... is ready ...; SIGTERM to pid O", or "restart failed: ..."
+with the new one's last stderr lines.
 
 limits: past the start or trigger limit, sockact-run starts nothing more,
 resets the connections waiting in the queue (so that clients fail at once
@@ -103,11 +116,34 @@ PR_SET_PDEATHSIG=SIGKILL (if sockact-run is killed, PROGRAM is too; its own
 children are not). When PROGRAM ends, what is left of its process group gets
 SIGTERM, and SIGKILL after --stop-timeout.
 
+restarts (--watch, SIGUSR2): sockact-run starts PROGRAM anew on the same
+sockets while the running one serves on; both accept until the new one is
+ready: READY=1, or, for a PROGRAM that has never sent READY=1, 1 s alive.
+Then the old one's process group gets SIGTERM: it stops accepting and
+finishes what it received (SIGKILL after --stop-timeout). A new one that ends
+before it is ready, or sends no READY=1 within 90 s, leaves the old one
+serving, and the log says why, with its last stderr lines. A change counts
+once the watched files have been quiet for 200 ms (2 s after a write without
+a close); each file's folder is watched, so a file replaced by a rename is
+seen. A change while no PROGRAM runs waits for the next connection, which
+starts the new file anyway. Not with --accept or --inetd, where each
+connection starts PROGRAM anew (there SIGUSR2 is forwarded).
+
+fd store (--fd-store-max N), as systemd's: FDSTORE=1 with fds (SCM_RIGHTS)
+stores them under FDNAME= ("stored" without one); FDSTOREREMOVE=1 with
+FDNAME= closes the stored fds of that name; an fd already stored is not
+stored twice; beyond N, fds are closed; a stored fd that reports POLLHUP or
+POLLERR is closed (unless sent with FDPOLL=0). Each start gets them after the
+sockets, in the order stored, counted in LISTEN_FDS and named in
+LISTEN_FDNAMES. The store lasts as long as sockact-run, across idle exits and
+restarts. Fds sent without FDSTORE=1 are closed. Not with --accept.
+
 signals: SIGTERM and SIGINT go to each PROGRAM's process group, and SIGKILL
 follows after --stop-timeout; a second SIGTERM or SIGINT sends SIGKILL at
 once. Then sockact-run ends every process that is still its child (orphans of
 PROGRAM, including daemons that left the process group: SIGTERM, then
-SIGKILL), and exits. SIGHUP, SIGUSR1 and SIGUSR2 are forwarded to PROGRAM.
+SIGKILL), and exits. SIGUSR2 restarts PROGRAM (see restarts). SIGHUP and
+SIGUSR1 are forwarded to PROGRAM (not to one that is draining).
 sockact-run reaps every child, including orphans it inherits as PID 1 or as
 subreaper.
 
@@ -174,7 +210,7 @@ std::string limit_text(const rate_limit& l) {
 
 options parse_options(int argc, char** argv) {
   options o;
-  bool trigger_given = false, max_given = false;
+  bool trigger_given = false, max_given = false, fd_store_given = false;
   int i = 1;
   for (; i < argc; ++i) {
     const std::string a = argv[i];
@@ -224,6 +260,18 @@ options parse_options(int argc, char** argv) {
     } else if (option_value(argc, argv, i, nullptr, "watchdog", v)) {
       if (!sockact::detail::parse_seconds(v, o.watchdog) || o.watchdog.count() == 0)
         throw usage_error{"--watchdog \"" + v + "\": expected a number of seconds above 0"};
+    } else if (a == "--watch") {
+      o.watch_program = true;
+    } else if (a.rfind("--watch=", 0) == 0) {
+      if (a.size() == 8) throw usage_error{"--watch= needs a path (--watch alone watches PROGRAM)"};
+      o.watch.push_back(a.substr(8));
+    } else if (option_value(argc, argv, i, nullptr, "fd-store-max", v)) {
+      if (v == "0")
+        o.fd_store_max = 0;
+      else if (!parse_count(v, fd_store_limit, o.fd_store_max))
+        throw usage_error{"--fd-store-max \"" + v + "\": expected a number from 0 to " +
+                          std::to_string(fd_store_limit)};
+      fd_store_given = true;
     } else if (a == "--adopt") {
       o.adopt = "";
     } else if (a.rfind("--adopt=", 0) == 0) {
@@ -241,6 +289,11 @@ options parse_options(int argc, char** argv) {
   if (o.listen.size() > 64) throw usage_error{"more than 64 --listen addresses"};
   if (max_given && !o.accept) throw usage_error{"--max-connections is for --accept and --inetd"};
   if (o.datagram && o.accept) throw usage_error{"--accept is for stream sockets, not with --datagram"};
+  if (o.accept && (o.watch_program || !o.watch.empty()))
+    throw usage_error{"--watch is not for --accept or --inetd: each connection starts PROGRAM anew already"};
+  if (o.accept && fd_store_given)
+    throw usage_error{
+        "--fd-store-max is not for --accept or --inetd (a connection's PROGRAM has no successor)"};
   if (o.fdnames.size() > o.listen.size())
     throw usage_error{std::to_string(o.fdnames.size()) + " --fdname names for " +
                       std::to_string(o.listen.size()) + " --listen addresses"};

@@ -31,6 +31,20 @@ constexpr std::chrono::milliseconds default_stop_timeout = std::chrono::seconds(
 constexpr std::chrono::milliseconds kill_after_abort = std::chrono::seconds(5);
 // Out of fds or processes: how long the listeners are not polled.
 constexpr std::chrono::milliseconds resource_back_off = std::chrono::milliseconds(100);
+// --watch: a change counts once the watched files have been quiet this long
+// (a build writes, closes, renames, chmods: one restart, not four)...
+constexpr std::chrono::milliseconds watch_quiet = std::chrono::milliseconds(200);
+// ...and, after a write without a close (a writer still at work), this long.
+constexpr std::chrono::milliseconds watch_quiet_writing = std::chrono::seconds(2);
+// A replacement (--watch, SIGUSR2) of a PROGRAM that never sent READY=1 counts
+// as started once it has run this long; the old one is told to drain then.
+constexpr std::chrono::milliseconds replacement_grace = std::chrono::seconds(1);
+// A replacement of a PROGRAM that sends READY=1 gets this long to send it
+// (systemd's DefaultTimeoutStartSec=); else it is stopped, the old one serves on.
+constexpr std::chrono::milliseconds replacement_ready_timeout = std::chrono::seconds(90);
+// FileDescriptorStoreMax=: 0, no fd store, as systemd's default.
+constexpr unsigned default_fd_store_max = 0;
+constexpr unsigned fd_store_limit = 4096;  // the largest --fd-store-max
 
 struct options {
   std::vector<std::string> listen;
@@ -45,7 +59,10 @@ struct options {
   std::optional<std::chrono::milliseconds> stop_timeout = default_stop_timeout;  // none: never SIGKILL
   std::chrono::milliseconds watchdog{0};
   std::optional<std::string> adopt;  // "" = the default place
-  std::vector<char*> program;        // PROGRAM ARGS..., null-terminated
+  bool watch_program = false;        // --watch: the PROGRAM file
+  std::vector<std::string> watch;    // --watch=PATH, files or folders
+  unsigned fd_store_max = default_fd_store_max;
+  std::vector<char*> program;  // PROGRAM ARGS..., null-terminated
 };
 
 struct usage_error {

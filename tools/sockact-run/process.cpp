@@ -45,7 +45,14 @@ child_environment::child_environment(const options& o, const std::vector<held_so
     env["LISTEN_FDNAMES"] = o.accept ? "connection" : names;
   }
   if (o.watchdog.count() > 0) env["WATCHDOG_USEC"] = std::to_string(o.watchdog.count() * 1000);
-  for (const auto& [k, v] : env) strings_.push_back(k + "=" + v);
+  for (const auto& [k, v] : env) {
+    if (k == "LISTEN_FDS") {
+      has_listen_ = true;
+      listen_fds_ = strings_.size();
+    }
+    if (k == "LISTEN_FDNAMES") listen_fdnames_ = strings_.size();
+    strings_.push_back(k + "=" + v);
+  }
   if (!o.inetd) add_pid_slot("LISTEN_PID");
   if (o.watchdog.count() > 0) add_pid_slot("WATCHDOG_PID");
   strings_.push_back("REMOTE_ADDR=");  // set per connection in --accept mode
@@ -55,6 +62,12 @@ child_environment::child_environment(const options& o, const std::vector<held_so
 void child_environment::set_remote(const std::string& addr, const std::string& port) {
   strings_[strings_.size() - 2] = "REMOTE_ADDR=" + addr;
   strings_[strings_.size() - 1] = "REMOTE_PORT=" + port;
+}
+
+void child_environment::set_listen(std::size_t count, const std::string& names) {
+  if (!has_listen_) return;  // --inetd
+  strings_[listen_fds_] = "LISTEN_FDS=" + std::to_string(count);
+  strings_[listen_fdnames_] = "LISTEN_FDNAMES=" + names;
 }
 
 char** child_environment::envp() {
@@ -94,6 +107,8 @@ bool spawn_pipes::open() noexcept {
 
 spawned spawn(const spawn_request& request, spawn_pipes pipes) {
   char** envp = request.env->envp();
+  // The child may not allocate: room for the fds' temporary copies now.
+  std::vector<int> moved(request.fds.size());
   const pid_t parent = ::getpid();
   spawned out;
   out.pid = ::fork();
@@ -110,19 +125,18 @@ spawned spawn(const spawn_request& request, spawn_pipes pipes) {
     // the race: sockact-run may have died before the prctl().
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (::getppid() != parent) ::_exit(exit_runtime);
-    const int n = static_cast<int>(request.fds.size() < 64 ? request.fds.size() : 64);
+    const std::size_t count = request.fds.size();
+    const int n = static_cast<int>(count);
     // Everything we still need goes above 3+n first, so that placing the
     // fds at 3, 4, ... overwrites none of it.
     const int report = ::fcntl(pipes.report_write.get(), F_DUPFD_CLOEXEC, 3 + n);
     const int err = ::fcntl(pipes.stderr_write.get(), F_DUPFD_CLOEXEC, 3 + n);
-    int moved[64];
-    for (int i = 0; i < n; ++i)
-      moved[i] = ::fcntl(request.fds[static_cast<std::size_t>(i)], F_DUPFD_CLOEXEC, 3 + n);
+    for (std::size_t i = 0; i < count; ++i) moved[i] = ::fcntl(request.fds[i], F_DUPFD_CLOEXEC, 3 + n);
     if (request.inetd) {
       ::dup2(moved[0], 0);
       ::dup2(moved[0], 1);
     } else {
-      for (int i = 0; i < n; ++i) ::dup2(moved[i], 3 + i);  // without O_CLOEXEC
+      for (std::size_t i = 0; i < count; ++i) ::dup2(moved[i], 3 + static_cast<int>(i));  // without O_CLOEXEC
     }
     ::dup2(err, 2);
     request.env->fill_pids();

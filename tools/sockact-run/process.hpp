@@ -26,6 +26,10 @@ class child_environment {
   // For one connection (--accept): REMOTE_ADDR/REMOTE_PORT as systemd sets them.
   void set_remote(const std::string& addr, const std::string& port);
 
+  // For one start: LISTEN_FDS and LISTEN_FDNAMES with the fd store's fds
+  // after the sockets. No-op with --inetd (no LISTEN_* variables).
+  void set_listen(std::size_t count, const std::string& names);
+
   // Pointers for execve(); stable until the next set_remote().
   char** envp();
 
@@ -39,6 +43,8 @@ class child_environment {
   void add_pid_slot(const char* name);
   std::vector<std::string> strings_;
   std::vector<std::size_t> pid_slots_;
+  bool has_listen_ = false;                          // LISTEN_FDS and LISTEN_FDNAMES are set (not --inetd)...
+  std::size_t listen_fds_ = 0, listen_fdnames_ = 0;  // ...at these indexes of strings_
   std::vector<char*> pointers_;
 };
 

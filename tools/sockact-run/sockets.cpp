@@ -101,8 +101,9 @@ void notify_socket::remove() noexcept {
 }
 
 bool notify_socket::receive(message& m) const {
-  char buf[4096];
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * 64)];
+  char buf[4096];  // systemd's NOTIFY_BUFFER_MAX
+  // The kernel passes at most 253 fds in one message (SCM_MAX_FD).
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * 253)];
   iovec iov{buf, sizeof buf};
   msghdr h{};
   h.msg_iov = &iov;
@@ -113,6 +114,7 @@ bool notify_socket::receive(message& m) const {
   if (n < 0) return false;
   m = message{};
   m.text.assign(buf, static_cast<std::size_t>(n));
+  m.truncated = (h.msg_flags & MSG_CTRUNC) != 0;
   for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
     if (c->cmsg_level != SOL_SOCKET) continue;
     if (c->cmsg_type == SCM_CREDENTIALS) {
@@ -124,8 +126,7 @@ bool notify_socket::receive(message& m) const {
       for (std::size_t k = 0; k < count; ++k) {
         int fd = -1;
         std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
-        ::close(fd);
-        ++m.fds;
+        m.fds.emplace_back(fd);
       }
     }
   }

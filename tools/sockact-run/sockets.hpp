@@ -49,7 +49,8 @@ class notify_socket {
   struct message {
     pid_t pid = 0;
     std::string text;
-    int fds = 0;  // received and closed (FDSTORE=1: no fd store here)
+    std::vector<sockact::unique_fd> fds;  // SCM_RIGHTS, close-on-exec
+    bool truncated = false;               // more fds were sent than fit: the kernel closed the rest
   };
   // One datagram; false when none is waiting.
   bool receive(message& m) const;

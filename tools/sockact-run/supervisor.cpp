@@ -53,14 +53,17 @@ void reset_connection(int fd) noexcept {
 }  // namespace
 
 supervisor::supervisor(options o, std::string program_path, std::string child_path,
-                       std::vector<held_socket> sockets, const std::string& adopt)
+                       std::vector<held_socket> sockets, const std::string& adopt,
+                       std::optional<file_watch> watch)
     : o_(std::move(o)),
       program_path_(std::move(program_path)),
       child_path_(std::move(child_path)),
       sockets_(std::move(sockets)),
       env_(o_, sockets_, notify_.path(), adopt),
       failures_(o_.start_limit),
-      starts_(o_.trigger_limit) {}
+      starts_(o_.trigger_limit),
+      store_(o_.fd_store_max),
+      watch_(std::move(watch)) {}
 
 bool supervisor::failed(const char* what) {
   std::fprintf(stderr, "%s: %s: %s\n", self, what, errno_text(errno).c_str());
@@ -73,9 +76,12 @@ run* supervisor::find(pid_t pid) {
   return it == runs_.end() ? nullptr : &it->second;
 }
 
+// Without --accept: while no PROGRAM runs, or only ones that drain (they
+// have closed their copies of the sockets).
 bool supervisor::want_listeners(clock_type::time_point now) const {
-  return !stopping_ && !closing_ && now >= paused_until_ &&
-         (o_.accept ? runs_.size() < o_.max_connections : runs_.empty());
+  if (stopping_ || closing_ || now < paused_until_) return false;
+  if (o_.accept) return runs_.size() < o_.max_connections;
+  return std::all_of(runs_.begin(), runs_.end(), [](const auto& p) { return p.second.draining; });
 }
 
 bool supervisor::setup_signals() {
@@ -110,6 +116,9 @@ int supervisor::loop() {
                  sockact::family_name(info.family).c_str(), sockact::type_name(info.type).c_str(),
                  sockets_[i].name.c_str());
   }
+  if (store_.max() > 0)
+    std::fprintf(stderr, "%s: fd store: up to %u fds (FDSTORE=1), passed to each start after the sockets\n",
+                 self, store_.max());
   std::fprintf(stderr, "%s: NOTIFY_SOCKET=%s; PROGRAM %s starts on the first %s\n", self,
                notify_.path().c_str(), program_path_.c_str(), o_.datagram ? "datagram" : "connection");
   {
@@ -125,6 +134,9 @@ int supervisor::loop() {
     relay_runs.clear();
     fds.push_back({signals_.get(), POLLIN, 0});
     fds.push_back({notify_.fd(), POLLIN, 0});
+    fds.push_back({watch_ ? watch_->fd() : -1, POLLIN, 0});  // -1: poll(2) skips it
+    const std::size_t first_stored = fds.size();
+    store_.watch(fds);
     const std::size_t first_relay = fds.size();
     for (const auto& [number, relay] : relays_) {
       if (relay.closed()) continue;
@@ -148,11 +160,17 @@ int supervisor::loop() {
       break;
     }
     const clock_type::time_point woken = clock_type::now();
+    // The store first: what follows may change it, and then an fd number could name another fd.
+    if (n > 0)
+      for (const std::string& name : store_.drop_hung_up(&fds[first_stored], first_relay - first_stored))
+        std::fprintf(stderr, "%s: fd store: an fd named \"%s\" hung up (POLLHUP/POLLERR): closed, %zu left\n",
+                     self, name.c_str(), store_.size());
     if (n > 0 && (fds[0].revents & POLLIN) != 0) {
       signalfd_siginfo info;
       while (::read(signals_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) on_signal(info);
     }
     if (n > 0 && (fds[1].revents & POLLIN) != 0) on_notify();
+    if (n > 0 && (fds[2].revents & POLLIN) != 0) watch_->read_events(woken);
     if (n > 0) pump_relays(fds, first_relay, relay_runs);
     if (listening && n > 0) {
       for (std::size_t i = 0; i < sockets_.size() && fatal_ < 0; ++i) {
@@ -171,12 +189,19 @@ int supervisor::loop() {
 void supervisor::on_signal(const signalfd_siginfo& info) {
   const int sig = static_cast<int>(info.ssi_signo);
   if (sig == SIGCHLD) return reap();
+  if (sig == SIGUSR2 && !o_.accept) return request_restart("SIGUSR2");
   if (sig != SIGTERM && sig != SIGINT) {
-    for (auto& [pid, r] : runs_) ::kill(pid, sig);
+    for (auto& [pid, r] : runs_)
+      if (!r.draining) ::kill(pid, sig);  // a drain is not to be disturbed (SIGHUP would end it)
     return;
   }
   ++stop_requests_;
   stopping_ = true;
+  restart_pending_.clear();
+  for (auto& [pid, r] : runs_) {  // a replacement stopped now did not fail
+    r.candidate = false;
+    r.candidate_deadline = clock_type::time_point::max();
+  }
   const int send = stop_requests_ == 1 ? sig : SIGKILL;
   for (auto& [target, deadline] : leftovers_) {
     if (send != SIGKILL) continue;
@@ -247,14 +272,20 @@ void supervisor::ended(run& r, int status) {
     why += ", watchdog timeout";
   else if (r.stop_signal != 0)
     why += " after " + signal_name(r.stop_signal) + " from sockact-run";
-  std::string cold = "cold start: ready ";
+  if (r.replaced_by != 0) why += " (replaced by activation " + std::to_string(r.replaced_by) + ")";
+  std::string cold = r.replacement ? "started beside the running one: ready " : "cold start: ready ";
   cold += r.ready ? "+" + ms_text(*r.ready) : "-";
-  if (!o_.accept) cold += ", accept " + (r.accepted ? "+" + ms_text(*r.accepted) : std::string("-"));
+  if (!o_.accept && !r.replacement)
+    cold += ", accept " + (r.accepted ? "+" + ms_text(*r.accepted) : std::string("-"));
   if (r.pings > 0) cold += "; " + std::to_string(r.pings) + " watchdog pings";
   std::fprintf(stderr, "%s: activation %u: %s pid %ld, woken by %s; %s; ran %.3f s; stopped: %s\n", self,
                r.number, r.started_at.c_str(), static_cast<long>(r.pid), r.woken_by.c_str(), cold.c_str(),
                seconds(ran), why.c_str());
-  count_outcome(r, status, why, std::move(lines));
+  const bool failed_candidate = r.candidate;
+  if (failed_candidate)
+    replacement_failed(r, why, lines);  // the one it was to replace serves on
+  else
+    count_outcome(r, status, why, std::move(lines));
   if (stopping_) exit_status_ = shell_status;  // sockact-run's own status: see --help
   // What is left of its process group goes too, as systemd's
   // KillMode=control-group ends the rest of a service's cgroup.
@@ -268,6 +299,7 @@ void supervisor::ended(run& r, int status) {
     end_leftovers(-r.pid, sig);
   }
   runs_.erase(r.pid);
+  if (failed_candidate && !restart_pending_.empty()) request_restart(std::exchange(restart_pending_, {}));
 }
 
 // The start limit counts failed starts in a row; see --help.
@@ -281,7 +313,7 @@ void supervisor::count_outcome(const run& r, int status, const std::string& why,
   } else {
     bool waiting = false;  // the connection (datagram) that woke it, or a later one, still waits
     for (const held_socket& s : sockets_) waiting = waiting || (s.fd && readable(s.fd.get()));
-    failed_start = !r.accepted && waiting;
+    failed_start = !r.accepted && !r.replacement && waiting;  // a replacement was judged by its readiness
     how = " without taking the connection that woke it";
   }
   if (!failed_start) {
@@ -303,17 +335,45 @@ void supervisor::end_leftovers(pid_t target, int sig) {
   leftovers_[target] = deadline;
 }
 
+// The run a notify message is from: the sender, or a process in its process
+// group (a helper of PROGRAM), or else the one PROGRAM serving.
+run* supervisor::sender(pid_t pid) {
+  if (run* r = find(pid)) return r;
+  if (const pid_t group = ::getpgid(pid); group > 0)
+    if (run* r = find(group)) return r;
+  if (o_.accept) return nullptr;
+  run* only = nullptr;
+  for (auto& [p, r] : runs_) {
+    if (r.draining) continue;
+    if (only != nullptr) return nullptr;
+    only = &r;
+  }
+  return only;
+}
+
 void supervisor::on_notify() {
   notify_socket::message m;
   while (notify_.receive(m)) {
-    run* r = find(m.pid);
-    if (r == nullptr && !o_.accept && runs_.size() == 1) r = &runs_.begin()->second;  // a helper of PROGRAM
+    run* r = sender(m.pid);
     const clock_type::time_point now = clock_type::now();
+    bool store = false, remove = false, poll = true, barrier = false;
+    std::optional<std::string> fd_name;
     for (const std::string& line : split(m.text, '\n')) {
       if (line.empty()) continue;
       bool show = true;
+      store = store || line == "FDSTORE=1";
+      remove = remove || line == "FDSTOREREMOVE=1";
+      poll = poll && line != "FDPOLL=0";
+      if (line.rfind("FDNAME=", 0) == 0) fd_name = line.substr(7);
+      if (line == "BARRIER=1") {
+        barrier = true;
+        show = false;  // sd_notify_barrier(): the fd it sends is closed below, which answers it
+      }
       if (r != nullptr) {
-        if (line == "READY=1" && !r->ready) r->ready = now - r->woken;
+        if (line == "READY=1" && !r->ready) {
+          r->ready = now - r->woken;
+          ready_seen_ = true;
+        }
         if (line == "STOPPING=1") r->stopping = true;
         if (line == "WATCHDOG=1") {
           show = r->pings++ == 0;
@@ -327,10 +387,56 @@ void supervisor::on_notify() {
             line == "READY=1" && r != nullptr && r->ready ? (" (+" + ms_text(*r->ready) + ")").c_str() : "",
             line == "WATCHDOG=1" ? " (further pings are counted, not shown)" : "");
     }
-    if (m.fds > 0)
-      std::fprintf(stderr, "%s: pid %ld: %d fd(s) received and closed: sockact-run keeps no fd store\n", self,
-                   static_cast<long>(m.pid), m.fds);
+    on_fd_store(m, store, remove, poll, barrier, fd_name);
+    if (r != nullptr && r->candidate && r->ready) replacement_ready(*r, "READY=1 +" + ms_text(*r->ready));
   }
+}
+
+// FDSTORE=1 and FDSTOREREMOVE=1 as systemd's service_notify_message() takes
+// them: a removal wins; FDNAME= is needed to remove, optional to store
+// ("stored"), and an invalid one is ignored. Other fds are closed.
+void supervisor::on_fd_store(notify_socket::message& m, bool store, bool remove, bool poll, bool barrier,
+                             const std::optional<std::string>& name) {
+  const long pid = static_cast<long>(m.pid);
+  if (m.truncated)
+    std::fprintf(stderr, "%s: pid %ld: more fds than one message carries: the kernel closed the rest\n", self,
+                 pid);
+  if (remove) {
+    if (!name || !fd_name_valid(*name)) {
+      std::fprintf(stderr, "%s: pid %ld: FDSTOREREMOVE=1 without a valid FDNAME=: ignored\n", self, pid);
+    } else {
+      const unsigned removed = store_.remove(*name);
+      std::fprintf(stderr, "%s: pid %ld: fd store: %u fd(s) named \"%s\" removed and closed, %zu left\n",
+                   self, pid, removed, name->c_str(), store_.size());
+    }
+  } else if (store && !m.fds.empty()) {
+    std::string stored_name = "stored";
+    if (name && fd_name_valid(*name))
+      stored_name = *name;
+    else if (name)
+      std::fprintf(stderr,
+                   "%s: pid %ld: FDNAME= is not a valid name (printable ASCII, no ':', 255 at most): "
+                   "ignored\n",
+                   self, pid);
+    if (store_.max() == 0) {
+      std::fprintf(
+          stderr,
+          "%s: pid %ld: FDSTORE=1: %zu fd(s) closed: the fd store is off (--fd-store-max 0, the default, "
+          "as systemd's FileDescriptorStoreMax=0)\n",
+          self, pid, m.fds.size());
+      return;
+    }
+    const fd_store::added a = store_.add(std::move(m.fds), stored_name, poll);
+    std::string notes;
+    if (a.duplicates > 0) notes += "; " + std::to_string(a.duplicates) + " already there";
+    if (a.over > 0) notes += "; " + std::to_string(a.over) + " closed: the store is full (--fd-store-max)";
+    std::fprintf(stderr, "%s: pid %ld: fd store: %u fd(s) stored as \"%s\", %zu of %u%s\n", self, pid,
+                 a.stored, stored_name.c_str(), store_.size(), store_.max(), notes.c_str());
+    return;
+  }
+  if (!m.fds.empty() && !barrier)
+    std::fprintf(stderr, "%s: pid %ld: %zu fd(s) received %s: closed\n", self, pid, m.fds.size(),
+                 remove ? "with FDSTOREREMOVE=1" : "without FDSTORE=1");
 }
 
 void supervisor::pump_relays(const std::vector<pollfd>& fds, std::size_t first,
@@ -429,17 +535,28 @@ bool supervisor::may_start(const std::string& woken_by) {
 // fork() and exec PROGRAM. connection >= 0: --accept's connection, else the
 // held sockets. False when it did not start.
 bool supervisor::start(const std::string& woken_by, clock_type::time_point woken, int connection,
-                       spawn_pipes pipes) {
+                       spawn_pipes pipes, bool replacement) {
   spawn_request request;
   request.path = &program_path_;
   request.argv = o_.program.data();
   request.env = &env_;
   request.mask = &old_mask_;
   request.inetd = o_.inetd;
-  if (connection >= 0)
+  if (connection >= 0) {
     request.fds.push_back(connection);
-  else
-    for (const held_socket& s : sockets_) request.fds.push_back(s.fd.get());
+  } else {
+    // The sockets, then the fd store's fds (as systemd's service_collect_fds()).
+    std::string names;
+    for (const held_socket& s : sockets_) {
+      request.fds.push_back(s.fd.get());
+      names += (names.empty() ? "" : ":") + s.name;
+    }
+    for (const fd_store::entry& e : store_.entries()) {
+      request.fds.push_back(e.fd.get());
+      names += ":" + e.name;
+    }
+    env_.set_listen(request.fds.size(), names);
+  }
   const std::string started_at = wall_time();
   const clock_type::time_point now = clock_type::now();
   spawned child = spawn(request, std::move(pipes));
@@ -456,7 +573,7 @@ bool supervisor::start(const std::string& woken_by, clock_type::time_point woken
     std::fprintf(stderr, "%s: starting PROGRAMs again\n", self);
     paused_said_ = false;
   }
-  starts_.add(now);
+  if (!replacement) starts_.add(now);  // the trigger limit counts what the sockets start
   run r;
   r.number = ++activations_;
   r.pid = child.pid;
@@ -465,6 +582,11 @@ bool supervisor::start(const std::string& woken_by, clock_type::time_point woken
   r.woken = woken;
   r.started = now;
   if (o_.watchdog.count() > 0) r.watchdog_deadline = now + to_duration(o_.watchdog);
+  if (replacement) {
+    r.replacement = r.candidate = true;
+    r.expects_ready = ready_seen_;
+    r.candidate_deadline = now + to_duration(r.expects_ready ? replacement_ready_timeout : replacement_grace);
+  }
   runs_[child.pid] = r;
   relays_.emplace(r.number, stderr_relay(std::move(child.stderr_read)));
   if (child.exec_error != 0) {
@@ -473,9 +595,15 @@ bool supervisor::start(const std::string& woken_by, clock_type::time_point woken
     pid_t reaped = 0;
     do reaped = ::waitpid(child.pid, &status, 0);
     while (reaped < 0 && errno == EINTR);
+    const std::string why = "cannot run " + exec_failure(program_path_, child.exec_error, child_path_);
+    runs_.at(child.pid).candidate = false;  // said below, not as a start that ended before it was ready
     if (reaped == child.pid) ended(runs_.at(child.pid), status);
-    give_up(child.exec_error == ENOENT ? exit_not_found : exit_cannot_exec,
-            "cannot run " + exec_failure(program_path_, child.exec_error, child_path_));
+    if (replacement) {  // a build on its way: the old one serves on
+      std::fprintf(stderr, "%s: restart (%s) failed: %s; %s serves on\n", self, woken_by.c_str(), why.c_str(),
+                   serving_text().c_str());
+      return false;
+    }
+    give_up(child.exec_error == ENOENT ? exit_not_found : exit_cannot_exec, why);
     return false;
   }
   return true;
@@ -572,10 +700,11 @@ clock_type::time_point supervisor::next_deadline() const {
   const clock_type::time_point now = clock_type::now();
   clock_type::time_point t = clock_type::time_point::max();
   for (const auto& [pid, r] : runs_) {
-    t = std::min({t, r.watchdog_deadline, r.kill_deadline});
-    if (!o_.accept && !r.accepted && now - r.started < accept_probe_for)
+    t = std::min({t, r.watchdog_deadline, r.kill_deadline, r.candidate_deadline});
+    if (!o_.accept && !r.accepted && !r.replacement && now - r.started < accept_probe_for)
       t = std::min(t, now + accept_probe_every);
   }
+  if (watch_) t = std::min(t, watch_->deadline());
   if (!leftovers_.empty() || ((stopping_ || closing_) && runs_.empty()))
     t = std::min(t, now + leftover_check_every);
   if (paused_until_ > now) t = std::min(t, paused_until_);
@@ -584,7 +713,7 @@ clock_type::time_point supervisor::next_deadline() const {
 
 void supervisor::check_timers(clock_type::time_point now) {
   for (auto& [pid, r] : runs_) {
-    if (!o_.accept && !r.accepted && now - r.started < accept_probe_for) {
+    if (!o_.accept && !r.accepted && !r.replacement && now - r.started < accept_probe_for) {
       bool waiting = false;  // is any socket's queue still non-empty?
       for (const held_socket& s : sockets_) waiting = waiting || (s.fd && readable(s.fd.get()));
       if (!waiting) r.accepted = now - r.woken;
@@ -630,6 +759,10 @@ void supervisor::check_timers(clock_type::time_point now) {
     }
     ++it;
   }
+  check_replacements(now);
+  if (watch_)
+    if (const std::string what = watch_->settled(now); !what.empty())
+      request_restart("a change of " + what + " (--watch)");
 }
 
 }  // namespace sockact_run

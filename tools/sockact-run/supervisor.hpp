@@ -4,12 +4,14 @@
 #ifndef SOCKACT_RUN_SUPERVISOR_HPP
 #define SOCKACT_RUN_SUPERVISOR_HPP
 
+#include "fd_store.hpp"
 #include "limits.hpp"
 #include "messages.hpp"
 #include "options.hpp"
 #include "process.hpp"
 #include "sockets.hpp"
 #include "stderr_relay.hpp"
+#include "watch.hpp"
 
 #include <sockact/unique_fd.hpp>
 
@@ -39,12 +41,20 @@ struct run {
   clock_type::time_point watchdog_deadline = clock_type::time_point::max();
   clock_type::time_point kill_deadline = clock_type::time_point::max();
   const char* kill_reason = "";
+  // Restarts beside a running PROGRAM (--watch, SIGUSR2):
+  bool replacement = false;    // started so, not by a connection
+  bool candidate = false;      // a replacement not yet ready: the one it replaces serves on
+  bool expects_ready = false;  // PROGRAM has sent READY=1 before: the candidate must too
+  clock_type::time_point candidate_deadline =
+      clock_type::time_point::max();  // 1 s alive, or 90 s without READY=1
+  bool draining = false;              // sent SIGTERM to make room: replaced, or a candidate given up
+  unsigned replaced_by = 0;           // the activation that took over
 };
 
 class supervisor {
  public:
   supervisor(options o, std::string program_path, std::string child_path, std::vector<held_socket> sockets,
-             const std::string& adopt);
+             const std::string& adopt, std::optional<file_watch> watch);
 
   // Until stopped, or until a limit or a failure ends it; the exit status.
   int loop();
@@ -56,10 +66,25 @@ class supervisor {
   void ended(run& r, int status);
   void count_outcome(const run& r, int status, const std::string& why, std::vector<std::string> stderr_lines);
   void on_notify();
+  run* sender(pid_t pid);
+  void on_fd_store(notify_socket::message& m, bool store, bool remove, bool poll, bool barrier,
+                   const std::optional<std::string>& name);
   void pump_relays(const std::vector<pollfd>& fds, std::size_t first, const std::vector<unsigned>& numbers);
   void activate(std::size_t index, clock_type::time_point woken);
   bool may_start(const std::string& woken_by);
-  bool start(const std::string& woken_by, clock_type::time_point woken, int connection, spawn_pipes pipes);
+  bool start(const std::string& woken_by, clock_type::time_point woken, int connection, spawn_pipes pipes,
+             bool replacement = false);
+  // Restarts beside the running PROGRAM (reload.cpp).
+  void request_restart(const std::string& why);
+  void start_replacement(const std::string& why);
+  void replacement_ready(run& r, const std::string& how);
+  void replacement_failed(const run& r, const std::string& why, const std::vector<std::string>& stderr_lines);
+  void check_replacements(clock_type::time_point now);
+  void drain(run& r, unsigned replaced_by);
+  std::string serving_text() const;  // "pid 12 (activation 3)", or empty when none serves
+  bool serving(const run& r) const noexcept {
+    return !r.draining && !r.candidate && !(r.stopping && r.stop_signal == 0);
+  }
   void back_off(const char* what, int err);
   void give_up(int status, const std::string& why);
   void end_leftovers(pid_t target, int sig);
@@ -92,6 +117,10 @@ class supervisor {
   pid_t last_failure_pid_ = 0;
   std::vector<std::string> last_failure_lines_;  // its last stderr lines
   std::set<pid_t> inherited_children_;  // children we had before we started anything: not ours to end
+  fd_store store_;
+  std::optional<file_watch> watch_;
+  bool ready_seen_ = false;      // a PROGRAM has sent READY=1: replacements must send it too
+  std::string restart_pending_;  // a restart asked for while a replacement was starting
   bool killing_all_ = false;
   clock_type::time_point paused_until_{};  // out of fds or processes
   bool paused_said_ = false;
