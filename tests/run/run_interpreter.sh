@@ -4,6 +4,7 @@
 # PATH the program gets), an interpreter that is not executable, an ELF
 # whose dynamic loader is missing; before listening (127/126), and when the
 # interpreter goes away after sockact-run started (the waiting client is reset).
+# With --adopt, a statically linked program is named (LD_PRELOAD cannot work).
 #   run_interpreter.sh SOCKACT_RUN
 SOCKACT_RUN=$(realpath "$1")  # the script works in its own folder
 . "$(dirname "$0")/run_lib.sh"
@@ -76,6 +77,24 @@ wait_exit "$RUN_PID" 10 && [ "$RC" = 127 ] && pass "interpreter gone later: exit
   fail "interpreter gone later: the client got $out"
 expect_contains "interpreter gone later: named" "$(cat "$RUN_LOG")" \
   "cannot run ./late.sh: interpreter $E2E_TMP/vanishing-sh not found"
+
+# --adopt: a program LD_PRELOAD cannot reach (statically linked, directly or
+# as the interpreter of a script) is named before the first client waits; a
+# dynamically linked one is not.
+if command -v gcc >/dev/null && printf 'int main(void) { return 0; }\n' >st.c && gcc -static -o static-app st.c 2>/dev/null; then
+  : >fake-adopt.so
+  script static.sh "#!$E2E_TMP/static-app"
+  for prog in ./static-app ./static.sh; do
+    OUT=$(timeout 1 "$SOCKACT_RUN" --adopt=./fake-adopt.so -l 127.0.0.1:$P -- "$prog" 2>&1 || true)
+    expect_contains "--adopt with a static program ($prog): warned before listening" "${OUT%%listening on*}" \
+      "is statically linked: no dynamic loader runs, so nothing reads LD_PRELOAD"
+  done
+  OUT=$(timeout 1 "$SOCKACT_RUN" --adopt=./fake-adopt.so -l 127.0.0.1:$P -- /bin/true 2>&1 || true)
+  [[ $OUT != *"warning: --adopt"* ]] && pass "--adopt with a dynamic program: no warning" ||
+    fail "--adopt with a dynamic program warned: $OUT"
+else
+  echo "note: no static gcc here; the --adopt static-program check is not run"
+fi
 
 # A missing program itself is still named as the program.
 expect_exit "missing program" 127 timeout 5 "$SOCKACT_RUN" -l 127.0.0.1:$P -- ./no-such-app.sh

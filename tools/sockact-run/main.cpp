@@ -22,6 +22,7 @@
 #include "watch.hpp"
 
 #include <sys/stat.h>
+#include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -70,6 +71,9 @@ int main(int argc, char** argv) {
   const std::string path = child_path(o);
   std::string program = resolve_program(o.program[0], path);
   const std::string adopt = o.adopt ? adopt_library(*o.adopt) : std::string();
+  if (o.adopt)  // said now, before the first client waits
+    if (const std::optional<std::string> why = adopt_obstacle(program, path))
+      std::fprintf(stderr, "sockact-run: warning: %s\n", why->c_str());
   std::optional<file_watch> watch;  // before listening: a bad --watch is a usage error
   if (o.watch_program || !o.watch.empty()) watch.emplace(watch_paths(o, program));
   std::vector<held_socket> sockets = open_sockets(o);

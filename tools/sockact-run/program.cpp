@@ -122,6 +122,73 @@ struct problem {
   std::string text;
 };
 
+// Whether an ELF (of this machine's byte order) has a section named `name`.
+template <typename Ehdr, typename Shdr>
+bool elf_has_section(int fd, const char* name) {
+  Ehdr eh{};
+  if (!read_at(fd, &eh, sizeof eh, 0) || eh.e_shentsize != sizeof(Shdr) || eh.e_shnum > 65535 ||
+      eh.e_shstrndx >= eh.e_shnum)
+    return false;
+  Shdr names{};
+  if (!read_at(fd, &names, sizeof names, static_cast<off_t>(eh.e_shoff + eh.e_shstrndx * sizeof(Shdr))))
+    return false;
+  const std::size_t want = std::strlen(name) + 1;
+  for (unsigned i = 0; i < eh.e_shnum; ++i) {
+    Shdr sh{};
+    if (!read_at(fd, &sh, sizeof sh, static_cast<off_t>(eh.e_shoff + i * sizeof(Shdr)))) return false;
+    if (sh.sh_name >= names.sh_size) continue;
+    char got[64] = {};
+    if (want > sizeof got || !read_at(fd, got, want, static_cast<off_t>(names.sh_offset + sh.sh_name)))
+      continue;
+    if (std::memcmp(got, name, want) == 0) return true;
+  }
+  return false;
+}
+
+// Why LD_PRELOAD cannot work in the ELF `file`, if it cannot: no dynamic
+// loader (static), or Go, whose net package makes its system calls itself.
+std::optional<std::string> preload_obstacle(const std::string& file) {
+  const sockact::unique_fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  unsigned char ident[EI_NIDENT] = {};
+  if (!read_at(fd.get(), ident, sizeof ident, 0) || std::memcmp(ident, ELFMAG, SELFMAG) != 0)
+    return std::nullopt;
+  const bool little = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+  if (ident[EI_DATA] != (little ? ELFDATA2LSB : ELFDATA2MSB)) return std::nullopt;
+  const bool wide = ident[EI_CLASS] == ELFCLASS64;
+  const bool go = wide ? elf_has_section<Elf64_Ehdr, Elf64_Shdr>(fd.get(), ".note.go.buildid")
+                       : elf_has_section<Elf32_Ehdr, Elf32_Shdr>(fd.get(), ".note.go.buildid");
+  if (go)
+    return file +
+           " is a Go program: Go's net package makes its bind() system call itself, past the "
+           "dynamic linker";
+  const std::optional<std::string> loader = wide ? elf_interpreter<Elf64_Ehdr, Elf64_Phdr>(fd.get())
+                                                 : elf_interpreter<Elf32_Ehdr, Elf32_Phdr>(fd.get());
+  if (!loader || loader->empty())
+    return file + " is statically linked: no dynamic loader runs, so nothing reads LD_PRELOAD";
+  return std::nullopt;
+}
+
+// The file the kernel finally runs for `program`: itself, or down its #!
+// lines (through "#!/usr/bin/env NAME", NAME in `child_path`).
+std::string final_executable(const std::string& program, const std::string& child_path, int depth = 0) {
+  const std::optional<interpreter> in = read_interpreter(program);
+  if (!in || in->elf || depth >= 4) return program;
+  const std::size_t slash = in->path.rfind('/');
+  if (in->path.substr(slash == std::string::npos ? 0 : slash + 1) == "env") {
+    const std::string command = env_command(in->arg);
+    if (command.empty()) return in->path;
+    if (command.find('/') != std::string::npos) return final_executable(command, child_path, depth + 1);
+    bool exists = false;
+    for (const std::string& dir : split(child_path, ':')) {
+      const std::string candidate = (dir.empty() ? "." : dir) + "/" + command;
+      if (executable_file(candidate, exists)) return final_executable(candidate, child_path, depth + 1);
+    }
+    return in->path;
+  }
+  return final_executable(in->path, child_path, depth + 1);
+}
+
 // What keeps `program` from running beyond the file itself: its interpreter
 // (and that one's, for a script whose interpreter is a script).
 std::optional<problem> interpreter_problem(const std::string& program, const std::string& child_path,
@@ -190,6 +257,16 @@ std::string exec_failure(const std::string& path, int err, const std::string& ch
     if (const std::optional<problem> p = interpreter_problem(path, child_path)) return p->text;
   if (err == ENOEXEC) return path + ": not a format the kernel runs (a script without a #! line?)";
   return path + ": " + errno_text(err);
+}
+
+std::optional<std::string> adopt_obstacle(const std::string& program, const std::string& child_path) {
+  const std::string runs = final_executable(program, child_path);
+  std::optional<std::string> why = preload_obstacle(runs);
+  if (!why) return std::nullopt;
+  if (runs != program) *why = program + " runs " + runs + "; " + *why;
+  return "--adopt: " + *why +
+         ". libsockact-adopt.so cannot take the passed sockets there: the program will bind a port of its "
+         "own and clients of the passed ones wait unanswered, unless it reads LISTEN_FDS itself";
 }
 
 std::string adopt_library(const std::string& given) {

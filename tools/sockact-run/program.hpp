@@ -4,6 +4,7 @@
 #ifndef SOCKACT_RUN_PROGRAM_HPP
 #define SOCKACT_RUN_PROGRAM_HPP
 
+#include <optional>
 #include <string>
 
 namespace sockact_run {
@@ -18,6 +19,10 @@ std::string resolve_program(const std::string& name, const std::string& child_pa
 // Why execve(path) failed with `err`, in words:
 // "./app.sh: interpreter /usr/bin/foo not found", else strerror(err).
 std::string exec_failure(const std::string& path, int err, const std::string& child_path);
+
+// --adopt: why the preload library cannot work in `program` (or the program
+// its #! lines run), in words, when it cannot: a static ELF, or Go.
+std::optional<std::string> adopt_obstacle(const std::string& program, const std::string& child_path);
 
 // --adopt: the library's absolute path; exits with 2 when it is not there.
 std::string adopt_library(const std::string& given);
