@@ -15,6 +15,7 @@
 #include <sockact/listen_fds.hpp>
 #include <sockact/notify.hpp>
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
