@@ -314,9 +314,11 @@ inline bool libuv_fail(std::error_code code, std::string text, std::error_code& 
 // Everything that could make uv_*_open() fail, checked before uv_*_init() so
 // that an error leaves the handle uninitialized and the fd untouched. The
 // description of the fd is the core's describe_fd(), as in every message.
-inline bool libuv_check(uv_loop_t* loop, const void* handle, const adopt_fd& fd, libuv_kind& want,
+// has_handle, not the handle: the handle is still uninitialized here, and gcc
+// takes a const pointer to it for a read (-Wmaybe-uninitialized in user code).
+inline bool libuv_check(uv_loop_t* loop, bool has_handle, const adopt_fd& fd, libuv_kind& want,
                         std::error_code& ec, std::string* why) {
-  if (loop == nullptr || handle == nullptr)
+  if (loop == nullptr || !has_handle)
     return libuv_fail({EINVAL, std::generic_category()}, loop == nullptr ? "no loop" : "no handle", ec, why);
   fd_info info = describe_fd(fd.get(), ec);
   if (ec)
@@ -368,7 +370,7 @@ inline bool libuv_opened(uv_handle_t* handle, const adopt_fd& fd, int status, st
 
 inline bool libuv_adopt(uv_loop_t* loop, libuv_stream* handle, const adopt_fd& fd, libuv_kind want,
                         std::error_code& ec, std::string* why) {
-  if (!libuv_check(loop, handle, fd, want, ec, why)) return false;
+  if (!libuv_check(loop, handle != nullptr, fd, want, ec, why)) return false;
   if (want == libuv_kind::pipe) {
     if (const int r = ::uv_pipe_init(loop, &handle->pipe, 0); r < 0)
       return libuv_fail(libuv_error(r), "uv_pipe_init", ec, why);
@@ -416,7 +418,7 @@ inline uv_stream_t* adopt(uv_loop_t* loop, libuv_stream* handle, adopt_fd fd, st
 
 inline bool adopt(uv_loop_t* loop, uv_udp_t* handle, adopt_fd fd, std::error_code& ec, std::string* why) {
   detail::libuv_kind want = detail::libuv_kind::udp;
-  if (!detail::libuv_check(loop, handle, fd, want, ec, why)) return false;
+  if (!detail::libuv_check(loop, handle != nullptr, fd, want, ec, why)) return false;
   if (const int r = ::uv_udp_init(loop, handle); r < 0)  // AF_UNSPEC: cannot fail
     return detail::libuv_fail(libuv_error(r), "uv_udp_init", ec, why);
   return detail::libuv_opened(reinterpret_cast<uv_handle_t*>(handle), fd, ::uv_udp_open(handle, fd.get()), ec,

@@ -7,7 +7,13 @@
 #
 # Modes:
 #   install           cmake --install the parent build into PREFIX and check the layout
+#   install_without_build
+#                     a fresh build directory of SOURCE_DIR with the default options,
+#                     installed right after configure: the development component only
+#                     (tools skipped, --component tools refused), usable by find_package
 #   uninstall         remove PREFIX (fixture cleanup)
+#   consumer_warnings user code against the headers in PREFIX, -Wall -Wextra -Werror at
+#                     -O2 and -O3 (with libuv's adopt() when pkg-config finds libuv)
 #   find_package      consumer finds the package in PREFIX via CMAKE_PREFIX_PATH
 #   build_tree        consumer finds the package with sockact_DIR=<parent build dir>
 #   pkg_config        consumer compiled by hand with pkg-config flags from PREFIX
@@ -19,7 +25,7 @@
 #
 # Inputs (all -D): MODE SOURCE_DIR PARENT_BINARY_DIR PACKAGING_DIR WORK_DIR PREFIX
 #   EXPECTED_VERSION GENERATOR MAKE_PROGRAM CXX_COMPILER BUILD_TYPE CONFIG
-#   PKG_CONFIG CMAKEDIR PKGCONFIGDIR INCLUDEDIR PARENT_USE_LIBSYSTEMD
+#   PKG_CONFIG CMAKEDIR PKGCONFIGDIR INCLUDEDIR MANDIR PARENT_USE_LIBSYSTEMD
 
 cmake_minimum_required(VERSION 3.14...3.25)
 
@@ -173,6 +179,82 @@ if(MODE STREQUAL "install")
   if(NOT _top STREQUAL "sockact")
     message(FATAL_ERROR "[install] unexpected entries in ${PREFIX}/${INCLUDEDIR}: ${_top}")
   endif()
+
+elseif(MODE STREQUAL "install_without_build")
+  # A fresh clone's `cmake -B b && cmake --install b`: no build, default options.
+  set(_sockact_build "${WORK_DIR}/sockact-build")
+  set(_prefix "${WORK_DIR}/prefix")
+  step("configure sockact with the default options"
+       "${CMAKE_COMMAND}" -S "${SOURCE_DIR}" -B "${_sockact_build}" ${_toolchain_args})
+  execute_process(COMMAND "${CMAKE_COMMAND}" --install "${_sockact_build}" --prefix "${_prefix}" ${_config_args}
+                  RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _out)
+  message(STATUS "${_out}")
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "[${MODE}] cmake --install right after configure failed (${_rc})")
+  endif()
+  if(NOT _out MATCHES "not installing sockact-run, which is not built")
+    message(FATAL_ERROR "[${MODE}] the install does not say that it skipped sockact-run")
+  endif()
+  # Exactly the development component: the headers, the package files, sockact(7).
+  file(GLOB_RECURSE _files RELATIVE "${_prefix}" "${_prefix}/*")
+  list(FILTER _files EXCLUDE REGEX "^${INCLUDEDIR}/sockact/")
+  list(SORT _files)
+  set(_expected
+      "${CMAKEDIR}/sockactConfig.cmake" "${CMAKEDIR}/sockactConfigVersion.cmake"
+      "${CMAKEDIR}/sockactTargets.cmake" "${PKGCONFIGDIR}/sockact.pc" "${MANDIR}/man7/sockact.7")
+  list(SORT _expected)
+  if(NOT _files STREQUAL _expected)
+    message(FATAL_ERROR "[${MODE}] installed besides the headers: '${_files}', expected '${_expected}'")
+  endif()
+  if(NOT EXISTS "${_prefix}/${INCLUDEDIR}/sockact/sockact.hpp")
+    message(FATAL_ERROR "[${MODE}] the headers are missing from ${_prefix}/${INCLUDEDIR}")
+  endif()
+  # No empty folders for the tools that were skipped.
+  foreach(_dir IN ITEMS bin lib)
+    if(EXISTS "${_prefix}/${_dir}")
+      message(FATAL_ERROR "[${MODE}] ${_prefix}/${_dir} exists, though no tool was installed")
+    endif()
+  endforeach()
+  # The tools, asked for by name, are refused until built, and install nothing.
+  execute_process(COMMAND "${CMAKE_COMMAND}" --install "${_sockact_build}" --prefix "${WORK_DIR}/tools"
+                          --component tools ${_config_args}
+                  RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _out)
+  if(_rc EQUAL 0 OR NOT _out MATCHES "sockact-run is not built" OR EXISTS "${WORK_DIR}/tools")
+    message(FATAL_ERROR "[${MODE}] cmake --install --component tools before a build: exit ${_rc}, "
+                        "output '${_out}'; expected a failure that names the target, and no files")
+  endif()
+  # The development component by name: the same files.
+  step("install the development component"
+       "${CMAKE_COMMAND}" --install "${_sockact_build}" --prefix "${WORK_DIR}/development"
+       --component development ${_config_args})
+  file(GLOB_RECURSE _dev RELATIVE "${WORK_DIR}/development" "${WORK_DIR}/development/*")
+  file(GLOB_RECURSE _all RELATIVE "${_prefix}" "${_prefix}/*")
+  list(SORT _dev)
+  list(SORT _all)
+  if(NOT _dev STREQUAL _all)
+    message(FATAL_ERROR "[${MODE}] --component development installs '${_dev}', the default install '${_all}'")
+  endif()
+  build_and_run_consumer(find_package
+    "-DCMAKE_PREFIX_PATH=${_prefix}"
+    "-DSOCKACT_EXPECTED_VERSION=${EXPECTED_VERSION}"
+    "-DSOCKACT_EXPECTED_DIR=${_prefix}/${CMAKEDIR}"
+    -DSOCKACT_EXPECT_LIBSYSTEMD=OFF)
+
+elseif(MODE STREQUAL "consumer_warnings")
+  set(_flags "")
+  execute_process(COMMAND "${PKG_CONFIG}" --cflags libuv RESULT_VARIABLE _rc
+                  OUTPUT_VARIABLE _uv ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(_rc EQUAL 0)
+    separate_arguments(_uv UNIX_COMMAND "${_uv}")
+    set(_flags ${_uv} -DSOCKACT_CONSUMER_LIBUV=1)
+  else()
+    message(STATUS "[${MODE}] pkg-config finds no libuv: the core headers only")
+  endif()
+  foreach(_opt IN ITEMS -O2 -O3)
+    step("compile user code at ${_opt}"
+         "${CXX_COMPILER}" -std=c++17 ${_opt} -Wall -Wextra -Werror "-I${PREFIX}/${INCLUDEDIR}" ${_flags}
+         -c "${PACKAGING_DIR}/consumer_warnings.cpp" -o "${WORK_DIR}/consumer_warnings${_opt}.o")
+  endforeach()
 
 elseif(MODE STREQUAL "uninstall")
   file(REMOVE_RECURSE "${PREFIX}")
