@@ -17,6 +17,10 @@ rows=(
   "beast-http Beast 10"
   "libuv-http libuv 10"
   "httplib blocking 15"
+  "beast-sync Beast-sync 15"
+  "asio-coro Asio-coroutines 10"
+  "libevent-http libevent-evhttp 15"
+  "microhttpd libmicrohttpd 15"
 )
 table="| example | loop | sockact lines | target |
 | --- | --- | --- | --- |"

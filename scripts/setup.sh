@@ -7,7 +7,7 @@ set -euo pipefail
 
 demo=(cmake ninja-build g++ curl systemd iproute2 procps util-linux)
 all=("${demo[@]}" clang clang-format libgtest-dev libsystemd-dev pkg-config libboost-dev libasio-dev libuv1-dev podman runc catatonit tini
-  nodejs libcpp-httplib-dev)
+  nodejs libcpp-httplib-dev man-db python3 libevent-dev libmicrohttpd-dev)
 
 case "${1:-all}" in
   demo) want=("${demo[@]}") ;;

@@ -71,6 +71,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -592,7 +593,11 @@ class driver_base {
   virtual ~driver_base() = default;
   virtual void start() = 0;
   virtual void stop() = 0;
+  // The io_context was stopped by something else (io_context::stop()) before
+  // the activation was done, and runs again: begin the drain.
+  virtual void stopped_from_outside() = 0;
   std::atomic<bool> finished{false};
+  std::atomic<bool> halted{false};
 };
 
 template <class Executor, class OnConnection>
@@ -665,6 +670,26 @@ class driver_state final : public driver_base,
 
   void stop() override {
     asio_ns::dispatch(strand_, [self = this->shared_from_this()] { self->halt(); });
+  }
+
+  // Posted to the io_context first, so that it runs after what was queued
+  // when it stopped: the completion of the driver's own signal_set for the
+  // signal that made the application stop it. An outside stop counts as the
+  // first stop signal, and the first signal after it does not count again.
+  void stopped_from_outside() override {
+    asio_ns::post(executor_, [self = this->shared_from_this()] {
+      asio_ns::dispatch(self->strand_, [self] {
+        if (self->halted_ || self->finishing_) return;
+        self->act_.log(
+            "the io_context was stopped from outside the driver (io_context::stop(), e.g. in the "
+            "application's own signal_set), " +
+            std::to_string(self->act_.connections()) +
+            " connection(s) open: asio_driver::run() runs it on until the drain is over");
+        if (self->signalled_) return;
+        self->signalled_ = self->absorb_signal_ = true;
+        self->apply(self->act_.on_signal(SIGTERM));
+      });
+    });
   }
 
  private:
@@ -800,7 +825,11 @@ class driver_state final : public driver_base,
   void wait_for_signal() {
     signals_.async_wait([self = this->shared_from_this()](const asio_error_code& ec, int signo) {
       if (ec || self->finishing_) return;
-      self->apply(self->act_.on_signal(signo));
+      if (self->absorb_signal_)
+        self->absorb_signal_ = false;  // stopped_from_outside() began this drain, for this signal
+      else
+        self->apply(self->act_.on_signal(signo));
+      self->signalled_ = true;
       if (!self->finishing_) self->wait_for_signal();
     });
   }
@@ -850,6 +879,7 @@ class driver_state final : public driver_base,
   void halt() {
     if (halted_) return;
     halted_ = finishing_ = true;
+    halted.store(true, std::memory_order_release);
     stop_accepting();
     ++generation_;
     timer_.cancel();
@@ -893,6 +923,8 @@ class driver_state final : public driver_base,
   unsigned long generation_ = 0;
   bool accepting_ = true, armed_ = false, single_ = false, finishing_ = false, halted_ = false;
   bool warned_fd_limit_ = false;
+  bool signalled_ = false;      // a stop signal (or an outside stop) began a drain
+  bool absorb_signal_ = false;  // an outside stop stands for the next signal
 };
 
 }  // namespace asio_detail
@@ -914,6 +946,11 @@ class driver_state final : public driver_base,
 ///     last closes, lingers (act.finish()) and stops the io_context:
 ///     run() returns in every thread, even while a session still waits on a
 ///     timer of its own. Run other work on another io_context.
+/// Leave SIGTERM and SIGINT to the driver: an application's own signal_set
+/// for them is notified too, and an io_context::stop() there would cut the
+/// drain. Run the io_context with driver.run(), which runs it on after such
+/// a stop until the drain is over; with io.run(), the driver says at its
+/// destruction that requests were cut.
 /// Its own handlers run on a strand of its own. The connection handler runs
 /// there too: start the session's work on the socket's strand (its first
 /// async call is fine). `on_connection` is invoked with tcp::socket or
@@ -929,8 +966,8 @@ class driver_state final : public driver_base,
 ///   sockact::asio_driver driver(io, act, [](asio::ip::tcp::socket s, const sockact::server_socket& from) {
 ///     std::make_shared<session>(std::move(s))->start();
 ///   });
-///   for (int i = 0; i < 3; ++i) threads.emplace_back([&io] { io.run(); });
-///   io.run();
+///   for (int i = 0; i < 3; ++i) threads.emplace_back([&driver] { driver.run(); });
+///   driver.run();  // or io.run()
 /// @endcode
 class asio_driver {
  public:
@@ -961,8 +998,16 @@ class asio_driver {
 #endif
   asio_driver(const asio_driver&) = delete;
   asio_driver& operator=(const asio_driver&) = delete;
-  /// Stops accepting and waiting (posted to the driver's strand).
+  /// Stops accepting and waiting (posted to the driver's strand). Logs an
+  /// error when connections are still open before the activation was done
+  /// (the io_context was stopped by something else, and their requests are cut).
   ~asio_driver() {
+    if (state_ && !finished() && act_->connections() > 0)
+      act_->log(
+          "error: the driver ends before the drain is over, " + std::to_string(act_->connections()) +
+          " connection(s) open: their requests are cut. Was the io_context stopped from outside "
+          "(io_context::stop() in the application's own signal_set)? The driver catches SIGTERM and "
+          "SIGINT itself; run the io_context with driver.run(), which runs it on until the drain is over");
     if (state_) state_->stop();
     activation* mine = act_;
     if (service_ != nullptr) service_->act.compare_exchange_strong(mine, nullptr);
@@ -971,6 +1016,47 @@ class asio_driver {
   /// The activation is done (idle exit or drain over, lingered).
   bool finished() const noexcept {
     return state_ && state_->finished.load(std::memory_order_acquire);
+  }
+
+  /// Runs the io_context the driver was made with, on the calling thread,
+  /// until the activation is done: io_context::run(), and run again when
+  /// something else stopped it first (io_context::stop() in the application's
+  /// own signal_set, or anywhere): such a stop begins the drain as SIGTERM
+  /// would (and stands for the signal that caused it), so the requests in
+  /// flight are answered, not cut. Call it in place of io.run() from every
+  /// thread that runs the io_context (a thread in io.run() leaves at such a
+  /// stop, and the others serve on).
+  /// @return true when the activation is done; false when the driver did not
+  ///         start, or its context is not an io_context.
+  /// @code
+  ///   sockact::asio_driver driver(io, act, on_connection);
+  ///   driver.run();  // returns after the idle exit or the drain
+  /// @endcode
+  bool run() {
+    if (!state_ || io_ == nullptr) return false;
+    std::unique_lock<std::mutex> lock(run_mutex_);
+    ++running_;
+    for (;;) {
+      lock.unlock();
+      io_->run();
+      lock.lock();
+      if (finished() || state_->halted.load(std::memory_order_acquire)) break;
+      // Stopped from outside: the last of run()'s threads to return restarts
+      // it (restart() must not overlap run()), the others wait for that.
+      const unsigned long seen = restarts_;
+      if (--running_ == 0) {
+        io_->restart();
+        ++restarts_;
+        state_->stopped_from_outside();
+        run_cv_.notify_all();
+      } else {
+        run_cv_.wait(lock, [&] { return restarts_ != seen || finished(); });
+      }
+      ++running_;
+    }
+    --running_;
+    run_cv_.notify_all();
+    return finished();
   }
 
  private:
@@ -984,12 +1070,24 @@ class asio_driver {
     service_ = &asio_ns::use_service<asio_detail::activation_service>(context);
     service_->act.store(&act, std::memory_order_release);
     act_ = &act;
+    auto& ctx = asio_ns::query(executor, asio_ns::execution::context);
+    using context_type = std::remove_reference_t<decltype(ctx)>;
+    if constexpr (std::is_convertible<context_type*, asio_ns::io_context*>::value)
+      io_ = &ctx;
+    else if constexpr (std::is_polymorphic<context_type>::value)
+      io_ = dynamic_cast<asio_ns::io_context*>(&ctx);
     s->start();
     state_ = std::move(s);
   }
 
   asio_detail::activation_service* service_ = nullptr;
   activation* act_ = nullptr;
+  asio_ns::io_context* io_ = nullptr;
+  // run(): its threads, and the restarts after an outside stop.
+  std::mutex run_mutex_;
+  std::condition_variable run_cv_;
+  int running_ = 0;
+  unsigned long restarts_ = 0;
 
   std::shared_ptr<asio_detail::driver_base> state_;
 };

@@ -14,6 +14,16 @@
 //   conn->request_received(); ... conn->response_sent(); if (!conn->keep_alive()) conn.close();
 //   driver.wait();                        // the drain is over
 //
+// Or let the driver accept: serve() polls every listening socket, tracks
+// each connection as it accepts it, and runs the server's function for it on
+// a thread of its own, with a thread_socket (the fd and its registration):
+//   if (!driver.serve([](sockact::thread_socket s, const sockact::server_socket& from) {
+//         n = s.read(buf, size); ... s.write(out, len); s.connection()->response_sent(); s.close();
+//       }))
+//     std::_Exit(0);                      // the drain was cut: see serve()
+// A thread blocked in accept() is not woken when the drain closes its
+// listener (and would hang the exit): with serve(), nothing blocks in accept().
+//
 // Stopping. When the drain begins the driver closes the listeners, never with
 // shutdown(2): it puts a placeholder over each listening fd with dup3(2), an
 // eventfd that never becomes readable. The manager's copy of the socket keeps
@@ -38,8 +48,18 @@
 // close. The close runs on the driver's thread under a lock that the handle's
 // destruction takes too: destroy the handle before closing the fd, and the
 // close never reaches a number another connection reused.
+//
+// The connections serve() accepts close with a linger instead: the FIN, then
+// what the client still sends is read and discarded until it closes (at most
+// the linger time) while conn.read() returns 0, and only then is the read
+// side shut. A request that crosses the FIN of an idle close then gets a
+// FIN, not a reset (HTTP clients retry a request that got a FIN on a reused
+// connection), and a connection the linger holds keeps an idle drain open,
+// so a new client is served by this process rather than a cold start.
 
 #include <sockact/activation.hpp>
+#include <sockact/posix.hpp>
+#include <sockact/unique_fd.hpp>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +69,9 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -58,8 +80,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -72,6 +96,7 @@ struct thread_guard {
   std::mutex mutex;
   bool gone = false;       // the handle was destroyed: the fd may be closed or reused
   bool app_close = false;  // connection::close() from the server: keep the lingering close
+  bool closed = false;     // closed by the library, lingering: read() returns 0
 };
 
 struct guarded_post {
@@ -134,16 +159,16 @@ class thread_connection {
       return -1;
     }
     for (;;) {
-      pollfd p{fd, POLLIN, 0};  // wait without taking anything
-      if (::poll(&p, 1, -1) < 0) {
-        if (errno == EINTR) continue;
-        return -1;
+      {
+        const std::lock_guard<std::mutex> lock(guard_->mutex);
+        if (guard_->closed) return 0;  // the library's linger reads what still comes
+        const ssize_t n = ::recv(fd, buf, size, MSG_DONTWAIT);
+        if (n > 0) conn_.received(static_cast<std::size_t>(n));
+        if (n >= 0) return n;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
       }
-      const std::lock_guard<std::mutex> lock(guard_->mutex);
-      const ssize_t n = ::recv(fd, buf, size, MSG_DONTWAIT);
-      if (n > 0) conn_.received(static_cast<std::size_t>(n));
-      if (n >= 0) return n;
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
+      pollfd p{fd, POLLIN, 0};  // wait without taking anything
+      if (::poll(&p, 1, -1) < 0 && errno != EINTR) return -1;
     }
   }
 
@@ -163,6 +188,82 @@ class thread_connection {
   friend class thread_driver;
   std::shared_ptr<detail::thread_guard> guard_;
   connection conn_;
+};
+
+/// A connection's socket for the thread that serves it, made by
+/// thread_driver::serve(): the fd and its registration in one object, which
+/// unregisters before it closes the fd. Reads and writes block. The
+/// library's closes (idle at the drain, a request deadline, SHUTDOWN_TIMEOUT)
+/// linger: FIN, then read() returns 0 while what the client still sends is
+/// read and discarded (see the top of this file). Move-only.
+class thread_socket {
+ public:
+  thread_socket() noexcept = default;
+  thread_socket(thread_socket&&) noexcept = default;
+  thread_socket& operator=(thread_socket&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::move(o.fd_);
+      conn_ = std::move(o.conn_);
+    }
+    return *this;
+  }
+  thread_socket(const thread_socket&) = delete;
+  thread_socket& operator=(const thread_socket&) = delete;
+  ~thread_socket() { reset(); }
+
+  int fd() const noexcept { return fd_.get(); }
+  explicit operator bool() const noexcept { return static_cast<bool>(fd_); }
+  /// The registration: `->` reaches request_received(), response_sent(), keep_alive(), ...
+  thread_connection& connection() noexcept { return conn_; }
+
+  /// Blocks until bytes arrive, and reports them (thread_connection::read()).
+  /// Returns the count; 0 at EOF, or once the library closed the connection;
+  /// -1 with errno on error.
+  ssize_t read(void* buf, std::size_t size) noexcept { return conn_.read(buf, size); }
+
+  /// Blocks until some of the bytes are written; never raises SIGPIPE.
+  /// Returns the count written, or -1 with errno (EPIPE once the connection
+  /// was closed, ECONNRESET when the client reset it).
+  ssize_t write(const void* buf, std::size_t size) noexcept {
+    iovec one{const_cast<void*>(buf), size};
+    return write(&one, 1);
+  }
+  /// write() from several buffers at once (sendmsg(2)); at most IOV_MAX.
+  ssize_t write(const iovec* bufs, std::size_t count) noexcept {
+    if (!fd_) {
+      errno = EBADF;
+      return -1;
+    }
+    msghdr m{};
+    m.msg_iov = const_cast<iovec*>(bufs);
+    m.msg_iovlen = count;
+    for (;;) {
+      const ssize_t n = ::sendmsg(fd_.get(), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0) return n;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      pollfd p{fd_.get(), POLLOUT, 0};  // SEND_TIMEOUT resets a client that never reads: this wakes
+      if (::poll(&p, 1, -1) < 0 && errno != EINTR) return -1;
+    }
+  }
+
+  /// The server is done with the connection (after its last response):
+  /// FIN and the library's lingering close (thread_connection::close()).
+  /// The fd stays open until reset() or destruction.
+  void close() { conn_.close(); }
+
+  /// Unregisters the connection, then closes the fd (idempotent).
+  void reset() noexcept {
+    conn_.reset();
+    fd_.reset();
+  }
+
+ private:
+  friend class thread_driver;
+  thread_socket(unique_fd fd, thread_connection conn) noexcept : fd_(std::move(fd)), conn_(std::move(conn)) {}
+  unique_fd fd_;
+  thread_connection conn_;  // destroyed first: unregistered before the fd closes
 };
 
 /// Runs an activation's lifecycle on a thread of its own; see the top of this file.
@@ -284,21 +385,102 @@ class thread_driver {
   /// track() with an extra close step of the server's own (a flag, a cancel).
   template <class Close>
   thread_connection track(int fd, Close close) {
+    return make_connection(fd, std::make_shared<detail::thread_guard>(),
+                           [fd, close](detail::thread_guard& g) mutable {
+                             if (fd >= 0 && !g.app_close)
+                               ::shutdown(fd, SHUT_RD);  // a connection, never a listener
+                             close();
+                           });
+  }
+
+  /// Accepts on every listening socket of the activation and serves each
+  /// connection on a thread of its own, until the drain is over:
+  ///   - polls the listeners (and nothing blocks in accept(), so the drain
+  ///     never waits for a thread it cannot wake); keeps accepting through an
+  ///     idle drain, whose listeners stay open (a connection then resumes
+  ///     serving), and stops once listeners_closed();
+  ///   - tracks each connection as it accepts it, in step with the driver's
+  ///     decisions: a connection accepted is never lost to a drain that
+  ///     decided to end without it;
+  ///   - calls `on_connection(thread_socket&&, const server_socket& from)` (or
+  ///     `on_connection(thread_socket&&)`) on a new thread per connection
+  ///     (the threads inherit the signal mask: make the driver first);
+  ///     several run at once. The parameter may be any type made from a
+  ///     thread_socket&& (sockact::sync_stream for Beast and Asio's sync
+  ///     calls). An exception that leaves it ends the program, as with std::thread;
+  ///   - backs off for 100 ms when out of fds (EMFILE...): the clients wait
+  ///     in the kernel's queue;
+  ///   - Accept=yes connections passed by the manager are served the same
+  ///     way; with no listening socket, the drain begins once they are done.
+  /// Call it once, on a thread of the server's (main()).
+  /// @return true when the drain is over and every connection's thread has
+  ///         returned. False as wait(): the drain was cut with connections
+  ///         still open (their threads may still run): end the program at once
+  ///         (std::_Exit(0)).
+  /// @code
+  ///   sockact::thread_driver driver(act);
+  ///   if (!driver.serve([](sockact::thread_socket s, const sockact::server_socket& from) { session(s); }))
+  ///     std::_Exit(0);
+  /// @endcode
+  template <class OnConnection>
+  bool serve(OnConnection on_connection);
+
+ private:
+  // Registers `fd`; `close(guard)` runs on the library's closes, under the guard's lock.
+  template <class Close>
+  thread_connection make_connection(int fd, std::shared_ptr<detail::thread_guard> guard, Close close) {
     thread_connection c;
-    c.guard_ = std::make_shared<detail::thread_guard>();
+    c.guard_ = std::move(guard);
     detail::thread_guard* g = c.guard_.get();  // the guarded post keeps it alive while the close runs
     c.conn_ = act_->track(
-        fd,
-        [fd, g, close]() mutable {
-          if (fd >= 0 && !g->app_close) ::shutdown(fd, SHUT_RD);  // a connection, never a listener
-          close();
-        },
-        detail::guarded_post{c.guard_});
+        fd, [g, close]() mutable { close(*g); }, detail::guarded_post{c.guard_});
     wake();  // look at the connections (and the idle deadline) again
     return c;
   }
 
- private:
+  // serve()'s connections: a library close leaves the read side open for the
+  // linger (read() returns 0 meanwhile); shut_read_sides() shuts it after.
+  thread_connection track_lingering(int fd) {
+    auto guard = std::make_shared<detail::thread_guard>();
+    std::weak_ptr<detail::thread_guard> weak = guard;
+    return make_connection(fd, std::move(guard), [this, fd, weak](detail::thread_guard& g) {
+      if (g.app_close) return;  // the server's own close: its thread reads no more
+      g.closed = true;
+      {
+        const std::lock_guard<std::mutex> lock(pending_mutex_);
+        pending_.push_back({weak, fd, clock::now() + act_->config().lifecycle.linger});
+      }
+      wake();
+    });
+  }
+
+  // Shuts the read side of the lingering connections whose linger is over
+  // (all of them with `all`), which wakes their threads blocked in read().
+  void shut_read_sides(clock::time_point now, bool all) {
+    std::vector<read_shutdown> due;
+    {
+      const std::lock_guard<std::mutex> lock(pending_mutex_);
+      auto keep = std::partition(pending_.begin(), pending_.end(), [&](const read_shutdown& p) {
+        return !all && now < p.at && !p.guard.expired();
+      });
+      due.assign(std::make_move_iterator(keep), std::make_move_iterator(pending_.end()));
+      pending_.erase(keep, pending_.end());
+    }
+    for (const read_shutdown& p : due) {
+      const std::shared_ptr<detail::thread_guard> g = p.guard.lock();
+      if (!g) continue;
+      const std::lock_guard<std::mutex> lock(g->mutex);
+      if (!g->gone) ::shutdown(p.fd, SHUT_RD);  // a connection, never a listener
+    }
+  }
+
+  clock::time_point next_read_shutdown() {
+    const std::lock_guard<std::mutex> lock(pending_mutex_);
+    clock::time_point t = clock::time_point::max();
+    for (const read_shutdown& p : pending_) t = std::min(t, p.at);
+    return t;
+  }
+
   void start(std::error_code& ec) {
     ec.clear();
     sigset_t set;
@@ -314,7 +496,8 @@ class thread_driver {
     wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     // Made now, so that closing the listeners cannot fail for lack of fds later.
     placeholder_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!signals_ || !wake_ || !placeholder_) {
+    stopped_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!signals_ || !wake_ || !placeholder_ || !stopped_fd_) {
       ec.assign(errno, std::generic_category());
       return;
     }
@@ -341,7 +524,7 @@ class thread_driver {
     act_->ready();
     while (!quit_.load(std::memory_order_acquire) && !finished_) {
       const clock::time_point now = clock::now();
-      const clock::time_point due = act_->next_deadline(now);
+      const clock::time_point due = std::min(act_->next_deadline(now), next_read_shutdown());
       int timeout = -1;
       if (due != clock::time_point::max()) {
         const auto ms = std::chrono::ceil<std::chrono::milliseconds>(due - now).count();
@@ -352,17 +535,19 @@ class thread_driver {
       if (n > 0 && (fds[0].revents & POLLIN) != 0) {
         signalfd_siginfo info;
         while (!finished_ && ::read(signals_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info))
-          apply(act_->on_signal(static_cast<int>(info.ssi_signo)));
+          step([&] { return act_->on_signal(static_cast<int>(info.ssi_signo)); });
       }
       if (n > 0 && (fds[1].revents & POLLIN) != 0) {
         std::uint64_t count = 0;
         (void)!::read(wake_.get(), &count, sizeof count);
       }
       for (int s = stops_.exchange(0, std::memory_order_acq_rel); s > 0 && !finished_; --s)
-        apply(act_->on_signal(SIGTERM));
-      if (!finished_) apply(act_->on_timer());
+        step([&] { return act_->on_signal(SIGTERM); });
+      if (!finished_) step([&] { return act_->on_timer(); });
+      shut_read_sides(clock::now(), false);
     }
     if (finished_) act_->finish();
+    shut_read_sides(clock::now(), true);  // wake every thread still blocked in read()
     const bool cut = act_->connections() > 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -372,26 +557,91 @@ class thread_driver {
     done_cv_.notify_all();
   }
 
-  void apply(const activation::step_result& r) {
-    if (r.stop_accepting && !stopped_) {
-      stopped_ = true;
-      // Close the listeners in place: dup3 drops this process's reference to
-      // each listening socket (the manager keeps its own; no shutdown(2)) and
-      // keeps the number taken until the activation closes it.
-      {
-        std::lock_guard<std::mutex> lock(listen_mutex_);
+  // One decision of the activation. Under listen_mutex_, which serve() holds
+  // from accept() to track(): a connection accepted is either registered
+  // before the decision (and counted by it) or finds the listener closed.
+  template <class Decide>
+  void step(Decide decide) {
+    bool stop_now = false;
+    {
+      const std::lock_guard<std::mutex> lock(listen_mutex_);
+      const activation::step_result r = decide();
+      if (r.stop_accepting && !stopped_) {
+        stopped_ = stop_now = true;
+        // Close the listeners in place: dup3 drops this process's reference to
+        // each listening socket (the manager keeps its own; no shutdown(2)) and
+        // keeps the number taken until the activation closes it.
         for (const int fd : listening_)
           if (fd >= 0) ::dup3(placeholder_.get(), fd, O_CLOEXEC);
+        listeners_closed_.store(true, std::memory_order_release);  // after the dup3s: see listeners_closed()
       }
-      listeners_closed_.store(true, std::memory_order_release);  // after the dup3s: see listeners_closed()
-      if (on_stop_) on_stop_();
+      if (r.finished) finished_ = true;
     }
-    if (r.finished) finished_ = true;
+    if (!stop_now) return;
+    const std::uint64_t one = 1;
+    (void)!::write(stopped_fd_.get(), &one, sizeof one);  // serve() returns from its poll
+    if (on_stop_) on_stop_();
   }
+
+  // serve(): its connections' threads, and what they share with it.
+  template <class OnConnection>
+  struct serve_state {
+    explicit serve_state(OnConnection f) : on_connection(std::move(f)) {}
+    OnConnection on_connection;
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::size_t running = 0;
+  };
+
+  template <class State>
+  void start_thread(const std::shared_ptr<State>& state, thread_socket&& socket, const server_socket& from) {
+    {
+      const std::lock_guard<std::mutex> lock(state->mutex);
+      ++state->running;
+    }
+    auto body = [state, socket = std::move(socket), from = &from]() mutable {
+      {
+        thread_socket s = std::move(socket);
+        using handler = decltype(state->on_connection);
+        if constexpr (std::is_invocable<handler&, thread_socket&&, const server_socket&>::value) {
+          state->on_connection(std::move(s), *from);
+        } else {
+          (void)from;
+          state->on_connection(std::move(s));
+        }
+      }  // unregistered and closed here, if the handler kept it
+      const std::lock_guard<std::mutex> lock(state->mutex);
+      --state->running;
+      state->cv.notify_all();
+    };
+#if SOCKACT_HAS_EXCEPTIONS
+    try {
+      std::thread(std::move(body)).detach();
+    } catch (const std::system_error& e) {
+      {
+        const std::lock_guard<std::mutex> lock(state->mutex);
+        --state->running;
+      }
+      act_->log(std::string("cannot start a thread for a connection: ") + e.what() + "; closing it");
+    }
+#else
+    std::thread(std::move(body)).detach();
+#endif
+  }
+
+  // A connection closed by the library whose read side waits for the linger.
+  struct read_shutdown {
+    std::weak_ptr<detail::thread_guard> guard;
+    int fd;
+    clock::time_point at;
+  };
 
   activation* act_;
   std::function<void()> on_stop_;
   unique_fd signals_, wake_, placeholder_;
+  unique_fd stopped_fd_;  // readable once the listeners are closed (serve()'s poll)
+  std::mutex pending_mutex_;
+  std::vector<read_shutdown> pending_;
   std::mutex listen_mutex_;
   std::vector<int> listening_;  // the listening fd numbers, taken at construction
   std::thread thread_;
@@ -403,6 +653,83 @@ class thread_driver {
   std::condition_variable done_cv_;
   bool done_ = false, cut_ = false;
 };
+
+template <class OnConnection>
+bool thread_driver::serve(OnConnection on_connection) {
+  static_assert(std::is_invocable<OnConnection&, thread_socket&&, const server_socket&>::value ||
+                    std::is_invocable<OnConnection&, thread_socket&&>::value,
+                "thread_driver::serve(): the connection handler must take (thread_socket&&[, const "
+                "sockact::server_socket&]), or a type made from a thread_socket&& (sockact::sync_stream)");
+  auto state = std::make_shared<serve_state<OnConnection>>(std::move(on_connection));
+  constexpr auto pause = std::chrono::milliseconds(100);
+  std::vector<pollfd> fds{{stopped_fd_.get(), POLLIN, 0}};
+  std::vector<const server_socket*> from{nullptr};
+  std::vector<clock::time_point> paused{clock::time_point()};
+  for (server_socket& l : act_->sockets()) {
+    if (!l.fd) continue;
+    if (l.info.listening) {
+      std::error_code ec;  // accept() must not block: poll() said ready, the client may be gone since
+      if (!set_nonblocking(l.fd.get(), true, ec))
+        act_->log("cannot make " + l.name + " non-blocking: " + ec.message());
+      fds.push_back({l.fd.get(), POLLIN, 0});
+      from.push_back(&l);
+      paused.push_back(clock::time_point());
+    } else {  // Accept=yes: the one connection the manager accepted
+      unique_fd fd = std::move(l.fd);
+      thread_connection conn = track_lingering(fd.get());
+      start_thread(state, thread_socket(std::move(fd), std::move(conn)), l);
+    }
+  }
+  bool warned = false;
+  while (fds.size() > 1 && !listeners_closed()) {
+    clock::time_point resume = clock::time_point::max();
+    const clock::time_point now = clock::now();
+    for (std::size_t i = 1; i < fds.size(); ++i) {
+      if (fds[i].events == 0 && now >= paused[i]) fds[i].events = POLLIN;
+      if (fds[i].events == 0) resume = std::min(resume, paused[i]);
+    }
+    int timeout = -1;
+    if (resume != clock::time_point::max())
+      timeout = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(resume - now).count()) + 1;
+    if (::poll(fds.data(), fds.size(), timeout) < 0) continue;  // EINTR
+    for (std::size_t i = 1; i < fds.size() && !listeners_closed(); ++i) {
+      if (fds[i].events == 0 || (fds[i].revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL)) == 0) continue;
+      for (int burst = 0; burst < 16; ++burst) {
+        accept_result r;
+        thread_connection conn;
+        {
+          const std::lock_guard<std::mutex> lock(listen_mutex_);
+          if (listeners_closed()) break;  // the fd is the placeholder now
+          r = accept_connection(fds[i].fd);
+          if (r.status == accept_status::accepted) conn = track_lingering(r.fd.get());
+        }
+        if (r.status == accept_status::accepted) {
+          start_thread(state, thread_socket(std::move(r.fd), std::move(conn)), *from[i]);
+          continue;
+        }
+        if (r.status == accept_status::retry) continue;
+        if (r.status == accept_status::would_block) break;
+        // Out of fds (or worse): leave the clients in the kernel's queue for a while.
+        if (r.status != accept_status::fd_limit || !warned)
+          act_->log("accept on " + from[i]->name + ": " + r.error.message() + "; pausing accepts for 100 ms");
+        warned = warned || r.status == accept_status::fd_limit;
+        fds[i].events = 0;
+        paused[i] = clock::now() + pause;
+        break;
+      }
+    }
+  }
+  if (fds.size() == 1) {  // Accept=yes only: done when its connections are
+    std::unique_lock<std::mutex> lock(state->mutex);
+    state->cv.wait(lock, [&] { return state->running == 0; });
+    lock.unlock();
+    if (!draining()) stop();
+  }
+  if (!wait()) return false;
+  std::unique_lock<std::mutex> lock(state->mutex);
+  state->cv.wait(lock, [&] { return state->running == 0; });
+  return true;
+}
 
 }  // namespace sockact
 

@@ -1,0 +1,66 @@
+#!/bin/bash
+# The README's cpp-httplib program and its build line, as a reader copies
+# them: the program compiled with that line (cpp-httplib's pkg-config flags)
+# by the compiler of this build, warning-free, then run socket-activated:
+# answering, exiting when idle, and draining on SIGTERM.
+#   readme_httplib.sh README CXX INCLUDE_DIR
+README=${1:?usage: readme_httplib.sh README CXX INCLUDE_DIR}
+CXX=${2:?}
+INCLUDE=${3:?}
+. "$(dirname "$0")/lib.sh"
+need systemd-socket-activate
+need curl
+need pkg-config
+pkg-config --exists cpp-httplib || skip "pkg-config cannot find cpp-httplib (apt-get install libcpp-httplib-dev)"
+
+# The block between the two markers: a C++ block, then a shell block whose
+# first `c++ ` command (with its continuation lines) builds it.
+awk '/<!-- httplib:begin -->/{on=1; next} /<!-- httplib:end -->/{on=0} on' "$README" >"$E2E_TMP/section.md"
+awk '/^```cpp/{on=1; next} /^```/{on=0} on' "$E2E_TMP/section.md" >"$E2E_TMP/httplib_hello.cpp"
+build=$(awk '/^```sh/{on=1; next} /^```/{on=0} on' "$E2E_TMP/section.md" |
+  awk '/^c\+\+ /{on=1} on{print; if ($0 !~ /\\$/) exit}' | sed 's/\\$//' | tr '\n' ' ')
+[ -s "$E2E_TMP/httplib_hello.cpp" ] && pass "cpp-httplib program found in the README" || { fail "no cpp-httplib block"; finish; exit 1; }
+expect_contains "its build line uses cpp-httplib's pkg-config flags" "$build" '$(pkg-config --cflags --libs cpp-httplib)' \
+  "-Iinclude" "httplib_hello.cpp"
+[ "$E2E_FAILS" = 0 ] || { finish; exit 1; }
+
+# The reader's line, with this build's compiler, the checkout's include folder
+# and the warnings on. The program is built from the temporary folder.
+cmd=${build/#c++ /\"\$CXX\" -Wall -Wextra -Werror }
+cmd=${cmd/-Iinclude/-I\"\$INCLUDE\"}
+echo "build: $cmd"
+if (cd "$E2E_TMP" && eval "$cmd") >"$E2E_TMP/cc.log" 2>&1 && [ -x "$E2E_TMP/httplib_hello" ]; then
+  pass "the program builds with the README's line, warning-free"
+else
+  fail "it does not build:"; sed 's/^/    | /' "$E2E_TMP/cc.log"; finish; exit 1
+fi
+
+PORT=$(free_port)
+activate httplib -E IDLE_TIMEOUT=1 -l "127.0.0.1:$PORT" "$E2E_TMP/httplib_hello"
+out=$(curl -s -m 5 "http://127.0.0.1:$PORT/" "http://127.0.0.1:$PORT/" || true)
+[ "$out" = "$(printf 'hello\nhello')" ] && pass "answers two requests" || fail "answers: '$out'"
+if wait_exit "$ACT_PID" 8; then
+  [ "$RC" = 0 ] && pass "exits 0 when idle" || fail "idle exit status $RC"
+else
+  fail "still running 8 s after its last request (IDLE_TIMEOUT=1)"
+fi
+expect_contains "says why it stops" "$(cat "$ACT_LOG")" "stopping (IDLE)"
+
+# SIGTERM while a client holds a keep-alive connection: it is closed, the program exits 0.
+PORT=$(free_port)
+activate httplib2 -l "127.0.0.1:$PORT" "$E2E_TMP/httplib_hello"
+exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >&5
+sleep 0.5
+kill -TERM "$ACT_PID"
+rc=0
+timeout 5 cat <&5 >"$E2E_TMP/reply" || rc=$?
+exec 5<&-
+[ "$rc" = 0 ] && pass "SIGTERM: the idle keep-alive connection is closed (EOF)" || fail "SIGTERM: no EOF ($rc)"
+expect_contains "SIGTERM: the request before it was answered" "$(cat "$E2E_TMP/reply")" "hello"
+if wait_exit "$ACT_PID" 8; then
+  [ "$RC" = 0 ] && pass "SIGTERM: exit 0" || fail "SIGTERM: exit $RC"
+else
+  fail "SIGTERM: still running after 8 s"
+fi
+finish
