@@ -46,7 +46,7 @@ if [ "$(id -u)" != 0 ]; then
   say "request 2: the socket was kept, so this connection wakes it again"
   curl -sS -m 10 "http://127.0.0.1:$port/"
   status
-  say "done: sockact-run's whole log (README.md: \"sockact-run: socket activation without systemd\")"
+  say "done: sockact-run's whole log (docs/sockact-run.md)"
   sed 's/^/   /' "$log"
   exit 0
 fi
@@ -81,4 +81,4 @@ echo "   $(tr -d '\r' <"$SD_DIR/console.log" | grep -E 'stopping \(IDLE\)|Deacti
 say "request 2: the socket was kept, so this connection wakes it again"
 sd_talk_http "http://127.0.0.1:$port/"
 status
-say "done: the private systemd is shut down now; see README.md for the unit files"
+say "done: the private systemd is shut down now; see docs/deploying.md for the unit files"

@@ -12,7 +12,7 @@
 //   svr.serve(act.sockets()[0]);               // blocks, as listen() does
 //   if (!driver.wait()) std::_Exit(0);         // the drain was cut: end without the stuck threads
 //
-// What it does about cpp-httplib's traps (the README's "cpp-httplib" says what
+// What it does about cpp-httplib's traps (docs/adapters.md, "cpp-httplib", says what
 // it cannot do):
 //  * It takes no listening fd: serve() sets svr_sock_, the protected member
 //    that bind_to_port() sets, and runs listen_after_bind(). Its accept loop

@@ -51,7 +51,7 @@ has_watchdog_env() { sd_nsenter cat "/proc/$1/environ" | tr '\0' '\n' | grep -qx
 state() { sd_prop "$SVC" ActiveState; }
 # Every activation is a service start, and a service may start only 5 times in
 # 10 s by default (StartLimitBurst=/StartLimitIntervalSec=): with an idle
-# timeout this short, a deployment must raise that limit too (see README).
+# timeout this short, a deployment must raise that limit too (see docs/deploying.md).
 start_with_room_to_cycle() {
   sd_install "$SVC.d/60-start-limit.conf" <<EOF2
 [Unit]

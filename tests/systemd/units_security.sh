@@ -7,7 +7,7 @@
 #
 # Units whose ExecStart= runs podman are left out: podman itself needs
 # privileges (it sets up the container's namespaces, cgroups and mounts), so the
-# sandbox belongs inside the container, not on the unit (README: Sandboxing).
+# sandbox belongs inside the container, not on the unit (docs/sandboxing.md).
 # EXAMPLES_DIR/common/hardening.conf, the block the units copy, is scored too,
 # in a unit that adds only DynamicUser=yes and NoNewPrivileges=yes; and the
 # same unit without the block must fail, so the check can fail.

@@ -2,7 +2,7 @@
 // libsockact-adopt.so: makes an unmodified server take the sockets a service
 // manager passed (LISTEN_FDS), by turning its bind() into a dup3() of the
 // matching passed fd, and exit when idle (IDLE_TIMEOUT). Used as LD_PRELOAD.
-// The README's section "Servers that cannot take an fd" is the user's guide;
+// docs/adopting.md is the user's guide;
 // adopt.hpp lists the files and their rules.
 //
 // This file: start-up, which bind() takes which passed socket, and the socket
