@@ -24,6 +24,7 @@
 
 #include <sockact/asio.hpp>  // sockact
 
+#include "../common/listen_option.hpp"
 #include "../common/mini_http.hpp"
 
 #include <unistd.h>
@@ -100,15 +101,7 @@ net::awaitable<void> session(Socket socket, std::string name) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::string address;  // empty: HOST/PORT or SOCKET_PATH
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--listen=", 0) != 0) {
-      std::fprintf(stderr, "usage: %s [--listen=ADDRESS[,ADDRESS...]]\n", program);
-      return 2;
-    }
-    address = a.substr(9);
-  }
+  const std::string address = listen_option::from_arguments_or_exit(argc, argv, program);
   sockact::activation act = sockact::activate_or_exit(sockact::activation_config::http(address));  // sockact
   net::io_context io(1);
   sockact::asio_driver driver(io, act, [](auto socket, const sockact::server_socket& from) {  // sockact

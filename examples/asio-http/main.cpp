@@ -21,6 +21,7 @@
 
 #include <sockact/asio.hpp>  // sockact
 
+#include "../common/listen_option.hpp"
 #include "../common/mini_http.hpp"
 #include "../common/thread_count.hpp"
 
@@ -161,15 +162,8 @@ class session : public std::enable_shared_from_this<session<Socket>> {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  auto config = sockact::activation_config::http();  // sockact
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--listen=", 0) != 0) {
-      std::fprintf(stderr, "usage: %s [--listen=ADDRESS[,ADDRESS...]]\n", program);
-      return 2;
-    }
-    config.listen.address = a.substr(9);  // sockact
-  }
+  auto config = sockact::activation_config::http();                                    // sockact
+  config.listen.address = listen_option::from_arguments_or_exit(argc, argv, program);  // sockact
   const unsigned threads = thread_count::from_environment_or_exit(program, 1);  // before taking the sockets
   sockact::activation act = sockact::activate_or_exit(config);                  // sockact
   net::io_context io(static_cast<int>(threads));

@@ -37,6 +37,7 @@
 #include <boost/beast/http.hpp>
 
 #include "../common/beast_http.hpp"
+#include "../common/listen_option.hpp"
 
 #include <unistd.h>
 #include <chrono>
@@ -128,15 +129,7 @@ void session(sockact::sync_stream& stream, const std::string& name) {  // sockac
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::string address;  // empty: HOST/PORT or SOCKET_PATH
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--listen=", 0) != 0) {
-      std::fprintf(stderr, "usage: %s [--listen=ADDRESS[,ADDRESS...]]\n", program);
-      return 2;
-    }
-    address = a.substr(9);
-  }
+  const std::string address = listen_option::from_arguments_or_exit(argc, argv, program);
   sockact::activation act = sockact::activate_or_exit(sockact::activation_config::http(address));  // sockact
   // Before any thread starts: it blocks SIGTERM and SIGINT, and the threads inherit that.
   sockact::thread_driver driver(act);  // sockact

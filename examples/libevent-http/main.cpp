@@ -13,7 +13,7 @@
 // binds to it) and tracks every connection from its accept, runs the
 // deadlines and the signals, and ends the loop when the drain is over.
 // evhttp's own limits are set below; what it cannot do (Accept=yes, 431, some
-// framing checks) is listed in the README, section Adapters.
+// framing checks) is listed in docs/adapters.md.
 // SPDX-License-Identifier: MIT
 
 #include <sockact/libevent.hpp>  // sockact
@@ -30,6 +30,8 @@
 #include <cstring>
 #include <list>
 #include <string>
+
+#include "../common/listen_option.hpp"
 
 namespace {
 
@@ -122,16 +124,7 @@ int fail(const std::string& what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string address;  // where to listen when started by hand (else HOST/PORT)
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--listen=", 0) == 0) {
-      address = a.substr(9);
-    } else {
-      std::fprintf(stderr, "usage: %s [--listen=ADDRESS[,ADDRESS...]]\n", program);
-      return 2;
-    }
-  }
+  const std::string address = listen_option::from_arguments_or_exit(argc, argv, program);
   sockact::activation act = sockact::activate_or_exit(sockact::activation_config::http(address));  // sockact
   ::signal(SIGPIPE, SIG_IGN);
 

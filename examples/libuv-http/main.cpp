@@ -15,6 +15,7 @@
 
 #include <sockact/libuv_server.hpp>  // sockact
 
+#include "../common/listen_option.hpp"
 #include "../common/mini_http.hpp"
 
 #include <uv.h>
@@ -185,16 +186,7 @@ void process(client* c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string address;  // where to listen when started by hand (else HOST/PORT)
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--listen=", 0) == 0) {
-      address = a.substr(9);
-    } else {
-      std::fprintf(stderr, "usage: %s [--listen=ADDRESS[,ADDRESS...]]\n", program);
-      return 2;
-    }
-  }
+  const std::string address = listen_option::from_arguments_or_exit(argc, argv, program);
   std::error_code ec;
   sockact::activation act = sockact::activate_or_exit(sockact::activation_config::http(address));  // sockact
   ::signal(SIGPIPE, SIG_IGN);

@@ -12,7 +12,7 @@
 // sockact::microhttpd_driver accepts the connections and hands them to the
 // daemon (MHD_add_connection), so that none accepted is lost at the idle
 // deadline, runs the deadlines and the signals, and stops the daemon. What
-// MHD cannot do is listed in the README, section Adapters.
+// MHD cannot do is listed in docs/adapters.md.
 // SPDX-License-Identifier: MIT
 
 #include <sockact/microhttpd.hpp>  // sockact
@@ -26,6 +26,8 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+
+#include "../common/listen_option.hpp"
 
 namespace {
 
@@ -91,16 +93,7 @@ MHD_Result answer(void* cls, MHD_Connection* connection, const char* url, const 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string address;  // where to listen when started by hand (else HOST/PORT)
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind("--listen=", 0) == 0) {
-      address = arg.substr(9);
-    } else {
-      std::fprintf(stderr, "usage: %s [--listen=ADDRESS[,ADDRESS...]]\n", program);
-      return 2;
-    }
-  }
+  const std::string address = listen_option::from_arguments_or_exit(argc, argv, program);
   sockact::activation act = sockact::activate_or_exit(sockact::activation_config::http(address));  // sockact
   ::signal(SIGPIPE, SIG_IGN);
   // First: it blocks SIGTERM and SIGINT for the threads MHD starts.

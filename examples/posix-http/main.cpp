@@ -14,6 +14,7 @@
 
 #include <sockact/poll_driver.hpp>  // sockact
 
+#include "../common/listen_option.hpp"
 #include "../common/mini_http.hpp"
 
 #include <signal.h>
@@ -261,16 +262,7 @@ class server {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string address;  // where to listen when started by hand (else HOST/PORT)
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--listen=", 0) == 0) {
-      address = a.substr(9);
-    } else {
-      std::fprintf(stderr, "usage: %s [--listen=ADDRESS[,ADDRESS...]]\n", program);
-      return 2;
-    }
-  }
+  const std::string address = listen_option::from_arguments_or_exit(argc, argv, program);
   sockact::activation act = sockact::activate_or_exit(sockact::activation_config::http(address));  // sockact
   ::signal(SIGPIPE, SIG_IGN);
   return server(act).run();

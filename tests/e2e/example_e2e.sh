@@ -4,8 +4,12 @@
 # keep-alive, /delay not blocking other clients; then started by hand (binds
 # HOST/PORT), and the error cases: unusable LISTEN_* (must not bind), bad
 # address, bad PORT.
-#   example_e2e.sh BINARY
+#   example_e2e.sh BINARY [refuses-accept-yes]
+# The second argument: the server cannot take a connected socket (evhttp in
+# libevent 2.1) and must say so and exit instead of serving it.
 BIN=$1
+ACCEPT_YES=serves
+[ "${2:-}" = refuses-accept-yes ] && ACCEPT_YES=refuses
 NAME=$(basename "$BIN")
 . "$(dirname "$0")/lib.sh"
 need systemd-socket-activate
@@ -57,9 +61,18 @@ kill "$ACT_PID"
 
 P=$(free_port)
 activate accept -a -l 127.0.0.1:$P "$BIN"
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ http://127.0.0.1:$P/delay/10 || true)
-expect_contains "accept=yes connection socket" "$out" "hello from $NAME" "delayed 10 ms"
-kill "$ACT_PID"
+if [ "$ACCEPT_YES" = serves ]; then
+  out=$(curl -sS -m 10 http://127.0.0.1:$P/ http://127.0.0.1:$P/delay/10 || true)
+  expect_contains "accept=yes connection socket" "$out" "hello from $NAME" "delayed 10 ms"
+  kill "$ACT_PID"
+else  # refuses: one line that says why, exit 1, not a silent reset
+  curl -sS -m 10 http://127.0.0.1:$P/ >/dev/null 2>&1 || true
+  # systemd-socket-activate -a stays; it logs how each child ended.
+  for _ in $(seq 100); do grep -q "died with code" "$ACT_LOG" && break; sleep 0.05; done
+  expect_contains "accept=yes refused, saying why" "$(cat "$ACT_LOG")" "is an Accept=yes connection" \
+    "died with code 1"
+  kill "$ACT_PID"
+fi
 
 # Not activated: binds HOST:PORT itself.
 P=$(free_port)
@@ -82,6 +95,13 @@ rc=0; err=$(timeout 10 "$BIN" --listen=127.0.0.1:99999 2>&1) || rc=$?
 expect_contains "bad address quoted" "$err" 'bad address "127.0.0.1:99999"'
 rc=0; err=$(PORT=http timeout 10 "$BIN" 2>&1) || rc=$?
 expect_contains "bad PORT quoted" "$err" 'PORT="http"'
+[ "$rc" = 1 ] && pass "bad PORT: exit 1" || fail "bad PORT: exit $rc"
+# The command line: anything but --listen=ADDRESS is named, with the usage, exit 2.
+for arg in --bogus --listen= -l; do
+  rc=0; err=$(timeout 10 "$BIN" "$arg" 2>&1) || rc=$?
+  expect_contains "command line: '$arg' named" "$err" "'$arg'" "usage: $NAME [--listen="
+  [ "$rc" = 2 ] && pass "command line: '$arg' exits 2" || fail "command line: '$arg' exits $rc"
+done
 # A bind that fails names the variables the address came from.
 rc=0; err=$(HOST=::ffff:192.0.2.1 PORT=$P timeout 10 "$BIN" 2>&1) || rc=$?
 expect_contains "bind error names HOST and PORT" "$err" "(from HOST=\"::ffff:192.0.2.1\" PORT=\"$P\")"
@@ -101,6 +121,5 @@ expect_contains "warns once about NOTIFY_SOCKET" "$(cat "$E2E_TMP/notify.log")" 
   'warning: NOTIFY_SOCKET="/nonexistent-sockact-dir/notify" cannot be reached'
 [ "$(grep -c 'NOTIFY_SOCKET' "$E2E_TMP/notify.log")" = 1 ] && pass "NOTIFY_SOCKET warning: one line" ||
   fail "NOTIFY_SOCKET warning: $(grep -c 'NOTIFY_SOCKET' "$E2E_TMP/notify.log") lines"
-[ "$rc" = 1 ] && pass "bad PORT: exit 1" || fail "bad PORT: exit $rc"
 
 finish
