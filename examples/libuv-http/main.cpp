@@ -5,8 +5,8 @@
 // 0.0.0.0:3000), SOCKET_PATH, or the addresses given with --listen=LIST.
 //   GET /            hello, with the pid and the socket's name
 //   GET /delay/<ms>  answers after <ms> milliseconds (other connections go on)
-// IDLE_TIMEOUT, SHUTDOWN_TIMEOUT, HEADERS_TIMEOUT, REQUEST_TIMEOUT: see the
-// README. Lines marked `// sockact` are all that sockact adds to a plain
+// IDLE_TIMEOUT, SHUTDOWN_TIMEOUT, HEADERS_TIMEOUT, REQUEST_TIMEOUT: see
+// docs/idle-and-drain.md. Lines marked `// sockact` are all that sockact adds to a plain
 // libuv server (bench/ counts them). sockact::libuv_driver accepts the
 // connections (from a uv_poll_t, pausing on EMFILE instead of dropping the
 // queued clients), runs the timers and signals, and closes the connections
