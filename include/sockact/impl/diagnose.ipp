@@ -8,9 +8,10 @@
 #include <sockact/diagnose.hpp>
 
 #include <sockact/detail/text.hpp>
-#include <sockact/impl/listen_fds.ipp>  // detail::examine_environment()
+#include <sockact/impl/listen_fds.ipp>  // detail::examine(), detail::describe()
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstddef>
 #include <string>
@@ -93,16 +94,62 @@ SOCKACT_DECL void check_fds(diagnosis& d, int n, const std::vector<std::string>*
   }
 }
 
+/// What to do about what examine() found; empty when there is nothing to add.
+SOCKACT_DECL std::string advise(const examination& x) {
+  switch (x.status) {
+    case activation_status::not_activated:
+      return "start the program from a .socket unit, systemd-socket-activate -l ADDRESS, or "
+             "podman with a socket-activated service; a wrapper that clears the environment "
+             "(sudo, su -, env -i) drops these variables";
+    case activation_status::listen_pid_missing:
+      return "the service manager sets both; something between it and this program removed LISTEN_PID "
+             "(pass it on, e.g. systemd-socket-activate -E or podman -e)";
+    case activation_status::invalid_listen_pid:
+      return "expected a decimal pid such as LISTEN_PID=" + std::to_string(::getpid());
+    case activation_status::foreign_pid:
+      if (x.pid == ::getppid())
+        return "the process the manager started is our parent: an init or shell wrapper (podman run --init, "
+               "tini, dumb-init, a shell script without exec) ran this program as a child. Use exec in "
+               "scripts, drop --init, or opt in with SOCKACT_ALLOW_PARENT_PID=1 in the environment "
+               "(sockact::activate(), libsockact-adopt.so) or listen_pid_check::allow_parent in code";
+      if (x.pid == 1)
+        return "LISTEN_PID=1 is what Podman passes into a container; this program is not PID 1 there, "
+               "probably because of podman run --init or a wrapper shell: run it as the container's "
+               "entry point, or opt in with SOCKACT_ALLOW_PARENT_PID=1 in the environment "
+               "(sockact::activate(), libsockact-adopt.so) or listen_pid_check::allow_parent in code";
+      return "the variables were probably inherited from an ancestor that did not unset them "
+             "(use listen_fds(true) there); opt in with listen_pid_check::allow_any only if this "
+             "program really is the one meant";
+    case activation_status::listen_fds_missing:
+      return "the service manager sets both; something removed LISTEN_FDS";
+    case activation_status::closed_fd:
+      return "something closed it before sockact looked (a wrapper that closes inherited fds, or "
+             "code that ran first), or LISTEN_* reached a process that did not inherit the fds";
+    case activation_status::invalid_listen_fdnames:
+      return "names are separated by ':'; a backslash escapes the next character";
+    case activation_status::names_mismatch:
+      return "give one name per fd, separated by ':' (systemd-socket-activate --fdname=a:b)";
+    case activation_status::invalid_listen_pidfdid:
+    case activation_status::pidfdid_mismatch:
+    case activation_status::invalid_listen_fds:
+    case activation_status::activated:
+      break;
+  }
+  return {};
+}
+
 }  // namespace detail
 
 SOCKACT_DECL diagnosis diagnose(const activation_environment& env, const listen_options& options) {
-  detail::environment_verdict v = detail::examine_environment(env, options.pid_check, true);
+  const detail::listen_variables vars = detail::listen_variables::of(env);
+  const detail::examination x =
+      detail::examine(vars, options.pid_check, detail::listen_call::with_names, detail::fd_access::look);
   diagnosis d;
-  d.status = v.status;
-  d.error = v.error;
-  d.summary = std::move(v.summary);
-  d.hint = std::move(v.hint);
-  if (v.count > 0) detail::check_fds(d, v.count, v.names_ok ? &v.names : nullptr);
+  d.status = x.status;
+  if (x.error != 0) d.error.assign(x.error, std::generic_category());
+  d.summary = detail::describe(x, vars);
+  d.hint = detail::advise(x);
+  if (x.count > 0) detail::check_fds(d, x.count, x.have_names ? &x.names : nullptr);
   if (d.activated() && d.has_warnings()) d.hint = "usable, with warnings below";
   return d;
 }

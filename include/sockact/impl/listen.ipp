@@ -10,7 +10,7 @@
 #include <sockact/detail/posix.hpp>
 #include <sockact/detail/text.hpp>
 #include <sockact/error.hpp>
-#include <sockact/impl/listen_fds.ipp>  // detail::examine_environment()
+#include <sockact/impl/diagnose.ipp>  // diagnose(), detail::examine()
 #include <sockact/posix.hpp>
 
 #include <arpa/inet.h>
@@ -305,16 +305,20 @@ SOCKACT_DECL std::vector<server_socket> listen_or_bind(const listen_config& conf
     if (ec) return {};
   }
 
-  const detail::environment_verdict d =
-      detail::examine_environment(activation_environment::current(), config.activation.pid_check, true);
-  if (d.status != activation_status::not_activated && d.status != activation_status::activated) {
+  const activation_environment env = activation_environment::current();
+  const detail::listen_variables vars = detail::listen_variables::of(env);
+  const detail::examination x = detail::examine(vars, config.activation.pid_check,
+                                                detail::listen_call::with_names, detail::fd_access::look);
+  const activation_status status = x.status;
+  if (status != activation_status::not_activated && status != activation_status::activated) {
+    const diagnosis d = diagnose(env, config.activation);
     detail::set_error(ec, why, errc::activation_unusable,
                       d.summary + (d.hint.empty() ? "" : "\nhint: " + d.hint) +
                           "\nrefusing to bind a socket of our own while LISTEN_* variables are set");
     return {};
   }
 
-  if (d.status == activation_status::activated) {
+  if (status == activation_status::activated) {
     std::vector<passed_fd> fds = listen_fds(config.activation, ec);
     if (ec) {  // changed since diagnose(); say what listen_fds saw
       detail::set_error(ec, why, ec, "listen_fds: " + ec.message());
@@ -385,9 +389,9 @@ SOCKACT_DECL std::vector<server_socket> listen_or_bind(const listen_config& conf
   }
   if (concrete.empty()) {
     if (wants_activation) {
-      detail::set_error(
-          ec, why, errc::not_activated,
-          "address " + detail::quote(config.address) + " asks for socket-activated fds, but: " + d.summary);
+      detail::set_error(ec, why, errc::not_activated,
+                        "address " + detail::quote(config.address) +
+                            " asks for socket-activated fds, but: " + detail::describe(x, vars));
       return {};
     }
     if (!detail::address_from_environment(concrete, ec, why)) return {};

@@ -2,8 +2,8 @@
 // The definitions of <sockact/listen_fds.hpp>'s functions: included by that
 // header when sockact is header-only, and by <sockact/impl/src.hpp> in the one
 // translation unit that compiles them with SOCKACT_SEPARATE_COMPILATION.
-// Also the internal detail::examine_environment(), which <sockact/impl/listen.ipp>
-// and <sockact/impl/diagnose.ipp> use.
+// Also the internal detail::examine(), the one reading of the LISTEN_* rules,
+// which <sockact/impl/diagnose.ipp> and <sockact/impl/listen.ipp> use too.
 #ifndef SOCKACT_IMPL_LISTEN_FDS_IPP
 #define SOCKACT_IMPL_LISTEN_FDS_IPP
 
@@ -64,39 +64,155 @@ SOCKACT_DECL bool pid_accepted(pid_t pid, listen_pid_check check) noexcept {
   return false;
 }
 
-/// LISTEN_PIDFDID names one incarnation of LISTEN_PID. 0 when it matches or
-/// cannot be checked, 1 when it names another incarnation, -errno when the
-/// value is not a number.
-SOCKACT_DECL int pidfdid_mismatch(const char* value, pid_t pid) noexcept {
-  std::uint64_t wanted = 0;
-  if (const int r = parse_u64(value, wanted); r < 0) return r;
-  std::uint64_t actual = 0;
-  if (pidfd_inode_id(pid, actual) < 0) return 0;  // cannot read ours: skip, as libsystemd
-  return actual != wanted ? 1 : 0;
+/// The four variables as read; nullptr when unset. Points into the
+/// environment or into an activation_environment, which must outlive it.
+struct listen_variables {
+  const char* pid = nullptr;
+  const char* pidfdid = nullptr;
+  const char* fds = nullptr;
+  const char* fdnames = nullptr;
+
+  static listen_variables current() noexcept;
+  static listen_variables of(const activation_environment& env) noexcept;
+};
+
+/// Which libsystemd call to mirror: sd_listen_fds() ignores LISTEN_FDNAMES.
+enum class listen_call { count, with_names };
+
+/// What examine() does to fds 3..3+n-1: nothing (stop after LISTEN_FDS),
+/// look (F_GETFD, for the diagnosis), or take (set FD_CLOEXEC, as libsystemd).
+enum class fd_access { none, look, take };
+
+/// What examine() found: the first rule broken, in libsystemd's order.
+struct examination {
+  activation_status status = activation_status::not_activated;
+  int error = 0;                   ///< the errno libsystemd returns; 0 when it returns n or 0
+  pid_t pid = 0;                   ///< LISTEN_PID, once parsed
+  std::uint64_t pidfd_id = 0;      ///< pidfdid_mismatch: the pidfd id LISTEN_PID really has
+  int count = 0;                   ///< LISTEN_FDS, once read and the fds are ours
+  int bad_fd = -1;                 ///< closed_fd: the first fd not open
+  bool have_names = false;         ///< LISTEN_FDNAMES was set and split (listen_call::with_names)
+  std::vector<std::string> names;  ///< its names
+
+  /// What sd_listen_fds*() returns: n, 0 or -errno.
+  int result() const noexcept {
+    if (error != 0) return -error;
+    return status == activation_status::activated ? count : 0;
+  }
+};
+
+SOCKACT_DECL listen_variables listen_variables::current() noexcept {
+  return {std::getenv("LISTEN_PID"), std::getenv("LISTEN_PIDFDID"), std::getenv("LISTEN_FDS"),
+          std::getenv("LISTEN_FDNAMES")};
 }
 
-/// sd_listen_fds() without the unsetting: n, 0 (not for us) or -errno.
-SOCKACT_DECL int count_listen_fds(listen_pid_check check) noexcept {
-  const char* e = std::getenv("LISTEN_PID");
-  if (e == nullptr) return 0;
-  pid_t pid = 0;
-  if (const int r = parse_pid(e, pid); r < 0) return r;
-  if (!pid_accepted(pid, check)) return 0;
+SOCKACT_DECL listen_variables listen_variables::of(const activation_environment& env) noexcept {
+  const auto ptr = [](const std::optional<std::string>& v) { return v ? v->c_str() : nullptr; };
+  return {ptr(env.listen_pid), ptr(env.listen_pidfdid), ptr(env.listen_fds), ptr(env.listen_fdnames)};
+}
 
-  if (const char* id = std::getenv("LISTEN_PIDFDID")) {
-    const int r = pidfdid_mismatch(id, pid);
-    if (r != 0) return r < 0 ? r : 0;
+/// Reads `vars` by libsystemd's rules, step by step as sd_listen_fds() and
+/// sd_listen_fds_with_names() in sd-daemon.c, without the unsetting. Changes
+/// no fd unless `access` is take. The one place these rules are written.
+SOCKACT_DECL examination examine(const listen_variables& vars, listen_pid_check check, listen_call call,
+                                 fd_access access) {
+  examination x;
+  const auto fail = [&x](activation_status status, int err) {
+    x.status = status;
+    x.error = err;
+    return x;
+  };
+
+  if (call == listen_call::with_names && vars.fdnames != nullptr) {
+    if (split_names(vars.fdnames, x.names) < 0)
+      return fail(activation_status::invalid_listen_fdnames, EINVAL);
+    x.have_names = true;
   }
 
-  e = std::getenv("LISTEN_FDS");
-  if (e == nullptr) return 0;
-  int n = 0;
-  if (const int r = parse_int(e, n); r < 0) return r;
-  if (n <= 0 || n > INT_MAX - listen_fds_start) return -EINVAL;
+  if (vars.pid == nullptr)
+    return fail(
+        vars.fds == nullptr ? activation_status::not_activated : activation_status::listen_pid_missing, 0);
+  if (const int r = parse_pid(vars.pid, x.pid); r < 0) return fail(activation_status::invalid_listen_pid, -r);
+  if (!pid_accepted(x.pid, check)) return fail(activation_status::foreign_pid, 0);
 
-  for (int fd = listen_fds_start; fd < listen_fds_start + n; ++fd)
-    if (const int r = set_cloexec(fd); r < 0) return r;
-  return n;
+  if (vars.pidfdid != nullptr) {
+    std::uint64_t wanted = 0;
+    if (const int r = parse_u64(vars.pidfdid, wanted); r < 0)
+      return fail(activation_status::invalid_listen_pidfdid, -r);
+    // Cannot read ours (old kernel): skip the check, as libsystemd does.
+    if (pidfd_inode_id(x.pid, x.pidfd_id) == 0 && x.pidfd_id != wanted)
+      return fail(activation_status::pidfdid_mismatch, 0);
+  }
+
+  if (vars.fds == nullptr) return fail(activation_status::listen_fds_missing, 0);
+  int n = 0;
+  if (const int r = parse_int(vars.fds, n); r < 0) return fail(activation_status::invalid_listen_fds, -r);
+  if (n <= 0 || n > INT_MAX - listen_fds_start) return fail(activation_status::invalid_listen_fds, EINVAL);
+  x.count = n;
+
+  if (access != fd_access::none) {
+    for (int fd = listen_fds_start; fd < listen_fds_start + n; ++fd) {
+      const int r = access == fd_access::take ? set_cloexec(fd) : (::fcntl(fd, F_GETFD) < 0 ? -errno : 0);
+      if (r < 0) {
+        x.bad_fd = fd;
+        return fail(activation_status::closed_fd, -r);
+      }
+    }
+  }
+
+  if (x.have_names && x.names.size() != static_cast<std::size_t>(n))
+    return fail(activation_status::names_mismatch, EINVAL);
+  return fail(activation_status::activated, 0);
+}
+
+SOCKACT_DECL std::string process_label(pid_t pid) {
+  const std::string name = process_name(pid);
+  return "process " + std::to_string(pid) + (name.empty() ? "" : " (" + name + ")");
+}
+
+/// One line naming the variable and value at fault (or what was taken): the
+/// summary of diagnose() and the what() of the throwing listen_fds().
+SOCKACT_DECL std::string describe(const examination& x, const listen_variables& vars) {
+  const auto var = [](const char* name, const char* value) {
+    return std::string(name) + "=" + quote(value != nullptr ? value : "");
+  };
+  switch (x.status) {
+    case activation_status::not_activated:
+      return "not socket-activated: LISTEN_PID and LISTEN_FDS are not set";
+    case activation_status::listen_pid_missing:
+      return var("LISTEN_FDS", vars.fds) + " is set but LISTEN_PID is not: the fds are ignored";
+    case activation_status::invalid_listen_pid:
+      return var("LISTEN_PID", vars.pid) + " is not a valid process id (1.." + std::to_string(INT_MAX) +
+             "): " + std::generic_category().message(x.error);
+    case activation_status::foreign_pid:
+      return (vars.fds != nullptr ? var("LISTEN_FDS", vars.fds) + " is" : std::string("fds are")) +
+             " meant for " + process_label(x.pid) + " (" + var("LISTEN_PID", vars.pid) +
+             "), but this is process " + std::to_string(::getpid()) + ": the fds are not taken";
+    case activation_status::invalid_listen_pidfdid:
+      return var("LISTEN_PIDFDID", vars.pidfdid) +
+             " is not a number: " + std::generic_category().message(x.error);
+    case activation_status::pidfdid_mismatch:
+      return var("LISTEN_PIDFDID", vars.pidfdid) + " names another process than " + process_label(x.pid) +
+             " (pidfd id " + std::to_string(x.pidfd_id) + "): the pid was reused, the fds are not taken";
+    case activation_status::listen_fds_missing:
+      return var("LISTEN_PID", vars.pid) + " names this process but LISTEN_FDS is not set";
+    case activation_status::invalid_listen_fds:
+      return var("LISTEN_FDS", vars.fds) + " is not a count between 1 and " +
+             std::to_string(INT_MAX - listen_fds_start) + ": " + std::generic_category().message(x.error);
+    case activation_status::closed_fd:
+      return "fd " + std::to_string(x.bad_fd) + " is not open, but " + var("LISTEN_FDS", vars.fds) +
+             " says fds 3.." + std::to_string(listen_fds_start + x.count - 1) + " were passed";
+    case activation_status::invalid_listen_fdnames:
+      return var("LISTEN_FDNAMES", vars.fdnames) + " ends in a lone backslash";
+    case activation_status::names_mismatch:
+      return var("LISTEN_FDNAMES", vars.fdnames) + " has " + std::to_string(x.names.size()) +
+             " name(s) but " + var("LISTEN_FDS", vars.fds);
+    case activation_status::activated:
+      break;
+  }
+  return "socket-activated: " + std::to_string(x.count) + " fd(s) for " +
+         (x.pid == ::getpid() ? "this process"
+                              : "this process by opt-in (LISTEN_PID=" + std::to_string(x.pid) + ")");
 }
 
 #if SOCKACT_USE_LIBSYSTEMD
@@ -106,28 +222,30 @@ SOCKACT_DECL int count_listen_fds(listen_pid_check check) noexcept {
 /// the variables being put back afterwards when they are kept.
 class libsystemd_call {
  public:
-  explicit libsystemd_call(const listen_options& options) : unset_(options.unset_environment) {
-    const char* e = std::getenv("LISTEN_PID");
-    pid_t pid = 0;
-    if (e == nullptr || parse_pid(e, pid) < 0 || !pid_accepted(pid, options.pid_check)) return;
-    const char* names = std::getenv("LISTEN_FDNAMES");
-    std::vector<std::string> ignored;
-    if (names != nullptr && split_names(names, ignored) < 0) return;  // libsystemd fails on names first
-    if (const char* id = std::getenv("LISTEN_PIDFDID")) {
-      const int r = pidfdid_mismatch(id, pid);
-      if (r != 0) {
-        early_ = r < 0 ? r : 0;
+  libsystemd_call(const listen_options& options, listen_call call) : unset_(options.unset_environment) {
+    const listen_variables vars = listen_variables::current();
+    const examination x = examine(vars, options.pid_check, call, fd_access::none);
+    switch (x.status) {
+      case activation_status::invalid_listen_fdnames:  // libsystemd fails on these itself
+      case activation_status::not_activated:
+      case activation_status::listen_pid_missing:
+      case activation_status::invalid_listen_pid:
+      case activation_status::foreign_pid:
         return;
-      }
-      if (pid != ::getpid()) {
-        saved_pidfdid_ = id;
-        ::unsetenv("LISTEN_PIDFDID");  // names the other process; libsystemd >= 259 would refuse
-      }
+      case activation_status::invalid_listen_pidfdid:
+      case activation_status::pidfdid_mismatch:
+        early_ = x.result();
+        return;
+      default:
+        break;
     }
-    if (pid != ::getpid()) {
-      saved_pid_ = e;
-      ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    if (x.pid == ::getpid()) return;
+    if (vars.pidfdid != nullptr) {
+      saved_pidfdid_ = vars.pidfdid;
+      ::unsetenv("LISTEN_PIDFDID");  // names the other process; libsystemd >= 259 would refuse
     }
+    saved_pid_ = vars.pid;
+    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
   }
   ~libsystemd_call() {
     if (unset_) {
@@ -154,13 +272,14 @@ class libsystemd_call {
 /// sd_listen_fds(unset) with the pid policy: n, 0 or -errno.
 SOCKACT_DECL int receive_count(const listen_options& options) noexcept(!SOCKACT_USE_LIBSYSTEMD) {
 #if SOCKACT_USE_LIBSYSTEMD
-  const libsystemd_call call(options);
+  const libsystemd_call call(options, listen_call::count);
   if (call.early_result()) return *call.early_result();
   return ::sd_listen_fds(options.unset_environment ? 1 : 0);
 #else
-  const int r = count_listen_fds(options.pid_check);
-  if (options.unset_environment) unset_listen_environment();
-  return r;
+  const examination x =
+      examine(listen_variables::current(), options.pid_check, listen_call::count, fd_access::take);
+  if (options.unset_environment) unset_listen_environment();  // on errors too, as libsystemd
+  return x.result();
 #endif
 }
 
@@ -168,7 +287,7 @@ SOCKACT_DECL int receive_count(const listen_options& options) noexcept(!SOCKACT_
 SOCKACT_DECL int receive(const listen_options& options, std::vector<passed_fd>& out) {
   out.clear();
 #if SOCKACT_USE_LIBSYSTEMD
-  const libsystemd_call call(options);
+  const libsystemd_call call(options, listen_call::with_names);
   if (call.early_result()) return *call.early_result();
   char** names = nullptr;
   const int n = ::sd_listen_fds_with_names(options.unset_environment ? 1 : 0, &names);
@@ -182,23 +301,15 @@ SOCKACT_DECL int receive(const listen_options& options, std::vector<passed_fd>& 
   }
   return n;
 #else
-  std::vector<std::string> names;
-  bool have_names = false;
-  if (const char* e = std::getenv("LISTEN_FDNAMES")) {
-    // Split before anything else: a malformed list fails before any fd is touched.
-    if (const int r = split_names(e, names); r < 0) {
-      if (options.unset_environment) unset_listen_environment();
-      return r;
-    }
-    have_names = true;
-  }
-  const int n = receive_count(options);
+  examination x =
+      examine(listen_variables::current(), options.pid_check, listen_call::with_names, fd_access::take);
+  if (options.unset_environment) unset_listen_environment();  // on errors too, as libsystemd
+  const int n = x.result();
   if (n <= 0) return n;
-  if (have_names && names.size() != static_cast<std::size_t>(n)) return -EINVAL;
   out.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     const auto idx = static_cast<std::size_t>(i);
-    out.push_back({listen_fds_start + i, have_names ? std::move(names[idx]) : std::string("unknown")});
+    out.push_back({listen_fds_start + i, x.have_names ? std::move(x.names[idx]) : std::string("unknown")});
   }
   return n;
 #endif
@@ -223,162 +334,14 @@ SOCKACT_DECL bool pid_check_from_environment(listen_pid_check& check, std::error
   return false;
 }
 
-SOCKACT_DECL std::string process_label(pid_t pid) {
-  const std::string name = process_name(pid);
-  return "process " + std::to_string(pid) + (name.empty() ? "" : " (" + name + ")");
-}
-
-/// What the activation variables say, in words: the one explanation that
-/// diagnose() reports and the throwing listen_fds() forms quote.
-struct environment_verdict {
-  activation_status status = activation_status::not_activated;
-  std::error_code error;           ///< what listen_fds() reports (errno, generic category); empty when none
-  std::string summary;             ///< one line naming the variables and values at fault
-  std::string hint;                ///< what to do about it; may be empty
-  int count = 0;                   ///< LISTEN_FDS when it was read and the fds are ours, else 0
-  std::vector<std::string> names;  ///< LISTEN_FDNAMES split, when names_ok
-  bool names_ok = false;
-};
-
-/// Examines `env` (a snapshot of the variables) and the fds as they are now,
-/// in the order libsystemd checks them. `with_names`: as
-/// sd_listen_fds_with_names() (LISTEN_FDNAMES counts), else as sd_listen_fds().
-SOCKACT_DECL environment_verdict examine_environment(const activation_environment& env,
-                                                     listen_pid_check check, bool with_names) {
-  environment_verdict v;
-  const auto var = [](const char* name, const std::string& value) {
-    return std::string(name) + "=" + quote(value);
-  };
-  const auto fail = [&v](activation_status status, int err) {
-    v.status = status;
-    if (err != 0) v.error = std::error_code(err, std::generic_category());
-    return v;
-  };
-
-  if (with_names && env.listen_fdnames) {
-    if (split_names(env.listen_fdnames->c_str(), v.names) < 0) {
-      v.summary = var("LISTEN_FDNAMES", *env.listen_fdnames) + " ends in a lone backslash";
-      v.hint = "names are separated by ':'; a backslash escapes the next character";
-      return fail(activation_status::invalid_listen_fdnames, EINVAL);
-    }
-    v.names_ok = true;
-  }
-
-  if (!env.listen_pid) {
-    if (!env.listen_fds) {
-      v.summary = "not socket-activated: LISTEN_PID and LISTEN_FDS are not set";
-      v.hint =
-          "start the program from a .socket unit, systemd-socket-activate -l ADDRESS, or "
-          "podman with a socket-activated service; a wrapper that clears the environment "
-          "(sudo, su -, env -i) drops these variables";
-      return fail(activation_status::not_activated, 0);
-    }
-    v.summary = var("LISTEN_FDS", *env.listen_fds) + " is set but LISTEN_PID is not: the fds are ignored";
-    v.hint =
-        "the service manager sets both; something between it and this program removed LISTEN_PID "
-        "(pass it on, e.g. systemd-socket-activate -E or podman -e)";
-    return fail(activation_status::listen_pid_missing, 0);
-  }
-
-  pid_t pid = 0;
-  if (const int r = parse_pid(env.listen_pid->c_str(), pid); r < 0) {
-    v.summary = var("LISTEN_PID", *env.listen_pid) + " is not a valid process id (1.." +
-                std::to_string(INT_MAX) + "): " + std::generic_category().message(-r);
-    v.hint = "expected a decimal pid such as LISTEN_PID=" + std::to_string(::getpid());
-    return fail(activation_status::invalid_listen_pid, -r);
-  }
-
-  const pid_t self = ::getpid();
-  if (!pid_accepted(pid, check)) {
-    const pid_t parent = ::getppid();
-    v.summary = (env.listen_fds ? var("LISTEN_FDS", *env.listen_fds) + " is" : std::string("fds are")) +
-                " meant for " + process_label(pid) + " (" + var("LISTEN_PID", *env.listen_pid) +
-                "), but this is process " + std::to_string(self) + ": the fds are not taken";
-    if (pid == parent) {
-      v.hint =
-          "the process the manager started is our parent: an init or shell wrapper (podman run --init, "
-          "tini, dumb-init, a shell script without exec) ran this program as a child. Use exec in "
-          "scripts, drop --init, or opt in with SOCKACT_ALLOW_PARENT_PID=1 in the environment "
-          "(sockact::activate(), libsockact-adopt.so) or listen_pid_check::allow_parent in code";
-    } else if (pid == 1) {
-      v.hint =
-          "LISTEN_PID=1 is what Podman passes into a container; this program is not PID 1 there, "
-          "probably because of podman run --init or a wrapper shell: run it as the container's "
-          "entry point, or opt in with SOCKACT_ALLOW_PARENT_PID=1 in the environment "
-          "(sockact::activate(), libsockact-adopt.so) or listen_pid_check::allow_parent in code";
-    } else {
-      v.hint =
-          "the variables were probably inherited from an ancestor that did not unset them "
-          "(use listen_fds(true) there); opt in with listen_pid_check::allow_any only if this "
-          "program really is the one meant";
-    }
-    return fail(activation_status::foreign_pid, 0);
-  }
-
-  if (env.listen_pidfdid) {
-    std::uint64_t wanted = 0;
-    if (const int r = parse_u64(env.listen_pidfdid->c_str(), wanted); r < 0) {
-      v.summary = var("LISTEN_PIDFDID", *env.listen_pidfdid) +
-                  " is not a number: " + std::generic_category().message(-r);
-      return fail(activation_status::invalid_listen_pidfdid, -r);
-    }
-    std::uint64_t actual = 0;
-    if (pidfd_inode_id(pid, actual) == 0 && actual != wanted) {
-      v.summary = var("LISTEN_PIDFDID", *env.listen_pidfdid) + " names another process than " +
-                  process_label(pid) + " (pidfd id " + std::to_string(actual) +
-                  "): the pid was reused, the fds are not taken";
-      return fail(activation_status::pidfdid_mismatch, 0);
-    }
-  }
-
-  if (!env.listen_fds) {
-    v.summary = var("LISTEN_PID", *env.listen_pid) + " names this process but LISTEN_FDS is not set";
-    v.hint = "the service manager sets both; something removed LISTEN_FDS";
-    return fail(activation_status::listen_fds_missing, 0);
-  }
-
-  int n = 0;
-  const int r = parse_int(env.listen_fds->c_str(), n);
-  if (r < 0 || n <= 0 || n > INT_MAX - listen_fds_start) {
-    const int err = r < 0 ? -r : EINVAL;
-    v.summary = var("LISTEN_FDS", *env.listen_fds) + " is not a count between 1 and " +
-                std::to_string(INT_MAX - listen_fds_start) + ": " + std::generic_category().message(err);
-    return fail(activation_status::invalid_listen_fds, err);
-  }
-  v.count = n;
-
-  for (int fd = listen_fds_start; fd < listen_fds_start + n; ++fd) {
-    if (::fcntl(fd, F_GETFD) < 0) {
-      const int err = errno;
-      v.summary = "fd " + std::to_string(fd) + " is not open, but " + var("LISTEN_FDS", *env.listen_fds) +
-                  " says fds 3.." + std::to_string(listen_fds_start + n - 1) + " were passed";
-      v.hint =
-          "something closed it before sockact looked (a wrapper that closes inherited fds, or "
-          "code that ran first), or LISTEN_* reached a process that did not inherit the fds";
-      return fail(activation_status::closed_fd, err);
-    }
-  }
-
-  if (v.names_ok && v.names.size() != static_cast<std::size_t>(n)) {
-    v.summary = var("LISTEN_FDNAMES", *env.listen_fdnames) + " has " + std::to_string(v.names.size()) +
-                " name(s) but " + var("LISTEN_FDS", *env.listen_fds);
-    v.hint = "give one name per fd, separated by ':' (systemd-socket-activate --fdname=a:b)";
-    return fail(activation_status::names_mismatch, EINVAL);
-  }
-
-  v.summary =
-      "socket-activated: " + std::to_string(n) + " fd(s) for " +
-      (pid == self ? "this process" : "this process by opt-in (LISTEN_PID=" + std::to_string(pid) + ")");
-  return fail(activation_status::activated, 0);
-}
-
-/// The message of a failed receive: the verdict's summary when it names the
-/// fault, else the errno text. `env` is the environment as it was before the
-/// call (the call may have unset it).
+/// The message of a failed receive: what examine() says of `env` (the
+/// variables as they were before the call, which may have unset them) when
+/// it names the fault, else the errno text.
 SOCKACT_DECL std::string explain_failure(const activation_environment& env, listen_pid_check check,
-                                         bool with_names, const std::error_code& ec) {
-  const environment_verdict v = examine_environment(env, check, with_names);
-  return v.error ? v.summary : ec.message();
+                                         listen_call call, const std::error_code& ec) {
+  const listen_variables vars = listen_variables::of(env);
+  const examination x = examine(vars, check, call, fd_access::look);
+  return x.error != 0 ? describe(x, vars) : ec.message();
 }
 
 }  // namespace detail
@@ -427,7 +390,8 @@ SOCKACT_DECL std::vector<passed_fd> listen_fds(const listen_options& options) {
   std::vector<passed_fd> fds = listen_fds(options, ec);
   if (ec)
     detail::throw_error(
-        ec, "sockact::listen_fds: " + detail::explain_failure(before, options.pid_check, true, ec));
+        ec, "sockact::listen_fds: " +
+                detail::explain_failure(before, options.pid_check, detail::listen_call::with_names, ec));
   return fds;
 }
 
@@ -443,7 +407,8 @@ SOCKACT_DECL int listen_fds_count(const listen_options& options) {
   const int n = listen_fds_count(options, ec);
   if (ec)
     detail::throw_error(
-        ec, "sockact::listen_fds_count: " + detail::explain_failure(before, options.pid_check, false, ec));
+        ec, "sockact::listen_fds_count: " +
+                detail::explain_failure(before, options.pid_check, detail::listen_call::count, ec));
   return n;
 }
 
