@@ -92,9 +92,6 @@ struct server_socket {
   fd_info info;            ///< family, type, listening, local address, ...
 };
 
-/// The old name of server_socket (before 0.2.0).
-using listener [[deprecated("renamed sockact::server_socket")]] = server_socket;
-
 /// True when any of `sockets` came from the service manager: what
 /// lifecycle's `activated` argument wants (the idle timeout applies then).
 SOCKACT_DECL bool any_activated(const std::vector<server_socket>& sockets) noexcept;

@@ -28,9 +28,6 @@ struct passed_fd {
                      ///< "stored" for the fd store; "unknown" when no names were passed
 };
 
-/// The old name of passed_fd (before 0.2.0).
-using listen_fd [[deprecated("renamed sockact::passed_fd")]] = passed_fd;
-
 /// Whose fds to take when LISTEN_PID names another process than this one.
 enum class listen_pid_check {
   /// Only LISTEN_PID == getpid(), as libsystemd. The default.
