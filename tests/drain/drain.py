@@ -18,70 +18,23 @@ Every wait is bounded; each check prints PASS: or FAIL:; exit 1 on any FAIL.
 The server's exit status is checked by drain_fault.sh.
 """
 
+import functools
 import os
-import re
 import signal
 import socket
 import sys
 import time
 
-failures = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from httpcheck import (check, connect, exit_status, read_response, read_until_eof, request, send_unread,  # noqa: E402
+                       status)
 
-
-def check(ok, what):
-    global failures
-    if not ok:
-        failures += 1
-    print(("PASS: " if ok else "FAIL: ") + what, flush=True)
-
-
-def connect(host, port, timeout=5.0):
-    s = socket.create_connection((host, port), timeout=timeout)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-
-def get(path="/"):
-    return ("GET %s HTTP/1.1\r\nHost: drain\r\n\r\n" % path).encode()
-
-
-def read_response(s, limit=5.0):
-    """One response with its Content-Length body: (head + body, how it ended)."""
-    s.settimeout(0.1)
-    buf = b""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        m = re.search(rb"\r\n\r\n", buf)
-        if m:
-            cl = re.search(rb"(?i)\r\ncontent-length: *(\d+)", buf[:m.end()])
-            want = m.end() + (int(cl.group(1)) if cl else 0)
-            if len(buf) >= want:
-                return buf[:want], "ok"
-        try:
-            b = s.recv(65536)
-        except socket.timeout:
-            continue
-        except ConnectionResetError:
-            return buf, "reset"
-        if not b:
-            return buf, "eof"
-        buf += b
-    return buf, "timeout"
+get = functools.partial(request, host="drain")
 
 
 def wait_eof(s, limit):
     """'eof', 'reset' or 'timeout', discarding data."""
-    s.settimeout(0.1)
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        try:
-            if not s.recv(65536):
-                return "eof"
-        except socket.timeout:
-            continue
-        except ConnectionResetError:
-            return "reset"
-    return "timeout"
+    return read_until_eof(s, limit)[1]
 
 
 def log_count(log, what):
@@ -99,11 +52,6 @@ def wait_log(log, what, n=1, limit=6.0):
             return True
         time.sleep(0.02)
     return False
-
-
-def status(data):
-    m = re.match(rb"HTTP/1\.[01] (\d{3}) ", data)
-    return m.group(1).decode() if m else None
 
 
 def case_sigidle(host, port, pid, log):
@@ -163,17 +111,7 @@ def case_pooled(host, port, pid, log):
 def case_sendstall(host, port, pid, log):
     s = connect(host, port)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.setblocking(False)
-    chunk = get("/") * 512
-    sent = 0
-    end = time.monotonic() + 3.0
-    while time.monotonic() < end:  # until the server stops reading
-        try:
-            sent += s.send(chunk)
-        except BlockingIOError:
-            time.sleep(0.05)
-        except OSError:
-            break
+    sent = send_unread(s, get("/") * 512, 3.0, 0.05)  # until the server stops reading
     print("note: sendstall: %.1f MB of requests sent, none of the answers read" % (sent / 1e6), flush=True)
     # SEND_TIMEOUT=1: the server resets the connection, then exits when idle
     # (about 2 s; 15 s leaves room for a loaded machine and sanitizers, and
@@ -193,7 +131,7 @@ def case_sendstall(host, port, pid, log):
 def main():
     case, host, port, pid, log = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     globals()["case_" + case](host, port, pid, log)
-    return 1 if failures else 0
+    return exit_status()
 
 
 if __name__ == "__main__":

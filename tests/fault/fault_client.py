@@ -24,24 +24,16 @@ import fcntl
 import os
 import resource
 import socket
-import struct
 import sys
 import tempfile
 import time
 
-REQUEST = b"GET / HTTP/1.1\r\nHost: fault\r\nConnection: close\r\n\r\n"
-KEEPALIVE_REQUEST = b"GET / HTTP/1.1\r\nHost: fault\r\n\r\n"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from httpcheck import (alive, check, connect, exit_status, fetch, is_200, read_response, read_until_eof,  # noqa: E402
+                       request, reset)
 
-failures = 0
-
-
-def check(ok, what):
-    global failures
-    if ok:
-        print("PASS: " + what, flush=True)
-    else:
-        failures += 1
-        print("FAIL: " + what, flush=True)
+REQUEST = request(host="fault", close=True)
+KEEPALIVE_REQUEST = request(host="fault")
 
 
 def cpu_ticks(pid):
@@ -58,86 +50,12 @@ def fd_count(pid):
         return -1  # exited
 
 
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def connect(host, port, timeout=5.0):
-    s = socket.create_connection((host, port), timeout=timeout)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-
-def reset(s):
-    """Closes with an RST instead of a FIN."""
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    s.close()
-
-
-def read_answer(s, deadline):
-    """Reads until the peer closes or the deadline; returns (data, how)."""
-    data = b""
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return data, "timeout"
-        s.settimeout(left)
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            return data, "timeout"
-        except ConnectionResetError:
-            return data, "reset"
-        if not chunk:
-            return data, "closed"
-        data += chunk
-
-
-def read_one_response(s, deadline):
-    """Reads one keep-alive response (headers + Content-Length body)."""
-    data = b""
-    while True:
-        head, sep, body = data.partition(b"\r\n\r\n")
-        if sep:
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                k, _, v = line.partition(b":")
-                if k.strip().lower() == b"content-length":
-                    length = int(v.strip())
-            if len(body) >= length:
-                return data
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return data
-        s.settimeout(left)
-        try:
-            chunk = s.recv(65536)
-        except (socket.timeout, ConnectionResetError):
-            return data
-        if not chunk:
-            return data
-        data += chunk
-
-
 def get(host, port, timeout=10.0):
-    """One GET / with Connection: close; returns the response bytes (b"" on failure)."""
-    deadline = time.monotonic() + timeout
+    """One GET / with Connection: close; returns the response bytes (b"error: ..." on failure)."""
     try:
-        s = connect(host, port, timeout)
-        s.sendall(REQUEST)
-        data, _ = read_answer(s, deadline)
-        s.close()
-        return data
+        return fetch(host, port, REQUEST, timeout)[0]
     except OSError as e:
         return ("error: %s" % e).encode()
-
-
-def is_200(data):
-    return data.startswith(b"HTTP/1.1 200")
 
 
 def wait_until(pred, timeout):
@@ -188,7 +106,7 @@ def emfile(host, port, pid, dropped_ok):
     deadline = time.monotonic() + 15
     outcomes = []
     for s in waiting:
-        data, how = read_answer(s, deadline)
+        data, how = read_until_eof(s, deadline - time.monotonic())
         s.close()
         outcomes.append("200" if is_200(data) else how)
     print("waiting clients: " + " ".join(outcomes), flush=True)
@@ -209,7 +127,7 @@ def resets(host, port, pid):
     base = fd_count(pid)
     keep = connect(host, port)
     keep.sendall(KEEPALIVE_REQUEST)
-    check(is_200(read_one_response(keep, time.monotonic() + 10)), "keep-alive connection answered")
+    check(is_200(read_response(keep, 10)[0]), "keep-alive connection answered")
 
     for round_ in range(3):
         for _ in range(100):  # connect and reset at once: ECONNABORTED/ECONNRESET around accept()
@@ -229,7 +147,7 @@ def resets(host, port, pid):
         check(is_200(get(host, port)), "round %d: a normal request after the resets gets 200" % (round_ + 1))
 
     keep.sendall(KEEPALIVE_REQUEST)
-    check(is_200(read_one_response(keep, time.monotonic() + 10)), "the keep-alive connection still works")
+    check(is_200(read_response(keep, 10)[0]), "the keep-alive connection still works")
     keep.close()
     check(alive(pid), "server alive after 570 reset connections")
     settled = wait_until(lambda: fd_count(pid) <= base, 10)
@@ -313,7 +231,7 @@ def main():
             check(False, "%s: %r after %.2f s" % (cmd, e, time.monotonic() - started))
     else:
         sys.exit(__doc__)
-    sys.exit(1 if failures else 0)
+    sys.exit(exit_status())
 
 
 if __name__ == "__main__":

@@ -24,71 +24,22 @@ CASE:
 Every wait is bounded; each check prints PASS: or FAIL:; exit 1 on any FAIL.
 """
 
+import functools
 import os
-import re
 import resource
 import selectors
 import signal
 import subprocess
 import socket
-import struct
 import sys
 import threading
 import time
 
-from fault_client import alive  # beside this script
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from httpcheck import (alive, check, connect, exit_status, read_until_eof, request, reset, rss_mb,  # noqa: E402
+                       send_unread, statuses)
 
-failures = 0
-
-
-def check(ok, what):
-    global failures
-    if not ok:
-        failures += 1
-    print(("PASS: " if ok else "FAIL: ") + what, flush=True)
-
-
-def connect(host, port, timeout=5.0):
-    s = socket.create_connection((host, port), timeout=timeout)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-
-def get(path="/", close=False):
-    return ("GET %s HTTP/1.1\r\nHost: hostile\r\n%s\r\n" % (path, "Connection: close\r\n" if close else "")).encode()
-
-
-def read_until_eof(s, limit=10.0):
-    """(bytes, how it ended: 'eof', 'reset' or 'timeout')."""
-    s.settimeout(0.2)
-    out = b""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        try:
-            b = s.recv(65536)
-        except socket.timeout:
-            continue
-        except ConnectionResetError:
-            return out, "reset"
-        if not b:
-            return out, "eof"
-        out += b
-    return out, "timeout"
-
-
-def statuses(data):
-    return [m.decode() for m in re.findall(rb"HTTP/1\.[01] (\d{3}) ", data)]
-
-
-def rss_mb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except FileNotFoundError:
-        pass
-    return -1.0
+get = functools.partial(request, host="hostile")
 
 
 def case_drain(host, port, pid):
@@ -197,20 +148,14 @@ def case_batch(host, port, pid):
 
 def case_noread(host, port, pid):
     s = connect(host, port)
-    s.setblocking(False)
-    chunk = get("/") * 256
-    end = time.monotonic() + 8.0
-    peak = 0.0
-    sent = 0
-    while time.monotonic() < end:
-        try:
-            sent += s.send(chunk)
-        except BlockingIOError:
-            time.sleep(0.01)
-        except OSError:
-            break
-        peak = max(peak, rss_mb(pid))
-    peak = max(peak, rss_mb(pid))
+    peak = [0.0]
+
+    def sample():
+        peak[0] = max(peak[0], rss_mb(pid))
+
+    sent = send_unread(s, get("/") * 256, 8.0, 0.01, sample)
+    sample()
+    peak = peak[0]
     print("note: sent %.1f MB of requests without reading; server RSS peak %.1f MB" % (sent / 1e6, peak))
     check(0 < peak < 64, "noread: server RSS stays under 64 MB (peak %.1f MB)" % peak)
     t0 = time.monotonic()
@@ -303,12 +248,6 @@ def read_for(socks, seconds):
                 sel.unregister(key.fileobj)
     sel.close()
     return got
-
-
-def reset(s):
-    """Closes with SO_LINGER {1, 0}: the server reads ECONNRESET."""
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    s.close()
 
 
 def case_fdreuse(host, port, pid):
@@ -422,7 +361,7 @@ def case_absolute(host, port, pid):
 def main():
     case, host, port, pid = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     globals()["case_" + case](host, port, pid)
-    return 1 if failures else 0
+    return exit_status()
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ CASE:
 Every wait is bounded; each check prints PASS: or FAIL:; exit 1 on any FAIL.
 """
 
+import functools
 import os
-import re
 import selectors
 import signal
 import socket
@@ -33,95 +33,12 @@ import sys
 import threading
 import time
 
-failures = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from httpcheck import (alive, check, connect, exit_status, parse_responses, read_responses, request,  # noqa: E402
+                       rss_mb, says_close)
+
 lock = threading.Lock()
-
-
-def check(ok, what):
-    global failures
-    with lock:
-        if not ok:
-            failures += 1
-        print(("PASS: " if ok else "FAIL: ") + what, flush=True)
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def rss_mb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except FileNotFoundError:
-        pass
-    return -1.0
-
-
-def connect(host, port, timeout=5.0):
-    s = socket.create_connection((host, port), timeout=timeout)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-
-def get(path="/"):
-    return ("GET %s HTTP/1.1\r\nHost: httplib\r\n\r\n" % path).encode()
-
-
-def parse(data):
-    """The whole responses at the front of data: ([(status, {name: [values]}, body)], rest)."""
-    out = []
-    while True:
-        end = data.find(b"\r\n\r\n")
-        if end < 0:
-            break
-        lines = data[:end].decode("latin-1").split("\r\n")
-        m = re.match(r"HTTP/1\.[01] (\d{3}) ", lines[0] + " ")
-        if not m:
-            break
-        headers = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(":")
-            headers.setdefault(k.strip().lower(), []).append(v.strip())
-        n = int(headers.get("content-length", ["0"])[0])
-        if len(data) < end + 4 + n:
-            break
-        out.append((int(m.group(1)), headers, data[end + 4:end + 4 + n]))
-        data = data[end + 4 + n:]
-    return out, data
-
-
-def says_close(response):
-    return "close" in [v.lower() for v in response[1].get("connection", [])]
-
-
-def read_responses(s, want=None, limit=5.0):
-    """Reads until `want` responses (None: until EOF); ([responses], how: 'eof', 'reset', 'timeout' or 'enough')."""
-    data = b""
-    end = time.monotonic() + limit
-    while True:
-        got, _ = parse(data)
-        if want is not None and len(got) >= want:
-            return got, "enough"
-        left = end - time.monotonic()
-        if left <= 0:
-            return got, "timeout"
-        s.settimeout(min(left, 0.5))
-        try:
-            b = s.recv(65536)
-        except socket.timeout:
-            continue
-        except ConnectionResetError:
-            return parse(data)[0], "reset"
-        if not b:
-            return parse(data)[0], "eof"
-        data += b
+get = functools.partial(request, host="httplib")
 
 
 def run_threads(n, fn):
@@ -132,9 +49,20 @@ def run_threads(n, fn):
         t.join()
 
 
-def watch_for_fin(socks, limit):
-    """Reads each socket in a thread of its own until EOF and closes it then,
-    as a client does; join() the returned threads, then count the Trues in the list."""
+def wait_exit(pid, seconds):
+    """Seconds until pid exited, or None."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        if not alive(pid):
+            return time.monotonic() - t0
+        time.sleep(0.02)
+    return None
+
+
+def exit_and_fins(pid, socks, limit, sig=None):
+    """Reads each of socks in a thread of its own until EOF and closes it then,
+    as a client does; sends pid `sig` (if given) and waits up to `limit` s for
+    it to exit: (its seconds or None, those as text, [a FIN and nothing else, per socket])."""
     fins = [False] * len(socks)
 
     def watch(i):
@@ -145,17 +73,12 @@ def watch_for_fin(socks, limit):
     threads = [threading.Thread(target=watch, args=(i,)) for i in range(len(socks))]
     for t in threads:
         t.start()
-    return threads, fins
-
-
-def wait_exit(pid, seconds):
-    """Seconds until pid exited, or None."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < seconds:
-        if not alive(pid):
-            return time.monotonic() - t0
-        time.sleep(0.02)
-    return None
+    if sig is not None:
+        os.kill(pid, sig)
+    took = wait_exit(pid, limit)
+    for t in threads:
+        t.join()
+    return took, ("%.2f s" % took if took is not None else "still running after %g s" % limit), fins
 
 
 def case_halfclose(host, port, pid):
@@ -261,7 +184,7 @@ def case_keepalive(host, port, pid):
                 b = b""
             if b:
                 key.data[0] += b
-                if parse(key.data[0])[0]:
+                if parse_responses(key.data[0])[0]:
                     answered += 1
                     sel.unregister(key.fileobj)
             else:
@@ -305,14 +228,9 @@ def case_keepalive(host, port, pid):
             s.close()
     check(len(quiet) == 40, "keepalive: 40 keep-alive connections open (%d)" % len(quiet))
     time.sleep(0.5)
-    threads, fins = watch_for_fin(quiet, 15.0)
-    os.kill(pid, signal.SIGTERM)
-    took = wait_exit(pid, 15.0)
+    took, said, fins = exit_and_fins(pid, quiet, 15.0, signal.SIGTERM)
     check(took is not None and took < 2.0,
-          "keepalive: SIGTERM with only idle keep-alive connections: exit within 2 s (%s)" %
-          ("%.2f s" % took if took is not None else "still running after 15 s"))
-    for t in threads:
-        t.join()
+          "keepalive: SIGTERM with only idle keep-alive connections: exit within 2 s (%s)" % said)
     check(all(fins), "keepalive: each idle keep-alive connection got FIN (%d of %d)" % (sum(fins), len(fins)))
 
 
@@ -324,13 +242,9 @@ def case_idleexit(host, port, pid):
         got, _ = read_responses(s, 1, 3.0)
         check(len(got) == 1 and not says_close(got[0]), "idleexit: a keep-alive answer")
         held.append(s)
-    threads, fins = watch_for_fin(held, 10.0)
-    took = wait_exit(pid, 10.0)
+    took, said, fins = exit_and_fins(pid, held, 10.0)
     check(took is not None and took < 2.5,
-          "idleexit: exits after IDLE_TIMEOUT=1 although 5 keep-alive clients stay connected (%s)" %
-          ("%.2f s" % took if took is not None else "still running after 10 s"))
-    for t in threads:
-        t.join()
+          "idleexit: exits after IDLE_TIMEOUT=1 although 5 keep-alive clients stay connected (%s)" % said)
     check(all(fins), "idleexit: the keep-alive clients got FIN (%d of 5)" % sum(fins))
 
 
@@ -342,7 +256,7 @@ def upload(host, port, head, piece, total, limit):
     data, sent, t0 = b"", 0, time.monotonic()
     closed = False
     pending = b""
-    while time.monotonic() - t0 < limit and not parse(data)[0] and not closed:
+    while time.monotonic() - t0 < limit and not parse_responses(data)[0] and not closed:
         if sent < total or pending:
             if not pending:
                 pending = piece
@@ -367,25 +281,19 @@ def upload(host, port, head, piece, total, limit):
         except OSError:
             closed = True
     s.close()
-    return parse(data)[0], sent, time.monotonic() - t0
+    return parse_responses(data)[0], sent, time.monotonic() - t0
 
 
 def case_payload(host, port, pid):
-    got, sent, took = upload(host, port,
-                             b"POST / HTTP/1.1\r\nHost: httplib\r\nContent-Length: 200000000\r\n\r\n",
-                             b"x" * 65536, 16 << 20, 5.0)
-    check(len(got) == 1 and got[0][0] == 413,
-          "payload: Content-Length 200 MB: 413 (got %s after %.1f MB sent, %.1f s)" %
-          ([r[0] for r in got], sent / 1048576.0, took))
-    check(0 < rss_mb(pid) < 64, "payload: RSS %.1f MB < 64 MB" % rss_mb(pid))
     chunk = b"%x\r\n" % (1 << 20) + b"x" * (1 << 20) + b"\r\n"
-    got, sent, took = upload(host, port,
-                             b"POST / HTTP/1.1\r\nHost: httplib\r\nTransfer-Encoding: chunked\r\n\r\n",
-                             chunk, 32 << 20, 5.0)
-    check(len(got) == 1 and got[0][0] == 413,
-          "payload: a chunked body over the limit: 413 (got %s after %.1f MB sent, %.1f s)" %
-          ([r[0] for r in got], sent / 1048576.0, took))
-    check(0 < rss_mb(pid) < 64, "payload: RSS %.1f MB < 64 MB" % rss_mb(pid))
+    for name, framing, piece, total in (
+            ("Content-Length 200 MB", b"Content-Length: 200000000", b"x" * 65536, 16 << 20),
+            ("a chunked body over the limit", b"Transfer-Encoding: chunked", chunk, 32 << 20)):
+        got, sent, took = upload(host, port, b"POST / HTTP/1.1\r\nHost: httplib\r\n" + framing + b"\r\n\r\n",
+                                 piece, total, 5.0)
+        check(len(got) == 1 and got[0][0] == 413, "payload: %s: 413 (got %s after %.1f MB sent, %.1f s)" %
+              (name, [r[0] for r in got], sent / 1048576.0, took))
+        check(0 < rss_mb(pid) < 64, "payload: RSS %.1f MB < 64 MB" % rss_mb(pid))
 
 
 def case_chunked(host, port, pid):
@@ -420,7 +328,7 @@ def main():
     if fn is None:
         sys.exit("unknown case %r" % case)
     fn(host, port, pid)
-    sys.exit(1 if failures else 0)
+    sys.exit(exit_status())
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@
                        answered: every request answered, in linear time, and
                        another client is answered within 1 s meanwhile
 
-Reuses the helpers of tests/fault/fault_client.py. Every wait is bounded;
-each failed check prints a line that starts with "FAIL:".
+Uses tests/support/httpcheck.py and tests/fault/fault_client.py. Every
+wait is bounded; each failed check prints a line that starts with "FAIL:".
 """
 
 import os
@@ -35,10 +35,13 @@ import socket
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fault"))
-import fault_client as fc  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.join(HERE, "..", "support"), os.path.join(HERE, "..", "fault")]
+from fault_client import REQUEST, fd_count, get  # noqa: E402
+from httpcheck import (alive, check, connect, exit_status, is_200, parse_responses, read_until_eof,  # noqa: E402
+                       request, says_close)
 
-GET = b"GET / HTTP/1.1\r\nHost: hostile\r\n\r\n"
+GET = request(host="hostile")
 
 
 def rss_kib(pid):
@@ -51,26 +54,11 @@ def rss_kib(pid):
 
 def responses(data):
     """The status lines of the HTTP responses in `data`, and whether each said Connection: close."""
-    out = []
-    while data:
-        head, sep, rest = data.partition(b"\r\n\r\n")
-        if not sep:
-            break
-        lines = head.split(b"\r\n")
-        length, close = 0, False
-        for line in lines[1:]:
-            k, _, v = line.partition(b":")
-            if k.strip().lower() == b"content-length":
-                length = int(v.strip())
-            if k.strip().lower() == b"connection" and v.strip().lower() == b"close":
-                close = True
-        out.append((lines[0].decode(errors="replace"), close))
-        data = rest[length:]
-    return out
+    return [(r.line, says_close(r)) for r in parse_responses(data)[0]]
 
 
 def many(host, port, pid, n, limit):
-    fc.check(fc.is_200(fc.get(host, port)), "server answers before the test")
+    check(is_200(get(host, port)), "server answers before the test")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, n + 64)
     if soft < want:
@@ -79,7 +67,7 @@ def many(host, port, pid, n, limit):
         n = want - 64
         print("note: the client can open only %d connections" % n, flush=True)
     resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, limit))
-    print("server: %d fds open, RLIMIT_NOFILE now %d; %d clients" % (fc.fd_count(pid), limit, n), flush=True)
+    print("server: %d fds open, RLIMIT_NOFILE now %d; %d clients" % (fd_count(pid), limit, n), flush=True)
 
     sel = selectors.DefaultSelector()
     state = {}
@@ -97,7 +85,7 @@ def many(host, port, pid, n, limit):
             s = key.fileobj
             if ev & selectors.EVENT_WRITE:
                 try:
-                    s.send(fc.REQUEST)
+                    s.send(REQUEST)
                 except OSError:
                     closed_early += 1
                     sel.unregister(s)
@@ -113,7 +101,7 @@ def many(host, port, pid, n, limit):
             if chunk:
                 state[s] += chunk
                 continue
-            if fc.is_200(state[s]):
+            if is_200(state[s]):
                 answered += 1
             else:
                 closed_early += 1
@@ -126,59 +114,59 @@ def many(host, port, pid, n, limit):
     share = 100.0 * answered / n
     print("answered %d of %d (%.1f%%), closed unanswered %d, unfinished %d, in %.1f s" %
           (answered, n, share, closed_early, len(state), elapsed), flush=True)
-    fc.check(answered == n, "every one of %d clients answered against RLIMIT_NOFILE=%d" % (n, limit))
-    fc.check(fc.alive(pid), "server alive after the burst")
-    fc.check(fc.is_200(fc.get(host, port)), "server answers after the burst")
+    check(answered == n, "every one of %d clients answered against RLIMIT_NOFILE=%d" % (n, limit))
+    check(alive(pid), "server alive after the burst")
+    check(is_200(get(host, port)), "server answers after the burst")
 
 
 def drain_pipelined(host, port, pid):
-    s = fc.connect(host, port)
+    s = connect(host, port)
     time.sleep(0.3)  # accepted, silent
     os.kill(pid, signal.SIGTERM)
     time.sleep(0.3)  # the drain has begun; the new connection has its grace period
     s.sendall(GET + GET)
-    data, how = fc.read_answer(s, time.monotonic() + 10)
+    data, how = read_until_eof(s, 10)
     s.close()
     got = responses(data)
     print("answers: %r, then %s" % (got, how), flush=True)
-    fc.check(len(got) == 2 and all(r[0].startswith("HTTP/1.1 200") for r in got),
+    check(len(got) == 2 and all(r[0].startswith("HTTP/1.1 200") for r in got),
              "both pipelined requests sent during the drain answered")
-    fc.check(len(got) == 2 and not got[0][1] and got[1][1],
+    check(len(got) == 2 and not got[0][1] and got[1][1],
              "the first keeps the connection (the second is here), the second says Connection: close")
-    fc.check(how == "closed", "then EOF (got %s)" % how)
+    check(how == "eof", "then EOF (got %s)" % how)
 
 
 def term_right_after(host, port, pid):
-    s = fc.connect(host, port)
+    s = connect(host, port)
     s.sendall(GET + GET)
     os.kill(pid, signal.SIGTERM)  # no wait at all: the drain may begin before the first read
-    data, how = fc.read_answer(s, time.monotonic() + 10)
+    data, how = read_until_eof(s, 10)
     s.close()
     got = responses(data)
-    fc.check(len(got) == 2 and all(r[0].startswith("HTTP/1.1 200") for r in got),
+    check(len(got) == 2 and all(r[0].startswith("HTTP/1.1 200") for r in got),
              "a pipelined pair sent right before SIGTERM: both answered (%r, %s)" % (got, how))
 
 
 def headers_timeout(host, port, pid, seconds):
-    s = fc.connect(host, port)
+    s = connect(host, port)
     t0 = time.monotonic()
     s.sendall(b"GET / HTTP/1.1\r\nHost: hostile\r\n")  # no blank line: the head never ends
-    data, how = fc.read_answer(s, t0 + seconds + 5)
+    data, how = read_until_eof(s, t0 + seconds + 5 - time.monotonic())
     waited = time.monotonic() - t0
     s.close()
     print("after %.2f s: %r, %s" % (waited, data[:60], how), flush=True)
-    fc.check(data.startswith(b"HTTP/1.1 408"), "a partial head is answered with 408")
-    fc.check(how == "closed", "then closed cleanly (got %s)" % how)
-    fc.check(waited >= seconds - 0.1, "not before HEADERS_TIMEOUT (%.2f s >= %.1f s)" % (waited, seconds))
-    fc.check(waited < seconds + 3, "soon after HEADERS_TIMEOUT (%.2f s)" % waited)
+    check(data.startswith(b"HTTP/1.1 408"), "a partial head is answered with 408")
+    check(how == "eof", "then closed cleanly (got %s)" % how)
+    check(waited >= seconds - 0.1, "not before HEADERS_TIMEOUT (%.2f s >= %.1f s)" % (waited, seconds))
+    check(waited < seconds + 3, "soon after HEADERS_TIMEOUT (%.2f s)" % waited)
 
 
 def graceful(host, port, pid):
-    s = fc.connect(host, port)
+    s = connect(host, port)
     # The answer to the first request closes the connection; the bytes the
     # client goes on sending must not turn that close into a reset, which
     # would make the client's kernel drop the answer it has not read yet.
-    s.sendall(fc.REQUEST + GET + b"x" * 200000)  # more than one read: unread when the answer is done
+    s.sendall(REQUEST + GET + b"x" * 200000)  # more than one read: unread when the answer is done
     late_error = None
     end = time.monotonic() + 0.5
     while time.monotonic() < end:
@@ -188,19 +176,19 @@ def graceful(host, port, pid):
             late_error = e
             break
         time.sleep(0.01)
-    data, how = fc.read_answer(s, time.monotonic() + 10)
+    data, how = read_until_eof(s, 10)
     s.close()
     got = responses(data)
     print("answers: %r, then %s; sending afterwards: %s" % (got, how, late_error or "ok"), flush=True)
-    fc.check(len(got) == 1 and got[0][0].startswith("HTTP/1.1 200") and got[0][1],
+    check(len(got) == 1 and got[0][0].startswith("HTTP/1.1 200") and got[0][1],
              "the Connection: close request answered, nothing after it")
-    fc.check(how == "closed" and late_error is None,
+    check(how == "eof" and late_error is None,
              "the client gets EOF, not a reset, also while it still sends (got %s; %s)" %
              (how, late_error or "sends ok"))
 
 
 def never_reads(host, port, pid, limit_mb):
-    s = fc.connect(host, port)
+    s = connect(host, port)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     batch = GET * 2000
     sent = 0
@@ -219,30 +207,30 @@ def never_reads(host, port, pid, limit_mb):
         peak = max(peak, rss_kib(pid))
         if len(delays) < 3 and time.monotonic() - t0 > 2 * (len(delays) + 1) - 1:
             t1 = time.monotonic()
-            ok = fc.is_200(fc.get(host, port, timeout=5))
+            ok = is_200(get(host, port, timeout=5))
             delays.append((ok, time.monotonic() - t1))
     s.close()
     print("pushed %.1f MB of pipelined requests without reading; server RSS peak %.1f MB; other client: %r" %
           (sent / 1e6, peak / 1024.0, delays), flush=True)
-    fc.check(peak < limit_mb * 1024, "server RSS stays under %d MB (peak %.1f MB)" % (limit_mb, peak / 1024.0))
-    fc.check(len(delays) > 0 and all(ok and d < 1.0 for ok, d in delays),
+    check(peak < limit_mb * 1024, "server RSS stays under %d MB (peak %.1f MB)" % (limit_mb, peak / 1024.0))
+    check(len(delays) > 0 and all(ok and d < 1.0 for ok, d in delays),
              "another client is answered within 1 s meanwhile")
-    fc.check(fc.alive(pid), "server alive")
+    check(alive(pid), "server alive")
 
 
 def too_large(host, port, pid):
-    s = fc.connect(host, port)
+    s = connect(host, port)
     s.sendall(b"GET / HTTP/1.1\r\nHost: hostile\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
-    data, how = fc.read_answer(s, time.monotonic() + 10)
+    data, how = read_until_eof(s, 10)
     s.close()
-    fc.check(data.startswith(b"HTTP/1.1 431 "), "a head over 16 KiB is answered with 431 (%r)" % data[:40])
-    fc.check(how == "closed", "then EOF (got %s)" % how)
+    check(data.startswith(b"HTTP/1.1 431 "), "a head over 16 KiB is answered with 431 (%r)" % data[:40])
+    check(how == "eof", "then EOF (got %s)" % how)
 
 
 def batch(host, port, pid, megabytes):
     import threading
     n = megabytes * 1000000 // len(GET)
-    s = fc.connect(host, port, timeout=30)
+    s = connect(host, port, timeout=30)
     received = [0, b""]  # answers counted, the tail of an incomplete one
 
     def reader():
@@ -269,7 +257,7 @@ def batch(host, port, pid, megabytes):
     delays = []
     while t.is_alive() and time.monotonic() - t0 < 60 and len(delays) < 20:
         t1 = time.monotonic()
-        ok = fc.is_200(fc.get(host, port, timeout=5))
+        ok = is_200(get(host, port, timeout=5))
         delays.append((ok, time.monotonic() - t1))
         time.sleep(0.1)
     sender.join(60)
@@ -279,41 +267,37 @@ def batch(host, port, pid, megabytes):
     worst = max((d for _, d in delays), default=0.0)
     print("%d MB batch: %d of %d answered in %.2f s; another client: %d requests, worst %.3f s" %
           (megabytes, received[0], n, elapsed, len(delays), worst), flush=True)
-    fc.check(received[0] == n, "every pipelined request of the batch answered")
-    fc.check(elapsed < 30, "the batch took %.2f s (linear time)" % elapsed)
-    fc.check(all(ok for ok, _ in delays) and worst < 1.0, "another client waited at most %.3f s (< 1 s)" % worst)
+    check(received[0] == n, "every pipelined request of the batch answered")
+    check(elapsed < 30, "the batch took %.2f s (linear time)" % elapsed)
+    check(all(ok for ok, _ in delays) and worst < 1.0, "another client waited at most %.3f s (< 1 s)" % worst)
+
+
+# MODE: (function, the types of its ARGS)
+MODES = {
+    "many": (many, int, int),
+    "drain-pipelined": (drain_pipelined,),
+    "term-right-after": (term_right_after,),
+    "headers-timeout": (headers_timeout, float),
+    "graceful": (graceful,),
+    "too-large": (too_large,),
+    "batch": (batch, int),
+    "never-reads": (never_reads, int),
+}
 
 
 def main():
     args = sys.argv[1:]
-    if len(args) < 4:
+    if len(args) < 4 or args[0] not in MODES:
         sys.exit(__doc__)
     mode, host, port, pid = args[0], args[1], int(args[2]), int(args[3])
-    rest = args[4:]
+    fn, *types = MODES[mode]
     try:
-        if mode == "many":
-            many(host, port, pid, int(rest[0]), int(rest[1]))
-        elif mode == "drain-pipelined":
-            drain_pipelined(host, port, pid)
-        elif mode == "term-right-after":
-            term_right_after(host, port, pid)
-        elif mode == "headers-timeout":
-            headers_timeout(host, port, pid, float(rest[0]))
-        elif mode == "graceful":
-            graceful(host, port, pid)
-        elif mode == "too-large":
-            too_large(host, port, pid)
-        elif mode == "batch":
-            batch(host, port, pid, int(rest[0]))
-        elif mode == "never-reads":
-            never_reads(host, port, pid, int(rest[0]))
-        else:
-            sys.exit(__doc__)
+        fn(host, port, pid, *(t(a) for t, a in zip(types, args[4:])))
     except Exception as e:  # a client-side error (timeout, refused) is a failure too
         import traceback
         traceback.print_exc()
-        fc.check(False, "%s: %r" % (mode, e))
-    sys.exit(1 if fc.failures else 0)
+        check(False, "%s: %r" % (mode, e))
+    sys.exit(exit_status())
 
 
 if __name__ == "__main__":

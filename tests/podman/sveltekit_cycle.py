@@ -17,11 +17,14 @@ failure; exit 1 when any request failed or fewer than MIN_ACTIVATIONS runs
 answered (then the gaps did not reach the deadline).
 """
 
+import os
 import random
-import socket
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import httpcheck  # noqa: E402
 
 PORT, TOTAL, IDLE = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 EXPECT, MIN_RUNS = sys.argv[4], int(sys.argv[5])
@@ -46,17 +49,12 @@ def request():
     """One GET /pid on a new connection: (ok, seconds, body or error)."""
     t0 = time.monotonic()
     try:
-        with socket.create_connection(("127.0.0.1", PORT), timeout=15) as s:
-            s.sendall(b"GET /pid HTTP/1.1\r\nHost: cycle\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+        data, how = httpcheck.fetch("127.0.0.1", PORT, httpcheck.request("/pid", host="cycle", close=True), 15)
     except OSError as e:
         return False, time.monotonic() - t0, f"{type(e).__name__}: {e}"
     took = time.monotonic() - t0
+    if how != "eof":
+        return False, took, f"{how} after {data[:200]!r}"
     head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
     if "transfer-encoding: chunked" in head.lower():
         body = dechunk(body)

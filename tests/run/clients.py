@@ -16,9 +16,13 @@
       answer, in seconds) and the first few failures.
 """
 import asyncio
+import os
 import socket
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from httpcheck import fetch, request  # noqa: E402
 
 
 def wait(port, seconds, send=None):
@@ -71,19 +75,13 @@ def http_get(port, seconds):
     """One GET / on a fresh connection: (ok, pid or why, seconds)."""
     start = time.monotonic()
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=seconds) as s:
-            s.settimeout(seconds)
-            s.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+        data, how = fetch("127.0.0.1", port, request(host="test", close=True), seconds)
     except OSError as e:
         return (False, type(e).__name__ + " " + str(e), time.monotonic() - start)
     text = data.decode(errors="replace")
     took = time.monotonic() - start
+    if how != "eof":
+        return (False, "%s after %r" % (how, text[:80]), took)
     if " 200 " not in text.split("\r\n", 1)[0] or "pid=" not in text:
         return (False, "answer %r" % text[:80], took)
     return (True, text.split("pid=", 1)[1].split()[0], took)

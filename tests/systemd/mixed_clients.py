@@ -15,12 +15,15 @@ curl and browsers do; those retries are counted and printed. Prints the counts
 and one line per failure; exit 1 when any request failed.
 """
 
+import os
 import random
-import re
 import socket
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import httpcheck  # noqa: E402
 
 PORT, TOTAL, SECONDS, NAME = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4].encode()
 lock = threading.Lock()
@@ -30,40 +33,31 @@ deadline = time.monotonic() + SECONDS
 
 
 def req(close=False):
-    return b"GET / HTTP/1.1\r\nHost: mixed\r\n" + (b"Connection: close\r\n" if close else b"") + b"\r\n"
+    return httpcheck.request(host="mixed", close=close)
 
 
 def connect():
-    s = socket.create_connection(("127.0.0.1", PORT), timeout=15)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
+    return httpcheck.connect("127.0.0.1", PORT, 15)
 
 
 def read_answers(s, n):
-    """Reads n answers (head + Content-Length body). Returns (answers, buffer_was_empty_at_eof)."""
+    """Reads n answers (head + Content-Length body): (answers, no byte of another answer at EOF, why not all)."""
     buf = b""
-    answers = []
-    while len(answers) < n:
-        m = re.match(rb"HTTP/1\.1 (\d{3})[^\r]*\r\n(.*?)\r\n\r\n", buf, re.S)
-        if m:
-            cl = re.search(rb"content-length: *(\d+)", m.group(2), re.I)
-            end = m.end() + (int(cl.group(1)) if cl else 0)
-            if len(buf) >= end:
-                answers.append((m.group(1), buf[m.end():end]))
-                buf = buf[end:]
-                continue
+    while True:
+        answers, rest = httpcheck.parse_responses(buf)
+        if len(answers) >= n:
+            return answers[:n], True, ""
         try:
             b = s.recv(65536)
         except (ConnectionResetError, socket.timeout) as e:
             return answers, False, str(e)
         if not b:
-            return answers, buf == b"", "EOF"
+            return answers, rest == b"", "EOF"
         buf += b
-    return answers, True, ""
 
 
 def account(kind, answers, want, why):
-    good = sum(1 for code, body in answers if code == b"200" and NAME in body)
+    good = sum(1 for r in answers if r.status == 200 and r.line.startswith("HTTP/1.1 ") and NAME in r.body)
     with lock:
         stats["sent"] += want
         stats["ok"] += good
@@ -73,12 +67,19 @@ def account(kind, answers, want, why):
                 failures.append("%s: %d of %d answered (%s)" % (kind, good, want, why))
 
 
-def fresh():
+def exchange(kind, n, requests, delay=0):
+    """On a new connection: sleeps `delay` s, sends requests, expects n answers."""
     s = connect()
-    s.sendall(req(close=True))
-    answers, _, why = read_answers(s, 1)
-    account("fresh", answers, 1, why)
+    if delay:
+        time.sleep(delay)
+    s.sendall(requests)
+    answers, _, why = read_answers(s, n)
+    account(kind, answers, n, why)
     s.close()
+
+
+def fresh():
+    exchange("fresh", 1, req(close=True))
 
 
 def keepalive():
@@ -105,21 +106,13 @@ def keepalive():
 
 
 def pipelined():
-    s = connect()
-    s.sendall(req() + req(close=True))
-    answers, _, why = read_answers(s, 2)
-    account("pipelined", answers, 2, why)
-    s.close()
+    exchange("pipelined", 2, req() + req(close=True))
 
 
 def late():
-    s = connect()
-    time.sleep(random.uniform(0.5, 1.5))
+    delay = random.uniform(0.5, 1.5)
     n = random.choice([1, 2])
-    s.sendall(req() * (n - 1) + req(close=True))
-    answers, _, why = read_answers(s, n)
-    account("late", answers, n, why)
-    s.close()
+    exchange("late", n, req() * (n - 1) + req(close=True), delay)
 
 
 def worker(seed):
