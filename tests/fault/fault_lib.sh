@@ -34,6 +34,20 @@ serve() {
   echo "server did not answer:"; cat "$ACT_LOG"; return 1
 }
 
+# show_log: the last 20 lines of the server's log, indented.
+show_log() { sed 's/^/    | /' "$ACT_LOG" | tail -20; }
+
+# reap NAME SECONDS STILL: waits up to SECONDS for the server to end; if it has
+# not, FAIL "NAME: STILL" and SIGKILL. Sets ST to its exit status.
+reap() {
+  for _ in $(seq $(($2 * 10))); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$SERVER_PID" 2>/dev/null; then
+    fail "$1: $3"; kill -KILL "$SERVER_PID"
+  fi
+  ST=0
+  wait "$SERVER_PID" || ST=$?
+}
+
 # stop_server NAME: SIGTERM, then the exit status must be 0 (not a signal, not
 # a sanitizer's exit code) within 20 s, and the log must be clean.
 stop_server() {
@@ -44,13 +58,39 @@ stop_server() {
     sed 's/^/    | /' "$ACT_LOG" | head -40
     return 0
   fi
-  for _ in $(seq 200); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$SERVER_PID" 2>/dev/null; then
-    fail "$name: still running 20 s after SIGTERM"; kill -KILL "$SERVER_PID"
-  fi
-  wait "$SERVER_PID" || rc=$?
-  [ "$rc" = 0 ] && pass "$name: exit status 0 after SIGTERM" || fail "$name: exit status $rc after SIGTERM"
+  reap "$name" 20 "still running 20 s after SIGTERM"
+  [ "$ST" = 0 ] && pass "$name: exit status 0 after SIGTERM" || fail "$name: exit status $ST after SIGTERM"
   no_sanitizer_report "$name" "$ACT_LOG"
+}
+
+# exits_by_itself NAME SECONDS: the server, which stops by itself (idle, or a
+# signal the client sent), ends within SECONDS with status 0, its log clean.
+exits_by_itself() {
+  reap "$1" "$2" "still running"
+  [ "$ST" = 0 ] && pass "$1: exit 0" || { fail "$1: exit $ST"; show_log; }
+  no_sanitizer_report "$1" "$ACT_LOG"
+}
+
+# each_case BINARY CASE...: for each CASE, a fresh BINARY (serve) with the
+# options that case_options CASE puts in OPTS; then case_client CASE, which
+# must exit 0 (PASS "NAME: CASE"), and case_end CASE, which checks how the
+# server ended. The script defines the three; each_case sets BIN and NAME, and
+# ends with the summary (finish).
+each_case() {
+  BIN=${1:?usage: $(basename "$0") BINARY CASE...}
+  shift
+  NAME=$(basename "$BIN")
+  local c rc
+  for c in "$@"; do
+    OPTS=()
+    case_options "$c"
+    serve "$c" "$BIN" "${OPTS[@]}"
+    rc=0
+    case_client "$c" || rc=$?
+    [ "$rc" = 0 ] && pass "$NAME: $c" || fail "$NAME: $c (exit $rc)"
+    case_end "$c"
+  done
+  finish
 }
 
 # out_of_fds_sanitizer_false_positive: the server died of UBSan's vptr check

@@ -3,32 +3,19 @@
 #   hostile_fault.sh BINARY CASE...
 # Each case gets a fresh server under systemd-socket-activate with the
 # timeouts it needs.
-BIN=${1:?usage: hostile_fault.sh BINARY CASE...}
-shift
-NAME=$(basename "$BIN")
 . "$(dirname "$0")/../e2e/lib.sh"
 . "$(dirname "$0")/fault_lib.sh"
-HOSTILE="$(dirname "$0")/hostile.py"
 
-for case in "$@"; do
-  env=(-E SHUTDOWN_TIMEOUT=5)
-  [ "$case" = partial ] && env+=(-E HEADERS_TIMEOUT=1 -E IDLE_TIMEOUT=3)
-  serve "$case" "$BIN" "${env[@]}"
-  rc=0
-  timeout 120 python3 "$HOSTILE" "$case" 127.0.0.1 "$PORT" "$SERVER_PID" || rc=$?
-  [ "$rc" = 0 ] && pass "$NAME: $case" || fail "$NAME: $case (exit $rc)"
-  case $case in
-    drain | partial)  # the server stops by itself: it must have exited 0
-      for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-      st=0
-      if kill -0 "$SERVER_PID" 2>/dev/null; then
-        fail "$NAME: $case: still running"; kill -KILL "$SERVER_PID"
-      fi
-      wait "$SERVER_PID" || st=$?
-      [ "$st" = 0 ] && pass "$NAME: $case: exit 0" || { fail "$NAME: $case: exit $st"; sed 's/^/    | /' "$ACT_LOG" | tail -20; }
-      no_sanitizer_report "$NAME: $case" "$ACT_LOG"
-      ;;
-    *) stop_server "$NAME: $case" ;;
+case_options() {
+  OPTS=(-E SHUTDOWN_TIMEOUT=5)
+  [ "$1" = partial ] && OPTS+=(-E HEADERS_TIMEOUT=1 -E IDLE_TIMEOUT=3)
+  return 0
+}
+case_client() { timeout 120 python3 "$(dirname "$0")/hostile.py" "$1" 127.0.0.1 "$PORT" "$SERVER_PID"; }
+case_end() {
+  case $1 in
+    drain | partial) exits_by_itself "$NAME: $1" 10 ;;  # the server stops by itself: it must have exited 0
+    *) stop_server "$NAME: $1" ;;
   esac
-done
-finish
+}
+each_case "$@"
