@@ -225,7 +225,7 @@ CNAME=sveltekit-bun
 install_units "$EX/sveltekit-bun.socket" "$EX/sveltekit-bun.service" 1
 round "Bun, plain units" bun
 install_units "$EX/quadlet/sveltekit-bun.socket" "$EX/quadlet/generated/sveltekit-bun.service" 1
-round "Bun, Quadlet-generated unit" bun
+round "Bun, the Quadlet-form unit (hand-written; Podman 4.3 has no Quadlet)" bun
 # The NixOS module's image: the same layout, its entry point and LD_PRELOAD set in the image.
 tar -C "$PD/bun-rootfs" -c . | sd_nsenter "${PODENV[@]}" podman import \
   --change 'ENTRYPOINT ["/usr/local/bin/bun", "/app/build/index.js"]' \
