@@ -1,6 +1,8 @@
 # Shared helpers for the e2e scripts (sourced). Each script starts its own
 # processes, remembers their PIDs, and ends only those.
 set -euo pipefail
+# shellcheck source=../support/ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/ports.sh"
 
 E2E_TMP=$(mktemp -d /tmp/sockact-e2e.XXXXXX)
 E2E_PIDS=()
@@ -38,24 +40,13 @@ expect_contains() {
   pass "$name"
 }
 
-# free_port: a loopback TCP+UDP port nothing uses now. Below the ephemeral
-# range, so that no outgoing connection (of this or a parallel test) holds it
-# by the time it is bound; random, so parallel tests differ; never the same
-# twice in one script.
+# free_port: a loopback TCP+UDP port nothing uses now (unused_port), never
+# the same twice in one script (a file: free_port runs in $(...)).
 free_port() {
-  local low p
-  read -r low _ </proc/sys/net/ipv4/ip_local_port_range
-  [ "$low" -gt 21000 ] || low=30000
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % (low - 20000)))
-    grep -qx "$p" "$E2E_TMP/ports" 2>/dev/null && continue  # (a file: free_port runs in $(...))
-    if [ -z "$(ss -Hantu "sport = :$p" 2>/dev/null)" ]; then
-      echo "$p" >>"$E2E_TMP/ports"
-      echo "$p"
-      return 0
-    fi
-  done
-  echo "no free port" >&2; return 1
+  local p
+  p=$(unused_port "$(cat "$E2E_TMP/ports" 2>/dev/null || true)") || return 1
+  echo "$p" >>"$E2E_TMP/ports"
+  echo "$p"
 }
 
 # activate NAME ARGS...: runs systemd-socket-activate ARGS in the background,

@@ -28,6 +28,8 @@
 #   SD_STATE  what `systemctl is-system-running` said: running or degraded
 
 SD_HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../support/ports.sh
+. "$SD_HARNESS_DIR/../support/ports.sh"
 SD_DIR='' SD_PID='' SD_UNITS='' SD_CG='' SD_STATE='' SD_DOWN_KILLED=''
 _SD_SCRIPT_PID='' _SD_UNSHARE_PID='' _SD_PORTS=' ' _SD_LOGS_SHOWN=''
 SD_PASSES=0 SD_FAILS=0
@@ -294,24 +296,13 @@ sd_logs() {
   echo "----"
 }
 
-# sd_free_port: a loopback TCP port nothing listens on. Random, so parallel runs
-# differ; below the ephemeral range, so no outgoing connection holds it; never
-# the same twice in one run.
+# sd_free_port: a loopback port nothing uses now (unused_port, ports.sh), and
+# not one it gave before in this shell (called in $(...), it cannot note it).
 sd_free_port() {
-  local low p
-  read -r low _ </proc/sys/net/ipv4/ip_local_port_range
-  [ "$low" -gt 21000 ] || low=30000
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % (low - 20000)))
-    [[ $_SD_PORTS == *" $p "* ]] && continue
-    if [ -z "$(ss -Hltn "sport = :$p")" ]; then
-      _SD_PORTS+="$p "
-      echo "$p"
-      return 0
-    fi
-  done
-  echo "sd_free_port: no free port found" >&2
-  return 1
+  local p
+  p=$(unused_port "$_SD_PORTS") || return 1
+  _SD_PORTS+="$p "
+  echo "$p"
 }
 
 # sd_talk_http URL [CURL_ARGS...]: the response body; bounded, since a service that
@@ -319,6 +310,18 @@ sd_free_port() {
 sd_talk_http() {
   curl -sS --connect-timeout 5 --max-time "${SD_HTTP_TIMEOUT:-15}" "$@"
 }
+
+# sd_get PORT PATH: GET http://127.0.0.1:PORT/PATH; sets out to the body (or
+# curl's error) and took to the seconds it took.
+sd_get() {
+  local t0
+  t0=$(_sd_now_ms)
+  out=$(sd_talk_http "http://127.0.0.1:$1$2" 2>&1) || true
+  took=$(_sd_secs $(($(_sd_now_ms) - t0)))
+}
+
+# sd_console: what the manager and its services printed so far (console.log).
+sd_console() { tr -d '\r' <"$SD_DIR/console.log"; }
 
 # sd_burst N PREFIX CMD...: runs CMD N times at once, run i writing to $SD_DIR/PREFIX.i;
 # waits for exactly those (a bare `wait` would wait for the manager too).
