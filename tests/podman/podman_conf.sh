@@ -27,3 +27,7 @@ runroot = "$runroot"
 EOF2
   PODENV=(env "CONTAINERS_CONF=$dir/containers.conf" "CONTAINERS_STORAGE_CONF=$dir/storage.conf")
 }
+
+# pods: the containers (podman ps -a: name and status) in the manager's
+# namespaces, with the settings of podman_conf.
+pods() { sd_nsenter "${PODENV[@]}" podman ps -a --format '{{.Names}} {{.Status}}' 2>&1; }

@@ -78,7 +78,7 @@ PD=$SD_DIR/podman
 DPORT=$(sd_free_port)
 mkdir -p "$PD"
 # shellcheck source=podman_conf.sh
-. "$HERE/podman_conf.sh"
+. "$HERE/podman_conf.sh"  # and pods (podman ps -a)
 podman_conf "$PD"
 doc "$EX/build.sh"
 mk_bun=(sh "$EX/make-rootfs.sh" --app "$APP" --adopt "$LIB" "$PD/bun-rootfs" "$BUN")
@@ -89,16 +89,6 @@ if [ "$MODE" = basic ]; then
   "${mk_node[@]}" >/dev/null
   doc "${mk_node[@]:1}"
 fi
-
-pods() { sd_nsenter "${PODENV[@]}" podman ps -a --format '{{.Names}} {{.Status}}' 2>&1; }
-console() { tr -d '\r' <"$SD_DIR/console.log"; }
-# get PORT PATH: sets $out to the body (or curl's error) and $took to the seconds it took.
-get() {
-  local t0
-  t0=$(_sd_now_ms)
-  out=$(sd_talk_http "http://127.0.0.1:$1$2" 2>&1) || true
-  took=$(_sd_secs $(($(_sd_now_ms) - t0)))
-}
 
 # install_units SOCKET_FILE SERVICE_FILE IDLE: the shipped units, with this
 # run's port, rootfs folders and IDLE_TIMEOUT, and the machine's Podman settings.
@@ -117,7 +107,7 @@ PORT=$(sd_free_port)
 
 if [ "$MODE" = cycling ]; then
   install_units "$EX/sveltekit-bun.socket" "$EX/sveltekit-bun.service" 0.5
-  get "$PORT" /pid
+  sd_get "$PORT" /pid
   sd_expect_contains "first request answered (cold: $took s)" "$out" "pid=1 runtime=bun"
   sd_check "idle exit after IDLE_TIMEOUT=0.5" sd_wait_state "$SVC" inactive 20
   t0=$(_sd_now_ms)
@@ -129,7 +119,7 @@ if [ "$MODE" = cycling ]; then
   sd_check "the socket never failed" \
     [ "$(sd_prop "$SOCK" ActiveState)/$(sd_prop "$SOCK" Result)" = active/success ]
   sd_check "last run: idle exit, inactive" sd_wait_state "$SVC" inactive 20
-  never_failed() { [ "$(sd_prop "$SVC" Result)" = success ] && ! console | grep -q "$SVC: Failed"; }
+  never_failed() { [ "$(sd_prop "$SVC" Result)" = success ] && ! sd_console | grep -q "$SVC: Failed"; }
   sd_check "the service never failed (Result=success, no '$SVC: Failed' in the log)" never_failed
   sd_check "no container left" [ -z "$(pods)" ]
   sd_finish
@@ -137,47 +127,52 @@ if [ "$MODE" = cycling ]; then
 fi
 
 # ---- debugging first, as the page does it
+# debug_run LOG TEXT WANT CMD...: CMD in the background (dbg, its output in
+# LOG); once it listens on DPORT, GET /pid answers with WANT.
+debug_run() {
+  local log=$1 text=$2 want=$3
+  shift 3
+  "$@" >"$log" 2>&1 &
+  dbg=$!
+  wait_listening "$DPORT" || true
+  sd_get "$DPORT" /pid
+  sd_expect_contains "$text ($took s)" "$out" "$want"
+}
+# debug_exit TEXT: the background command (dbg) ends with status 0.
+debug_exit() {
+  local rc=0
+  wait "$dbg" || rc=$?
+  sd_check "$1 ($rc)" [ "$rc" = 0 ]
+}
+
 # On the host: does the app take the socket at all?
 host_cmd=(systemd-socket-activate -l "127.0.0.1:$DPORT" -E "LD_PRELOAD=${LIB#"$ROOT/"}" -E IDLE_TIMEOUT=1 "$BUN"
   "${APP#"$ROOT/"}/build/index.js")
-(cd "$ROOT" && exec timeout 30 "${host_cmd[@]}") >"$PD/host.log" 2>&1 &
-dbg=$!
-for _ in $(seq 100); do [ -n "$(ss -Hltn "sport = :$DPORT")" ] && break; sleep 0.05; done
-get "$DPORT" /pid
-sd_expect_contains "host, systemd-socket-activate + LD_PRELOAD: Bun answers ($took s)" "$out" "runtime=bun"
-rc=0
-wait "$dbg" || rc=$?
-sd_check "host: Bun exits by itself after IDLE_TIMEOUT=1, status 0 ($rc)" [ "$rc" = 0 ]
+debug_run "$PD/host.log" "host, systemd-socket-activate + LD_PRELOAD: Bun answers" "runtime=bun" \
+  env -C "$ROOT" timeout 30 "${host_cmd[@]}"
+debug_exit "host: Bun exits by itself after IDLE_TIMEOUT=1, status 0"
 doc "${host_cmd[@]}"
 
 # In the container, started by systemd-socket-activate (once).
 ctr_bun=(podman run --rm --network=none -e LD_PRELOAD=/usr/local/lib/libsockact-adopt.so -e IDLE_TIMEOUT=1
   --rootfs "$PD/bun-rootfs" /usr/local/bin/bun /app/build/index.js)
 ssa_cmd=(systemd-socket-activate -l "127.0.0.1:$DPORT" -E CONTAINERS_CONF -E CONTAINERS_STORAGE_CONF "${ctr_bun[@]}")
-sd_nsenter "${PODENV[@]}" timeout 30 "${ssa_cmd[@]}" >"$PD/ssa.log" 2>&1 &
-dbg=$!
-for _ in $(seq 100); do [ -n "$(ss -Hltn "sport = :$DPORT")" ] && break; sleep 0.05; done
-get "$DPORT" /pid
-sd_expect_contains "container, systemd-socket-activate: Bun is PID 1 and answers ($took s)" "$out" "pid=1 runtime=bun"
-rc=0
-wait "$dbg" || rc=$?
-sd_check "container: exits by itself after IDLE_TIMEOUT=1, podman run status 0 ($rc)" [ "$rc" = 0 ]
+debug_run "$PD/ssa.log" "container, systemd-socket-activate: Bun is PID 1 and answers" "pid=1 runtime=bun" \
+  sd_nsenter "${PODENV[@]}" timeout 30 "${ssa_cmd[@]}"
+debug_exit "container: exits by itself after IDLE_TIMEOUT=1, podman run status 0"
 sd_check "container: removed (--rm)" [ -z "$(pods)" ]
 doc "${ssa_cmd[@]}"
 
 # The same container under sockact-run, which keeps the socket: woken twice.
 if [ -n "$RUN" ] && [ -x "$RUN" ]; then
   run_cmd=("$RUN" -l "127.0.0.1:$DPORT" -- "${ctr_bun[@]}")
-  sd_nsenter "${PODENV[@]}" timeout 60 "${run_cmd[@]}" >"$PD/run.log" 2>&1 &
-  dbg=$!
-  for _ in $(seq 100); do [ -n "$(ss -Hltn "sport = :$DPORT")" ] && break; sleep 0.05; done
-  get "$DPORT" /pid
+  debug_run "$PD/run.log" "sockact-run: the first request starts the container" "pid=1 runtime=bun" \
+    sd_nsenter "${PODENV[@]}" timeout 60 "${run_cmd[@]}"
   first=$out
-  sd_expect_contains "sockact-run: the first request starts the container ($took s)" "$out" "pid=1 runtime=bun"
   ended() { grep -q "activation $1:" "$PD/run.log"; }
   wait_ended() { for _ in $(seq 100); do ended "$1" && return 0; sleep 0.1; done; return 1; }
   sd_check "sockact-run: the container exits by itself (activation 1 ended)" wait_ended 1
-  get "$DPORT" /pid
+  sd_get "$DPORT" /pid
   sd_expect_contains "sockact-run: the next request starts a new one ($took s)" "$out" "pid=1 runtime=bun"
   sd_check "sockact-run: a new instance" [ "${first##*instance=}" != "${out##*instance=}" ]
   sd_check "sockact-run: activation 2 ended" wait_ended 2
@@ -185,9 +180,7 @@ if [ -n "$RUN" ] && [ -x "$RUN" ]; then
   grep 'activation [12]:' "$PD/run.log" | sed 's/^/note: /'
   # nsenter -> timeout -> sockact-run (in the manager's pid namespace).
   kill -TERM "$(pgrep -P "$(pgrep -P "$dbg")")" 2>/dev/null || true
-  rc=0
-  wait "$dbg" || rc=$?
-  sd_check "sockact-run: SIGTERM while idle ends it with 0 ($rc)" [ "$rc" = 0 ]
+  debug_exit "sockact-run: SIGTERM while idle ends it with 0"
   doc "${run_cmd[@]}"
 else
   echo "note: sockact-run not built: its debugging step is not run"
@@ -199,10 +192,10 @@ round() {
   local l=$1 want="pid=1 runtime=$2" inv1 first
   sd_check "$l: socket listening, service inactive before the first request" \
     [ "$(sd_prop "$SOCK" SubState)/$(sd_prop "$SVC" ActiveState)" = listening/inactive ]
-  get "$PORT" /pid
+  sd_get "$PORT" /pid
   first=$out
   sd_expect_contains "$l: first request started the container; the app is its PID 1 (cold: $took s)" "$out" "$want"
-  get "$PORT" /
+  sd_get "$PORT" /
   sd_expect_contains "$l: the page (warm: $took s)" "$out" "<h1>hello from SvelteKit</h1>" "$want"
   sd_expect_contains "$l: podman ps shows the running container" "$(pods)" "$CNAME Up"
   inv1=$(sd_prop "$SVC" InvocationID)
@@ -211,7 +204,7 @@ round() {
     [ "$(sd_prop "$SVC" Result)/$(sd_prop "$SVC" ExecMainStatus)" = success/0 ]
   sd_check "$l: container removed: podman ps -a is empty" [ -z "$(pods)" ]
   sd_check "$l: socket still listening" [ "$(sd_prop "$SOCK" SubState)" = listening ]
-  get "$PORT" /pid
+  sd_get "$PORT" /pid
   sd_expect_contains "$l: next request wakes it again (cold: $took s)" "$out" "$want"
   sd_check "$l: new invocation" [ "$(sd_prop "$SVC" InvocationID)" != "$inv1" ]
   sd_check "$l: new instance of the app" [ "${first##*instance=}" != "${out##*instance=}" ]
@@ -241,7 +234,7 @@ round "Node (adapter-node's own socket activation), plain units" node
 CNAME=sveltekit-bun
 sed -e 's| -e LD_PRELOAD=[^ ]*||' -e 's| -e SOCKACT_ADOPT=[^ ]*||' "$EX/sveltekit-bun.service" >"$PD/sveltekit-bun.service"
 install_units "$EX/sveltekit-bun.socket" "$PD/sveltekit-bun.service" 1
-mark=$(console | wc -l)
+mark=$(sd_console | wc -l)
 t0=$(_sd_now_ms)
 rc=0
 curl -sS --max-time 3 "http://127.0.0.1:$PORT/pid" >/dev/null 2>&1 || rc=$?
@@ -249,7 +242,7 @@ took=$(_sd_secs $(($(_sd_now_ms) - t0)))
 sd_check "without the library: no answer within 3 s (curl status $rc, 28 = timeout; $took s)" [ "$rc" = 28 ]
 sd_check "without the library: yet the service runs" [ "$(sd_state "$SVC")" = active/running ]
 sd_expect_contains "without the library: yet the container is up" "$(pods)" "sveltekit-bun Up"
-sd_expect_contains "without the library: adapter-node took the fd 3 path" "$(console | tail -n +"$mark")" \
+sd_expect_contains "without the library: adapter-node took the fd 3 path" "$(sd_console | tail -n +"$mark")" \
   "Listening on file descriptor 3"
 # The unanswered connection would start it again: the socket goes first.
 sdctl stop "$SOCK" "$SVC" 2>/dev/null || true

@@ -44,7 +44,8 @@ PD=$SD_DIR/podman
 mkdir -p "$PD"
 sh "$EX/make-rootfs.sh" "$BIN" "$PD/rootfs" >/dev/null
 
-# What this machine needs: runc, rlimits, cgroupfs, storage in $PD (podman_conf.sh).
+# What this machine needs: runc, rlimits, cgroupfs, storage in $PD (podman_conf.sh);
+# and pods (podman ps -a).
 # shellcheck source=podman_conf.sh
 . "$HERE/podman_conf.sh"
 podman_conf "$PD"
@@ -64,16 +65,6 @@ sd_install "$SVC.d/50-machine.conf" <<EOF2
 Environment=CONTAINERS_CONF=$PD/containers.conf CONTAINERS_STORAGE_CONF=$PD/storage.conf
 EOF2
 
-pods() { sd_nsenter "${PODENV[@]}" podman ps -a --format '{{.Names}} {{.Status}}' 2>&1; }
-console() { tr -d '\r' <"$SD_DIR/console.log"; }
-# get PATH: sets $out to the body (or curl's error) and $took to the seconds it took.
-get() {
-  local t0
-  t0=$(_sd_now_ms)
-  out=$(sd_talk_http "http://127.0.0.1:$PORT$1" 2>&1) || true
-  took=$(_sd_secs $(($(_sd_now_ms) - t0)))
-}
-
 # ---- socket-activated container: serve, idle exit, container gone, wake again
 # cycle LABEL: the whole round with the installed service.
 cycle() {
@@ -81,10 +72,10 @@ cycle() {
   sdctl start "$SOCK"
   sd_check "$l: socket listening, service inactive before the first request" \
     [ "$(sd_prop "$SOCK" SubState)/$(sd_prop "$SVC" ActiveState)" = listening/inactive ]
-  get /
+  sd_get "$PORT" /
   sd_expect_contains "$l: first request started the container; the server is its PID 1 (cold: ${took} s)" \
     "$out" "hello from example-posix-http pid=1 socket=web"
-  get /delay/100
+  sd_get "$PORT" /delay/100
   sd_expect_contains "$l: second request, same container (warm: ${took} s)" "$out" "delayed 100 ms"
   sd_check "$l: Type=notify: READY=1 arrived (running)" \
     [ "$(sd_prop "$SVC" SubState)" = running ]
@@ -95,7 +86,7 @@ cycle() {
     [ "$(sd_prop "$SVC" Result)/$(sd_prop "$SVC" ExecMainStatus)" = success/0 ]
   sd_check "$l: container removed: podman ps -a is empty" [ -z "$(pods)" ]
   sd_check "$l: socket still listening" [ "$(sd_prop "$SOCK" SubState)" = listening ]
-  get /
+  sd_get "$PORT" /
   sd_expect_contains "$l: next request wakes it again (cold: ${took} s)" "$out" \
     "hello from example-posix-http pid=1 socket=web"
   sd_check "$l: new invocation" [ "$(sd_prop "$SVC" InvocationID)" != "$inv1" ]
@@ -110,7 +101,7 @@ install_service "$EX/quadlet/generated/$SVC"
 cycle "quadlet-generated unit"
 install_service "$EX/$SVC"
 cycle "plain unit"
-sd_expect_contains "the server said why it stopped" "$(console)" "example-posix-http: stopping (IDLE)" \
+sd_expect_contains "the server said why it stopped" "$(sd_console)" "example-posix-http: stopping (IDLE)" \
   "example-posix-http: stopping (SIGTERM)"
 
 # The units the NixOS module is meant to produce (oci-containers: an image,
@@ -141,7 +132,7 @@ with_exec() {
 # Podman's own init, catatonit (0.1.7 here), rewrites LISTEN_PID to its child's
 # pid, so the strict check passes even though the server is not PID 1.
 with_exec 's|--rootfs|--init --rootfs|'
-get /
+sd_get "$PORT" /
 sd_check "--init (catatonit): served by a process other than PID 1 ($out)" \
   served_not_pid1 "$out"
 sd_check "--init (catatonit): idle exit, Result=success" sd_wait_state "$SVC" inactive 20
@@ -151,12 +142,12 @@ sdctl stop "$SOCK" "$SVC" 2>/dev/null || true
 # server is its child (not PID 1; its number varies, 6 here): the case the strict
 # check and the opt-in are for.
 TINI="--init --init-path=$TINI_PATH --rootfs"
-mark=$(console | wc -l)
+mark=$(sd_console | wc -l)
 with_exec "s|--rootfs|$TINI|"
-get /
+sd_get "$PORT" /
 sd_check "--init (tini), default: the request is not answered ($out)" not_served "$out"
 sd_check "--init (tini), default: the service failed" sd_wait_state "$SVC" failed 20
-log=$(console | tail -n +"$mark")
+log=$(sd_console | tail -n +"$mark")
 sd_expect_contains "--init (tini), default: the diagnosis names LISTEN_PID=1, our pid and the way out" "$log" \
   'LISTEN_PID="1"' "but this is process " ": the fds are not taken" "our parent" "podman run --init" "SOCKACT_ALLOW_PARENT_PID=1" \
   "refusing to bind"
@@ -167,7 +158,7 @@ sdctl stop "$SOCK" "$SVC" 2>/dev/null || true
 sd_check "--init (tini), default: no container left" [ -z "$(pods)" ]
 
 with_exec "s|--rootfs|--env SOCKACT_ALLOW_PARENT_PID=1 $TINI|"
-get /
+sd_get "$PORT" /
 sd_check "--init (tini) with SOCKACT_ALLOW_PARENT_PID=1: served, not by PID 1 ($out; cold: ${took} s)" \
   served_not_pid1 "$out"
 sd_check "--init (tini) with SOCKACT_ALLOW_PARENT_PID=1: idle exit" sd_wait_state "$SVC" inactive 20

@@ -57,6 +57,15 @@ install_build() {
   sd_nsenter mv -f /srv/app.new /srv/app
 }
 not_active() { [ "$(active "$1")" != active ]; }
+# restart_to NEW OLD TEXT SAYS ANSWERS: overlap-restart.sh says SAYS (the
+# check TEXT); once OLD has stopped, NEW's process answers (the check
+# ANSWERS). Sets NEW_PID.
+restart_to() {
+  sd_expect_contains "$3" "$(restart)" "$4"
+  NEW_PID=$(sd_prop "overlap-http@$1.service" MainPID)
+  sd_wait_state "overlap-http@$2.service" inactive 10 >/dev/null || true
+  sd_expect_contains "$5" "$(web /)" "pid=$NEW_PID"
+}
 
 # (a)
 out=$(web /)
@@ -91,12 +100,9 @@ sd_expect_contains "(c) with blue stopped, green answers" "$out" "pid=$green"
 sd_check "(c) the socket started nothing meanwhile (blue inactive)" not_active blue
 
 # (d)
-out=$(restart)
-sd_expect_contains "(d) a second restart goes back to blue" "$out" "overlap-http@blue serves; overlap-http@green drains"
-blue2=$(sd_prop overlap-http@blue.service MainPID)
-sd_wait_state overlap-http@green.service inactive 10 >/dev/null || true
-out=$(web /)
-sd_expect_contains "(d) blue, a new process, answers" "$out" "pid=$blue2"
+restart_to blue green "(d) a second restart goes back to blue" "overlap-http@blue serves; overlap-http@green drains" \
+  "(d) blue, a new process, answers"
+blue2=$NEW_PID
 sd_check "(d) a new process" [ "$blue2" != "$blue" ]
 
 # (e)
@@ -111,12 +117,7 @@ out=$(web /)
 sd_expect_contains "(e) broken build: blue serves on" "$out" "pid=$blue2"
 sd_check "(e) the build's stderr is in the journal" grep -q "libfoo.so.1" "$SD_DIR/console.log"
 install_build "$BIN"
-out=$(restart)
-sd_expect_contains "(e) the fixed build replaces it" "$out" "overlap-http@green serves"
-green2=$(sd_prop overlap-http@green.service MainPID)
-sd_wait_state overlap-http@blue.service inactive 10 >/dev/null || true
-out=$(web /)
-sd_expect_contains "(e) the fixed build answers" "$out" "pid=$green2"
+restart_to green blue "(e) the fixed build replaces it" "overlap-http@green serves" "(e) the fixed build answers"
 
 touch "$SD_DIR/stop"
 wait "$stream" || true
