@@ -3,8 +3,8 @@
 #define SOCKACT_NOTIFY_HPP
 
 // The service manager notification protocol (sd_notify) without libsystemd:
-// READY=1, STOPPING=1, STATUS=, MAINPID=, EXTEND_TIMEOUT_USEC=, WATCHDOG=1,
-// FDSTORE=1 with fds, and sd_watchdog_enabled().
+// one notify() and named messages (READY=1, STOPPING=1, WATCHDOG=1, STATUS=,
+// MAINPID=, EXTEND_TIMEOUT_USEC=, FDSTORE=1 with fds), and sd_watchdog_enabled().
 
 #include <sockact/detail/config.hpp>
 
@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <vector>
+#include <utility>
 
 // Whether NOTIFY_SOCKET=vsock:... can be used; <sockact/impl/notify.ipp>
 // includes <linux/vm_sockets.h> then.
@@ -72,38 +72,87 @@ SOCKACT_DECL int send_notify(pid_t pid, std::string_view state, const int* fds, 
 
 }  // namespace detail
 
+/// A message to the service manager: newline-separated VAR=value assignments,
+/// built from the named values below and joined with `+`. notify() also takes
+/// a plain string, as sd_notify() does.
+///
+/// @code
+/// using sockact::notify_state;
+/// sockact::notify(notify_state::ready + notify_state::status("serving on :8080"));
+/// @endcode
+class notify_state {
+ public:
+  /// Assignments as the protocol spells them ("RELOADING=1\nMONOTONIC_USEC=...").
+  explicit notify_state(std::string assignments) noexcept : text_(std::move(assignments)) {}
+
+  /// READY=1: start-up finished (Type=notify services).
+  static const notify_state ready;
+  /// STOPPING=1: shutting down; systemd stops routing work to us.
+  static const notify_state stopping;
+  /// WATCHDOG=1: keep-alive ping for WatchdogSec=.
+  static const notify_state watchdog;
+
+  /// STATUS=text, shown by systemctl status.
+  static notify_state status(std::string_view text) { return notify_state("STATUS=" + std::string(text)); }
+  /// MAINPID=pid: another process is the main one now.
+  static notify_state mainpid(pid_t pid) { return notify_state("MAINPID=" + std::to_string(pid)); }
+  /// EXTEND_TIMEOUT_USEC=: ask for more time to start or stop.
+  static notify_state extend_timeout(std::chrono::microseconds extra) {
+    return notify_state("EXTEND_TIMEOUT_USEC=" + std::to_string(extra.count()));
+  }
+  /// FDSTORE=1 and FDNAME=name (none when empty): with the fds passed to
+  /// notify(state, fds, n_fds, options, ec), for the manager to keep across
+  /// restarts (FileDescriptorStoreMax= must be set); they come back as
+  /// LISTEN_FDS named `name`. The fds stay open here too.
+  static notify_state fd_store(std::string_view name) {
+    return notify_state(name.empty() ? std::string("FDSTORE=1") : "FDSTORE=1\nFDNAME=" + std::string(name));
+  }
+
+  /// Both messages, in order, as one.
+  friend notify_state operator+(notify_state a, const notify_state& b) {
+    a.text_ += '\n';
+    a.text_ += b.text_;
+    return a;
+  }
+
+  const std::string& str() const noexcept { return text_; }
+  operator std::string_view() const noexcept { return text_; }
+
+ private:
+  std::string text_;
+};
+
+inline const notify_state notify_state::ready{"READY=1"};
+inline const notify_state notify_state::stopping{"STOPPING=1"};
+inline const notify_state notify_state::watchdog{"WATCHDOG=1"};
+
 /// Sends `state` (newline-separated VAR=value assignments, up to the first
 /// NUL) and, for FDSTORE=1, fds to the service manager: sd_pid_notify_with_fds().
+/// @param options whether to unset NOTIFY_SOCKET; on whose behalf to send.
+/// @param ec EINVAL/EPROTO malformed NOTIFY_SOCKET, E2BIG over 253 fds, EIO
+///        short send, or what socket/connect/sendmsg reported.
 /// @returns true when sent; false with no error when NOTIFY_SOCKET is unset
-///          (not started by a manager that listens); false with ec on failure
-///          (EINVAL/EPROTO malformed NOTIFY_SOCKET, E2BIG over 253 fds,
-///          EIO short send, or what socket/connect/sendmsg reported).
+///          (not started by a manager that listens); false with ec on failure.
+///
+/// @code
+/// std::error_code ec;
+/// sockact::notify(sockact::notify_state::fd_store("state"), &fd, 1, {}, ec);
+/// @endcode
 SOCKACT_DECL bool notify(std::string_view state, const int* fds, std::size_t n_fds,
                          const notify_options& options, std::error_code& ec);
 
 /// sd_notify(0, state).
 /// @code
 /// std::error_code ec;
-/// sockact::notify("READY=1\nSTATUS=serving on :8080", ec);
+/// sockact::notify(sockact::notify_state::stopping, ec);
 /// @endcode
 SOCKACT_DECL bool notify(std::string_view state, std::error_code& ec);
 
-/// READY=1: start-up finished (Type=notify services).
-SOCKACT_DECL bool notify_ready(std::error_code& ec);
-/// STOPPING=1: shutting down; systemd stops routing work to us.
-SOCKACT_DECL bool notify_stopping(std::error_code& ec);
-/// STATUS=text, shown by systemctl status.
-SOCKACT_DECL bool notify_status(std::string_view text, std::error_code& ec);
-/// WATCHDOG=1: keep-alive ping for WatchdogSec=.
-SOCKACT_DECL bool notify_watchdog(std::error_code& ec);
-/// MAINPID=pid: another process is the main one now.
-SOCKACT_DECL bool notify_mainpid(pid_t pid, std::error_code& ec);
-/// EXTEND_TIMEOUT_USEC=: ask for more time to start or stop.
-SOCKACT_DECL bool notify_extend_timeout(std::chrono::microseconds extra, std::error_code& ec);
-/// FDSTORE=1 with FDNAME=: hands fds to the manager to keep across restarts
-/// (FileDescriptorStoreMax= must be set); they come back as LISTEN_FDS named
-/// `name`. The fds stay open here too.
-SOCKACT_DECL bool notify_fd_store(const std::vector<int>& fds, std::string_view name, std::error_code& ec);
+/// Transitional, for tools/sockact-run only: notify(notify_state::ready, ec).
+/// Removed once that caller moves over; not part of the API.
+inline bool notify_ready(std::error_code& ec) {
+  return notify(notify_state::ready, ec);
+}
 
 /// sd_watchdog_enabled(): the interval at which WATCHDOG=1 is expected, when
 /// the manager asks it of this process (WATCHDOG_USEC set and WATCHDOG_PID
@@ -113,17 +162,9 @@ SOCKACT_DECL std::optional<std::chrono::microseconds> watchdog_enabled(bool unse
                                                                        std::error_code& ec);
 
 #if SOCKACT_HAS_EXCEPTIONS
+/// Throwing form of notify(state, ec).
 /// @throws std::system_error naming NOTIFY_SOCKET and the state sent.
 SOCKACT_DECL bool notify(std::string_view state);
-/// The helpers above, throwing as notify(state) does.
-SOCKACT_DECL bool notify_ready();
-SOCKACT_DECL bool notify_stopping();
-SOCKACT_DECL bool notify_status(std::string_view text);
-SOCKACT_DECL bool notify_watchdog();
-SOCKACT_DECL bool notify_mainpid(pid_t pid);
-SOCKACT_DECL bool notify_extend_timeout(std::chrono::microseconds extra);
-/// @throws std::system_error naming NOTIFY_SOCKET.
-SOCKACT_DECL bool notify_fd_store(const std::vector<int>& fds, std::string_view name);
 
 /// @throws std::system_error naming WATCHDOG_USEC/WATCHDOG_PID and their values.
 SOCKACT_DECL std::optional<std::chrono::microseconds> watchdog_enabled(bool unset_environment = false);

@@ -1046,7 +1046,7 @@ TEST(NotifyDifferential, CredentialsWithRealIdsNotEffective) {
 }
 
 // ---------------------------------------------------------------------------
-// The helpers send exactly the literal strings libsystemd would be given.
+// The named messages send exactly the literal strings libsystemd would be given.
 
 struct helper_case {
   std::string literal;
@@ -1056,32 +1056,33 @@ struct helper_case {
 
 TEST(NotifyHelpers, SendWhatLibsystemdSendsForTheLiteral) {
   const std::vector<int>& pool = w().pool;
+  using sockact::notify_state;
+  const auto send = [](const notify_state& state) {
+    return [state](std::error_code& ec) { return sockact::notify(state, ec); };
+  };
+  const auto store = [](const notify_state& state, std::vector<int> fds) {
+    return [state, fds](std::error_code& ec) {
+      return sockact::notify(state, fds.data(), fds.size(), sockact::notify_options{}, ec);
+    };
+  };
   const std::vector<helper_case> cases = {
-      {"READY=1", {}, [](std::error_code& ec) { return sockact::notify_ready(ec); }},
-      {"STOPPING=1", {}, [](std::error_code& ec) { return sockact::notify_stopping(ec); }},
-      {"WATCHDOG=1", {}, [](std::error_code& ec) { return sockact::notify_watchdog(ec); }},
-      {"STATUS=caf\xc3\xa9 up\nsecond line",
+      {"READY=1", {}, send(notify_state::ready)},
+      {"STOPPING=1", {}, send(notify_state::stopping)},
+      {"WATCHDOG=1", {}, send(notify_state::watchdog)},
+      {"STATUS=caf\xc3\xa9 up\nsecond line", {}, send(notify_state::status("caf\xc3\xa9 up\nsecond line"))},
+      {"STATUS=", {}, send(notify_state::status(""))},
+      {"MAINPID=1234", {}, send(notify_state::mainpid(1234))},
+      {"EXTEND_TIMEOUT_USEC=5000000", {}, send(notify_state::extend_timeout(std::chrono::seconds(5)))},
+      {"EXTEND_TIMEOUT_USEC=0", {}, send(notify_state::extend_timeout(std::chrono::microseconds(0)))},
+      {"READY=1\nSTATUS=serving", {}, send(notify_state::ready + notify_state::status("serving"))},
+      {"STOPPING=1\nWATCHDOG=1\nMAINPID=7",
        {},
-       [](std::error_code& ec) { return sockact::notify_status("caf\xc3\xa9 up\nsecond line", ec); }},
-      {"STATUS=", {}, [](std::error_code& ec) { return sockact::notify_status("", ec); }},
-      {"MAINPID=1234", {}, [](std::error_code& ec) { return sockact::notify_mainpid(1234, ec); }},
-      {"EXTEND_TIMEOUT_USEC=5000000",
-       {},
-       [](std::error_code& ec) { return sockact::notify_extend_timeout(std::chrono::seconds(5), ec); }},
-      {"EXTEND_TIMEOUT_USEC=0",
-       {},
-       [](std::error_code& ec) { return sockact::notify_extend_timeout(std::chrono::microseconds(0), ec); }},
-      {"FDSTORE=1\nFDNAME=name",
-       {pool[0]},
-       [&](std::error_code& ec) { return sockact::notify_fd_store({pool[0]}, "name", ec); }},
+       send(notify_state::stopping + notify_state::watchdog + notify_state::mainpid(7))},
+      {"FDSTORE=1\nFDNAME=name", {pool[0]}, store(notify_state::fd_store("name"), {pool[0]})},
       {"FDSTORE=1\nFDNAME=pair",
        {pool[1], pool[2]},
-       [&](std::error_code& ec) {
-         return sockact::notify_fd_store({pool[1], pool[2]}, "pair", ec);
-       }},
-      {"FDSTORE=1",
-       {pool[3]},
-       [&](std::error_code& ec) { return sockact::notify_fd_store({pool[3]}, "", ec); }},
+       store(notify_state::fd_store("pair"), {pool[1], pool[2]})},
+      {"FDSTORE=1", {pool[3]}, store(notify_state::fd_store(""), {pool[3]})},
   };
   const receiver& r = w().receivers[0];
   for (const helper_case& h : cases) {
@@ -1118,7 +1119,7 @@ TEST(NotifyHelpers, SendWhatLibsystemdSendsForTheLiteral) {
         0);
     EXPECT_TRUE(w().drain().empty());
   }
-  // The fds stay open here: notify_fd_store does not take them.
+  // The fds stay open here: notify() does not take them.
   for (int i = 0; i < 4; ++i) EXPECT_GE(::fcntl(pool[static_cast<std::size_t>(i)], F_GETFD), 0);
 }
 

@@ -1,6 +1,6 @@
 // fd_store_probe: a program for run_fd_store.sh. Each start serves one
 // connection on its listening socket and exits. It keeps a counter in a memfd
-// that it hands to the fd store as "state" (sockact::notify_fd_store), so the
+// that it hands to the fd store as "state" (notify_state::fd_store), so the
 // next start finds the counter there. The request line picks what it sends:
 //   (empty)  nothing more
 //   again    the "state" fd once more (the store keeps one copy)
@@ -42,6 +42,8 @@ int fail(const char* what) {
   return 1;
 }
 
+using sockact::notify_state;
+
 }  // namespace
 
 int main() {
@@ -66,7 +68,8 @@ int main() {
   } else {
     state = ::memfd_create("fd_store_probe", MFD_CLOEXEC);
     if (state < 0) return fail("memfd_create");
-    if (!sockact::notify_fd_store({state}, "state", ec) || ec) return fail("notify_fd_store");
+    if (!sockact::notify(notify_state::fd_store("state"), &state, 1, {}, ec) || ec)
+      return fail("notify FDSTORE=1");
   }
   const std::string value = std::to_string(++counter);
   if (::ftruncate(state, 0) < 0 || ::pwrite(state, value.data(), value.size(), 0) < 0) return fail("pwrite");
@@ -80,19 +83,19 @@ int main() {
 
   int keep_open[2] = {-1, -1};  // the write ends of the pipes: closed at exit
   if (command == "again") {
-    sockact::notify_fd_store({state}, "state", ec);
+    sockact::notify(notify_state::fd_store("state"), &state, 1, {}, ec);
   } else if (command == "remove") {
     sockact::notify("FDSTOREREMOVE=1\nFDNAME=state", ec);
   } else if (command == "pipe") {
     int p[2], q[2];
     if (::pipe2(p, O_CLOEXEC) < 0 || ::pipe2(q, O_CLOEXEC) < 0) return fail("pipe2");
-    sockact::notify_fd_store({p[0]}, "pipe", ec);
+    sockact::notify(notify_state::fd_store("pipe"), &p[0], 1, {}, ec);
     sockact::notify("FDSTORE=1\nFDNAME=kept\nFDPOLL=0", &q[0], 1, sockact::notify_options{}, ec);
     keep_open[0] = p[1];
     keep_open[1] = q[1];
   } else if (command == "badname") {
     const int fd = ::memfd_create("fd_store_probe_bad", MFD_CLOEXEC);
-    sockact::notify_fd_store({fd}, "a:b", ec);
+    sockact::notify(notify_state::fd_store("a:b"), &fd, 1, {}, ec);
   }
   if (ec) return fail(command.c_str());
   say(c, "names=" + names + " state=" + value + " fds=" + fds_text + "\n");

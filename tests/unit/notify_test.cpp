@@ -14,6 +14,7 @@
 namespace {
 
 using namespace sockact_test;
+using sockact::notify_state;
 
 class Notify : public ::testing::Test {
  protected:
@@ -65,17 +66,17 @@ class Notify : public ::testing::Test {
 
 TEST_F(Notify, SendsTheStates) {
   std::error_code ec;
-  EXPECT_TRUE(sockact::notify_ready(ec));
+  EXPECT_TRUE(sockact::notify(notify_state::ready, ec));
   EXPECT_EQ(receive(), "READY=1");
-  EXPECT_TRUE(sockact::notify_stopping(ec));
+  EXPECT_TRUE(sockact::notify(notify_state::stopping, ec));
   EXPECT_EQ(receive(), "STOPPING=1");
-  EXPECT_TRUE(sockact::notify_status("serving 2 sockets", ec));
+  EXPECT_TRUE(sockact::notify(notify_state::status("serving 2 sockets"), ec));
   EXPECT_EQ(receive(), "STATUS=serving 2 sockets");
-  EXPECT_TRUE(sockact::notify_watchdog(ec));
+  EXPECT_TRUE(sockact::notify(notify_state::watchdog, ec));
   EXPECT_EQ(receive(), "WATCHDOG=1");
-  EXPECT_TRUE(sockact::notify_mainpid(1234, ec));
+  EXPECT_TRUE(sockact::notify(notify_state::mainpid(1234), ec));
   EXPECT_EQ(receive(), "MAINPID=1234");
-  EXPECT_TRUE(sockact::notify_extend_timeout(std::chrono::seconds(5), ec));
+  EXPECT_TRUE(sockact::notify(notify_state::extend_timeout(std::chrono::seconds(5)), ec));
   EXPECT_EQ(receive(), "EXTEND_TIMEOUT_USEC=5000000");
   EXPECT_TRUE(sockact::notify(std::string_view("A=1\0B=2", 7), ec)) << "stops at a NUL, like a C string";
   EXPECT_EQ(receive(), "A=1");
@@ -87,7 +88,8 @@ TEST_F(Notify, SendsTheStates) {
 TEST_F(Notify, FdStorePassesTheFd) {
   const owned_fd l = inet_socket(AF_INET, SOCK_STREAM);
   std::error_code ec;
-  ASSERT_TRUE(sockact::notify_fd_store({l.get()}, "web", ec)) << ec.message();
+  const int fd = l.get();
+  ASSERT_TRUE(sockact::notify(notify_state::fd_store("web"), &fd, 1, {}, ec)) << ec.message();
   std::vector<owned_fd> got;
   EXPECT_EQ(receive(&got), "FDSTORE=1\nFDNAME=web");
   ASSERT_EQ(got.size(), 1u);
@@ -100,25 +102,27 @@ TEST_F(Notify, FdStorePassesTheFd) {
 }
 
 #if SOCKACT_HAS_EXCEPTIONS
-TEST_F(Notify, ThrowingHelpersSendAndThrow) {
-  EXPECT_TRUE(sockact::notify_ready());
+TEST_F(Notify, ThrowingFormSendsAndThrows) {
+  EXPECT_TRUE(sockact::notify(notify_state::ready));
   EXPECT_EQ(receive(), "READY=1");
-  EXPECT_TRUE(sockact::notify_stopping());
+  EXPECT_TRUE(sockact::notify(notify_state::stopping));
   EXPECT_EQ(receive(), "STOPPING=1");
-  EXPECT_TRUE(sockact::notify_status("draining"));
+  EXPECT_TRUE(sockact::notify(notify_state::status("draining")));
   EXPECT_EQ(receive(), "STATUS=draining");
-  EXPECT_TRUE(sockact::notify_watchdog());
+  EXPECT_TRUE(sockact::notify(notify_state::watchdog));
   EXPECT_EQ(receive(), "WATCHDOG=1");
-  EXPECT_TRUE(sockact::notify_mainpid(77));
+  EXPECT_TRUE(sockact::notify(notify_state::mainpid(77)));
   EXPECT_EQ(receive(), "MAINPID=77");
-  EXPECT_TRUE(sockact::notify_extend_timeout(std::chrono::milliseconds(1)));
+  EXPECT_TRUE(sockact::notify(notify_state::extend_timeout(std::chrono::milliseconds(1))));
   EXPECT_EQ(receive(), "EXTEND_TIMEOUT_USEC=1000");
-  EXPECT_TRUE(sockact::notify_fd_store({0}, "stdin"));
-  EXPECT_EQ(receive(), "FDSTORE=1\nFDNAME=stdin");
+  EXPECT_TRUE(sockact::notify(notify_state::ready + notify_state::status("up") + notify_state::mainpid(7)));
+  EXPECT_EQ(receive(), "READY=1\nSTATUS=up\nMAINPID=7");
+  EXPECT_TRUE(sockact::notify(notify_state("X_CUSTOM=1") + notify_state::watchdog));
+  EXPECT_EQ(receive(), "X_CUSTOM=1\nWATCHDOG=1");
   ::setenv("NOTIFY_SOCKET", "/nonexistent/sockact/notify", 1);
-  EXPECT_THROW(sockact::notify_ready(), std::system_error);
+  EXPECT_THROW(sockact::notify(notify_state::ready), std::system_error);
   try {
-    sockact::notify_fd_store({0}, "x");
+    sockact::notify(notify_state::fd_store("x"));
     ADD_FAILURE();
   } catch (const std::system_error& e) {
     EXPECT_NE(std::string(e.what()).find("NOTIFY_SOCKET=\"/nonexistent/sockact/notify\""), std::string::npos);
@@ -129,7 +133,7 @@ TEST_F(Notify, ThrowingHelpersSendAndThrow) {
 TEST_F(Notify, NoSocketIsNotAnError) {
   ::unsetenv("NOTIFY_SOCKET");
   std::error_code ec;
-  EXPECT_FALSE(sockact::notify_ready(ec));
+  EXPECT_FALSE(sockact::notify(notify_state::ready, ec));
   EXPECT_FALSE(ec);
 }
 
@@ -148,7 +152,7 @@ TEST_F(Notify, UnsetEnvironmentOnSuccessAndFailure) {
 TEST_F(Notify, Errors) {
   std::error_code ec;
   ::setenv("NOTIFY_SOCKET", "/nonexistent/sockact/notify", 1);
-  EXPECT_FALSE(sockact::notify_ready(ec));
+  EXPECT_FALSE(sockact::notify(notify_state::ready, ec));
   EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
   try {
     sockact::notify("READY=1");
@@ -157,13 +161,13 @@ TEST_F(Notify, Errors) {
     EXPECT_NE(std::string(e.what()).find("NOTIFY_SOCKET=\"/nonexistent/sockact/notify\""), std::string::npos);
   }
   ::setenv("NOTIFY_SOCKET", ("/" + std::string(120, 'x')).c_str(), 1);
-  EXPECT_FALSE(sockact::notify_ready(ec));
+  EXPECT_FALSE(sockact::notify(notify_state::ready, ec));
   EXPECT_EQ(ec, std::errc::filename_too_long);
   ::setenv("NOTIFY_SOCKET", "@", 1);
-  EXPECT_FALSE(sockact::notify_ready(ec));
+  EXPECT_FALSE(sockact::notify(notify_state::ready, ec));
   EXPECT_EQ(ec, std::errc::invalid_argument);
   ::setenv("NOTIFY_SOCKET", "vsock::5", 1);  // no CID
-  EXPECT_FALSE(sockact::notify_ready(ec));
+  EXPECT_FALSE(sockact::notify(notify_state::ready, ec));
   EXPECT_TRUE(ec);
 }
 

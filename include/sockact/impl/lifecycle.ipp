@@ -55,7 +55,7 @@ SOCKACT_DECL void lifecycle::on_stop(std::function<void(stop_reason)> hook) {
 
 SOCKACT_DECL void lifecycle::ready(const std::string& status) {
   std::error_code ec;
-  notify("READY=1\nSTATUS=" + status, ec);
+  notify(notify_state::ready + notify_state::status(status), ec);
 }
 
 SOCKACT_DECL lifecycle::clock::time_point lifecycle::next_deadline(clock::time_point now) const noexcept {
@@ -70,7 +70,7 @@ SOCKACT_DECL lifecycle_actions lifecycle::on_timer(clock::time_point now) {
   lifecycle_actions a;
   if (watchdog_every_.count() > 0 && now >= next_watchdog_ && phase_ != phase::done) {
     std::error_code ec;
-    notify_watchdog(ec);
+    notify(notify_state::watchdog, ec);
     next_watchdog_ = now + watchdog_every_;
   }
   if (phase_ == phase::serving && tracker_.check(now)) {
@@ -143,7 +143,7 @@ SOCKACT_DECL lifecycle_actions lifecycle::stop_listening(stop_reason why) {
   listening_ = false;
   a.stop_accepting = true;
   std::error_code ec;
-  notify(std::string("STOPPING=1\nSTATUS=stopping: ") + to_string(why), ec);
+  notify(notify_state::stopping + notify_state::status(std::string("stopping: ") + to_string(why)), ec);
   if (hook_) hook_(why);
   return a;
 }

@@ -298,36 +298,6 @@ SOCKACT_DECL bool notify(std::string_view state, std::error_code& ec) {
   return notify(state, nullptr, 0, notify_options{}, ec);
 }
 
-SOCKACT_DECL bool notify_ready(std::error_code& ec) {
-  return notify("READY=1", ec);
-}
-
-SOCKACT_DECL bool notify_stopping(std::error_code& ec) {
-  return notify("STOPPING=1", ec);
-}
-
-SOCKACT_DECL bool notify_status(std::string_view text, std::error_code& ec) {
-  return notify("STATUS=" + std::string(text), ec);
-}
-
-SOCKACT_DECL bool notify_watchdog(std::error_code& ec) {
-  return notify("WATCHDOG=1", ec);
-}
-
-SOCKACT_DECL bool notify_mainpid(pid_t pid, std::error_code& ec) {
-  return notify("MAINPID=" + std::to_string(pid), ec);
-}
-
-SOCKACT_DECL bool notify_extend_timeout(std::chrono::microseconds extra, std::error_code& ec) {
-  return notify("EXTEND_TIMEOUT_USEC=" + std::to_string(extra.count()), ec);
-}
-
-SOCKACT_DECL bool notify_fd_store(const std::vector<int>& fds, std::string_view name, std::error_code& ec) {
-  std::string state = "FDSTORE=1";
-  if (!name.empty()) state += "\nFDNAME=" + std::string(name);
-  return notify(state, fds.data(), fds.size(), notify_options{}, ec);
-}
-
 SOCKACT_DECL std::optional<std::chrono::microseconds> watchdog_enabled(bool unset_environment,
                                                                        std::error_code& ec) {
   std::optional<std::chrono::microseconds> out;
@@ -369,41 +339,6 @@ SOCKACT_DECL bool notify(std::string_view state) {
     const char* e = std::getenv("NOTIFY_SOCKET");
     detail::throw_error(ec, "sockact::notify(" + detail::quote(state, 60) +
                                 ") to NOTIFY_SOCKET=" + detail::quote(e != nullptr ? e : ""));
-  }
-  return sent;
-}
-
-SOCKACT_DECL bool notify_ready() {
-  return notify("READY=1");
-}
-
-SOCKACT_DECL bool notify_stopping() {
-  return notify("STOPPING=1");
-}
-
-SOCKACT_DECL bool notify_status(std::string_view text) {
-  return notify("STATUS=" + std::string(text));
-}
-
-SOCKACT_DECL bool notify_watchdog() {
-  return notify("WATCHDOG=1");
-}
-
-SOCKACT_DECL bool notify_mainpid(pid_t pid) {
-  return notify("MAINPID=" + std::to_string(pid));
-}
-
-SOCKACT_DECL bool notify_extend_timeout(std::chrono::microseconds extra) {
-  return notify("EXTEND_TIMEOUT_USEC=" + std::to_string(extra.count()));
-}
-
-SOCKACT_DECL bool notify_fd_store(const std::vector<int>& fds, std::string_view name) {
-  std::error_code ec;
-  const bool sent = notify_fd_store(fds, name, ec);
-  if (ec) {
-    const char* e = std::getenv("NOTIFY_SOCKET");
-    detail::throw_error(ec, "sockact::notify_fd_store(" + std::to_string(fds.size()) +
-                                " fds) to NOTIFY_SOCKET=" + detail::quote(e != nullptr ? e : ""));
   }
   return sent;
 }
