@@ -19,8 +19,7 @@ LIB=$1
 LAYOUT=$2
 RUN=${3:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../e2e/lib.sh"
-need systemd-socket-activate
+. "$HERE/../support/adopt_lib.sh"
 need curl
 NODE=${SOCKACT_NODE:-/usr/bin/node}
 [ -x "$NODE" ] || skip "no $NODE (apt-get install nodejs)"
@@ -66,39 +65,15 @@ case $LAYOUT in
     }
     expect_contains "$LAYOUT: the primary adopted the socket; idle was decided from the kernel's view" \
       "$(cat "$ACT_LOG")" "adopted passed fd 3" "the kernel's view (sock_diag)" "sending SIGTERM"
-    if grep -q 'EADDRINUSE\|error:' "$ACT_LOG"; then
-      fail "$LAYOUT: an error in the log:"
-      sed 's/^/    | /' "$ACT_LOG"
-    fi
+    no_match_in_log "$LAYOUT: an error in the log" "$ACT_LOG" 'EADDRINUSE\|error:'
     ;;
   cycling)
-    "$RUN" --adopt -l "127.0.0.1:$P" -E IDLE_TIMEOUT=0.5 -E PORT="$P" -- "$NODE" "$APP" >"$E2E_TMP/run.log" 2>&1 &
-    E2E_PIDS+=($!)
-    for _ in $(seq 100); do grep -q "listening on" "$E2E_TMP/run.log" && break; sleep 0.05; done
-    failed=0
-    : >"$E2E_TMP/workers"
-    for i in $(seq 20); do
-      # Every fourth request takes 0.8 s: in flight across the deadline.
-      path=/
-      [ $((i % 4)) = 0 ] && path=/delay/800
-      out=$(get "$P" 5 "$path")
-      if [[ $out == *"status=200"* ]]; then
-        echo "${out#*worker=}" | cut -d' ' -f1 >>"$E2E_TMP/workers"
-      else
-        failed=$((failed + 1))
-        echo "request $i failed: $out"
-      fi
-      sleep "0.$((25 + RANDOM % 45))"  # 0.25-0.69 s: before, at and after the deadline
-    done
-    [ "$failed" = 0 ] && pass "cycling: 20 requests around the idle deadline, 0 failed" ||
-      fail "cycling: $failed of 20 requests failed"
-    n=$(sort -u "$E2E_TMP/workers" | wc -l)
-    [ "$n" -ge 6 ] && pass "cycling: $n workers answered (idle exits and wake-ups in between)" ||
-      fail "cycling: only $n worker(s) answered; the idle exit did not happen"
-    if grep -q 'bound none of them\|EADDRINUSE\|error:' "$E2E_TMP/run.log"; then
-      fail "cycling: an error in the log:"
-      sed 's/^/    | /' "$E2E_TMP/run.log"
-    fi
+    run_adopt -l "127.0.0.1:$P" -E IDLE_TIMEOUT=0.5 -E PORT="$P" -- "$NODE" "$APP"
+    # Every fourth request takes 0.8 s: in flight across the deadline.
+    cycle_request() { if [ $(($1 % 4)) = 0 ]; then get "$P" 5 /delay/800; else get "$P" 5 /; fi; }
+    answer_id() { [[ $1 == *"status=200"* ]] && echo "${1#*worker=}" | cut -d' ' -f1; }
+    cycle_requests 25 45 6 workers "worker(s)"  # 0.25-0.69 s apart
+    no_match_in_log "cycling: an error in the log" "$E2E_TMP/run.log" 'bound none of them\|EADDRINUSE\|error:'
     ;;
   *)
     echo "unknown layout $LAYOUT" >&2

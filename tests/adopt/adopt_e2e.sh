@@ -11,8 +11,7 @@
 LIB=$1
 PROBE=$2
 RUN=${3:-}
-. "$(dirname "$0")/../e2e/lib.sh"
-need systemd-socket-activate
+. "$(dirname "$0")/../support/adopt_lib.sh"  # talk, run_adopt
 
 # run NAME ACTIVATE_ARGS... -- PROBE_ARGS...: the probe under systemd-socket-activate with the library.
 run() {
@@ -22,7 +21,14 @@ run() {
   shift
   activate "$name" -E LD_PRELOAD="$LIB" -E SOCKACT_ADOPT_DEBUG=1 "${args[@]}" "$PROBE" serve "$@"
 }
-talk() { "$PROBE" connect "$@" 2>&1 || true; }
+# answered TEXT ADDRESS WANT...: a connection to ADDRESS is answered, and the
+# answer and the log hold each WANT.
+answered() {
+  local text=$1 out
+  out=$(talk "$2")
+  shift 2
+  expect_contains "$text" "$out$(cat "$ACT_LOG")" "hello pid=" "$@"
+}
 wait_log() { for _ in $(seq 100); do grep -q "$1" "$ACT_LOG" && return 0; sleep 0.05; done; }
 stop() { kill "$ACT_PID" 2>/dev/null || true; wait "$ACT_PID" 2>/dev/null || true; }
 
@@ -40,41 +46,29 @@ stop
 
 P=$(free_port)
 run flags -l 127.0.0.1:$P -- 127.0.0.1:$P -k
-out=$(talk 127.0.0.1:$P)
-expect_contains "blocking, inheritable listener stays so" "$out$(cat "$ACT_LOG")" "hello pid=" "nonblock=0 cloexec=0"
+answered "blocking, inheritable listener stays so" 127.0.0.1:$P "nonblock=0 cloexec=0"
 stop
 
 # 2. One fd passed: the first bind() adopts it whatever the address; an IPv6
 #    socket may take an IPv4 one. getsockname() says what the program asked
 #    for, as it would without the manager.
-P=$(free_port)
-Q=$(free_port)
+P=$(free_port) Q=$(free_port)
 run single -l 127.0.0.1:$P -- "[::]:$Q"
-out=$(talk 127.0.0.1:$P)
-expect_contains "single fd: [::]:$Q adopts 127.0.0.1:$P; getsockname() reports [::]:$Q" "$out$(cat "$ACT_LOG")" \
-  "hello pid=" "the address differs" "\"unknown\" 127.0.0.1:$P (rule:" "on [::]:$Q nonblock="
+answered "single fd: [::]:$Q adopts 127.0.0.1:$P; getsockname() reports [::]:$Q" 127.0.0.1:$P \
+  "the address differs" "\"unknown\" 127.0.0.1:$P (rule:" "on [::]:$Q nonblock="
 stop
 
 # 3. Two named fds: the port alone picks one; SOCKACT_ADOPT maps a name to an address.
-P1=$(free_port)
-P2=$(free_port)
+P1=$(free_port) P2=$(free_port)
 run port -l 127.0.0.1:$P1 -l 127.0.0.1:$P2 --fdname=web:admin -- 0.0.0.0:$P2
-out=$(talk 127.0.0.1:$P2)
-expect_contains "port alone: 0.0.0.0:$P2 adopts \"admin\"" "$out$(cat "$ACT_LOG")" "hello pid=" \
-  "\"admin\" 127.0.0.1:$P2 (rule: the same port)"
+answered "port alone: 0.0.0.0:$P2 adopts \"admin\"" 127.0.0.1:$P2 "\"admin\" 127.0.0.1:$P2 (rule: the same port)"
 stop
-P1=$(free_port)
-P2=$(free_port)
-Q=$(free_port)
+P1=$(free_port) P2=$(free_port) Q=$(free_port)
 run map -l 127.0.0.1:$P1 -l 127.0.0.1:$P2 --fdname=web:admin -E SOCKACT_ADOPT=admin=127.0.0.1:$((Q + 1)),web=127.0.0.1:$Q \
   -- 127.0.0.1:$Q
-out=$(talk 127.0.0.1:$P1)
-expect_contains "SOCKACT_ADOPT: web=127.0.0.1:$Q adopts \"web\"" "$out$(cat "$ACT_LOG")" "hello pid=" \
-  "\"web\" 127.0.0.1:$P1 (rule: SOCKACT_ADOPT)"
+answered "SOCKACT_ADOPT: web=127.0.0.1:$Q adopts \"web\"" 127.0.0.1:$P1 "\"web\" 127.0.0.1:$P1 (rule: SOCKACT_ADOPT)"
 stop
-P1=$(free_port)
-P2=$(free_port)
-Q=$(free_port)
+P1=$(free_port) P2=$(free_port) Q=$(free_port)
 run nomatch -l 127.0.0.1:$P1 -l 127.0.0.1:$P2 -- 127.0.0.1:$Q
 exec {c}<>"/dev/tcp/127.0.0.1/$P1"  # starts it
 wait_log "probe: listening"
@@ -88,30 +82,24 @@ stop
 if [ -n "$(ip -6 addr show dev lo 2>/dev/null | grep '::1')" ]; then
   P=$(free_port)
   run v6 -l "[::1]:$P" -- "[::1]:$P"
-  out=$(talk "[::1]:$P")
-  expect_contains "IPv6: exact address" "$out$(cat "$ACT_LOG")" "hello pid=" "(rule: the same address)"
+  answered "IPv6: exact address" "[::1]:$P" "(rule: the same address)"
   stop
 else
   echo "note: no ::1 on lo; IPv6 case not run"
 fi
-P1=$(free_port)
-P2=$(free_port)
+P1=$(free_port) P2=$(free_port)
 run mapped -l 127.0.0.1:$P1 -l 0.0.0.0:$P2 -- 127.0.0.1:$P1 -6
-out=$(talk 127.0.0.1:$P1)
-expect_contains "[::ffff:127.0.0.1]:$P1 adopts 127.0.0.1:$P1" "$out$(cat "$ACT_LOG")" "hello pid=" \
-  "(rule: the same address)"
+answered "[::ffff:127.0.0.1]:$P1 adopts 127.0.0.1:$P1" 127.0.0.1:$P1 "(rule: the same address)"
 stop
 SOCK=$E2E_TMP/app.sock
 run unix -l "$SOCK" -- "$SOCK" -u -x 1
-out=$(talk "$SOCK")
-expect_contains "unix path: adopted; the program's unlink() of it refused" "$out$(cat "$ACT_LOG")" "hello pid=" \
+answered "unix path: adopted; the program's unlink() of it refused" "$SOCK" \
   "unlink($SOCK): not removed" "probe: unlink($SOCK) = 0" "(rule: the same address)"
 wait_exit "$ACT_PID" 5 || stop
 [ -S "$SOCK" ] && pass "unix path: the manager's socket file is still there" || fail "unix path: socket file gone"
 ABS=@sockact-adopt-test-$$
 run abstract -l "$ABS" -- "$ABS"
-out=$(talk "$ABS")
-expect_contains "abstract socket: exact address" "$out$(cat "$ACT_LOG")" "hello pid=" "(rule: the same address)"
+answered "abstract socket: exact address" "$ABS" "(rule: the same address)"
 stop
 
 # 5. shutdown() of the adopted listener is suppressed: it goes on accepting.
@@ -146,9 +134,8 @@ expect_contains "idle: reason logged" "$(cat "$ACT_LOG")" "sending SIGTERM"
 # 7. Malformed variables: named on stderr, the program runs on.
 P=$(free_port)
 run bad -l 127.0.0.1:$P -E SOCKACT_ADOPT=web -E IDLE_TIMEOUT=-5 -- 127.0.0.1:$P
-out=$(talk 127.0.0.1:$P)
-expect_contains "malformed SOCKACT_ADOPT and IDLE_TIMEOUT: named, and it still serves" "$out$(cat "$ACT_LOG")" \
-  "hello pid=" 'SOCKACT_ADOPT="web": entry "web" is not NAME=ADDRESS' 'IDLE_TIMEOUT="-5" is not a number of seconds'
+answered "malformed SOCKACT_ADOPT and IDLE_TIMEOUT: named, and it still serves" 127.0.0.1:$P \
+  'SOCKACT_ADOPT="web": entry "web" is not NAME=ADDRESS' 'IDLE_TIMEOUT="-5" is not a number of seconds'
 stop
 
 # 8. Nothing adopted: a warning once, about 3 s after start.
@@ -171,11 +158,8 @@ stop
 
 # 10. sockact-run --adopt finds the library next to itself; idle exit, then woken again.
 if [ -n "$RUN" ]; then
-  P=$(free_port)
-  Q=$(free_port)
-  "$RUN" --adopt -l 127.0.0.1:$P -E IDLE_TIMEOUT=0.5 -- "$PROBE" serve 127.0.0.1:$Q >"$E2E_TMP/run.log" 2>&1 &
-  E2E_PIDS+=($!)
-  for _ in $(seq 100); do grep -q "listening on" "$E2E_TMP/run.log" && break; sleep 0.05; done
+  P=$(free_port) Q=$(free_port)
+  run_adopt -l 127.0.0.1:$P -E IDLE_TIMEOUT=0.5 -- "$PROBE" serve 127.0.0.1:$Q
   out=$(talk 127.0.0.1:$P)
   for _ in $(seq 100); do grep -q "activation 1:.*stopped: signal SIGTERM" "$E2E_TMP/run.log" && break; sleep 0.1; done
   out2=$(talk 127.0.0.1:$P)

@@ -25,8 +25,7 @@ CASE=$3
 RUN=${4:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-. "$HERE/../e2e/lib.sh"
-need systemd-socket-activate
+. "$HERE/../support/adopt_lib.sh"
 need curl
 NODE=${SOCKACT_NODE:-/usr/bin/node}
 PY=/usr/bin/python3
@@ -159,31 +158,12 @@ case $CASE in
   cycling)
     # sockact-run starts sh -c 'exec node ...' on each connection after an idle
     # exit; requests land before, at and after the 0.5 s idle deadline.
-    "$RUN" --adopt -l "127.0.0.1:$P" -E IDLE_TIMEOUT=0.5 -E PORT="$Q" -E PATH="$SYS_PATH" -- \
-      sh -c "exec node '$E2E_TMP/server.js'" >"$E2E_TMP/run.log" 2>&1 &
-    E2E_PIDS+=($!)
-    for _ in $(seq 100); do grep -q "listening on" "$E2E_TMP/run.log" && break; sleep 0.05; done
-    failed=0
-    : >"$E2E_TMP/pids"
-    for i in $(seq 20); do
-      out=$(get "$P")
-      if [[ $out == *"status=200"* && $out == *"child-env=unset/unset"* ]]; then
-        echo "${out#*pid=}" | cut -d' ' -f1 >>"$E2E_TMP/pids"
-      else
-        failed=$((failed + 1))
-        echo "request $i failed: $out"
-      fi
-      sleep "0.$((30 + RANDOM % 50))"  # 0.30-0.79 s: around the deadline, plus node's start
-    done
-    starts=$(sort -u "$E2E_TMP/pids" | wc -l)
-    [ "$failed" = 0 ] && pass "cycling: 20 requests around the idle deadline, 0 failed" ||
-      fail "cycling: $failed of 20 requests failed"
-    [ "$starts" -ge 4 ] && pass "cycling: $starts processes answered (idle exits and wake-ups in between)" ||
-      fail "cycling: only $starts process(es) answered; the idle exit did not happen"
-    if grep -q 'bound none of them\|error:' "$E2E_TMP/run.log"; then
-      fail "cycling: a warning or an error in the log:"
-      sed 's/^/    | /' "$E2E_TMP/run.log"
-    fi
+    run_adopt -l "127.0.0.1:$P" -E IDLE_TIMEOUT=0.5 -E PORT="$Q" -E PATH="$SYS_PATH" -- \
+      sh -c "exec node '$E2E_TMP/server.js'"
+    cycle_request() { get "$P"; }
+    answer_id() { [[ $1 == *"status=200"* && $1 == *"child-env=unset/unset"* ]] && echo "${1#*pid=}" | cut -d' ' -f1; }
+    cycle_requests 30 50 4 processes "process(es)"  # 0.30-0.79 s apart: around the deadline, plus node's start
+    no_match_in_log "cycling: a warning or an error in the log" "$E2E_TMP/run.log" 'bound none of them\|error:'
     ;;
   *)
     echo "unknown case $CASE" >&2

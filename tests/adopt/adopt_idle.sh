@@ -11,10 +11,23 @@
 set -euo pipefail
 LIB=$1
 PROBE=$2
-. "$(dirname "$0")/../e2e/lib.sh"
-need systemd-socket-activate
+. "$(dirname "$0")/../support/adopt_lib.sh"  # talk
 
-talk() { "$PROBE" connect "$@" 2>&1 || true; }
+# exits_when_idle LABEL SECONDS AFTER STILL: the program ends by SIGTERM within
+# SECONDS, and not before IDLE_TIMEOUT=1 after t_close ("exited N ms after
+# AFTER"); else FAIL "still running SECONDS s after STILL".
+exits_when_idle() {
+  local t_exit
+  if wait_exit "$ACT_PID" "$2"; then
+    t_exit=$(now_ms)
+    [ "$RC" = 143 ] && pass "$1: exits by SIGTERM when idle" || fail "$1: exit status $RC"
+    [ $((t_exit - t_close)) -ge 900 ] && pass "$1: exited $((t_exit - t_close)) ms after $3" ||
+      fail "$1: exited $((t_exit - t_close)) ms after $3 (< IDLE_TIMEOUT)"
+  else
+    fail "$1: still running $2 s after $4"
+    kill "$ACT_PID" 2>/dev/null || true
+  fi
+}
 
 # 1. A second port: the manager passes 127.0.0.1:P, the program also listens
 #    on 127.0.0.1:Q itself. A connection held on Q for 2.5 s with IDLE_TIMEOUT=1.
@@ -31,15 +44,7 @@ expect_contains "second port: both answered" "$out / $out2" "hello pid=" " / hel
 kill -0 "$ACT_PID" 2>/dev/null || alive=no
 [ "$alive" = yes ] && pass "second port: running while its 2.5 s connection was open" ||
   fail "second port: the program ended while its connection on the second port was open"
-if wait_exit "$ACT_PID" 10; then
-  t_exit=$(now_ms)
-  [ "$RC" = 143 ] && pass "second port: exits by SIGTERM when idle" || fail "second port: exit status $RC"
-  [ $((t_exit - t_close)) -ge 900 ] && pass "second port: exited $((t_exit - t_close)) ms after that connection closed" ||
-    fail "second port: exited $((t_exit - t_close)) ms after that connection closed (< IDLE_TIMEOUT)"
-else
-  fail "second port: still running 10 s after its last connection"
-  kill "$ACT_PID" 2>/dev/null || true
-fi
+exits_when_idle "second port" 10 "that connection closed" "its last connection"
 
 # 2. Connections closed with fclose(fdopen()): the library never sees the
 #    close, the kernel does. The program still exits when idle.
@@ -56,15 +61,8 @@ for where in tcp unix; do
   out+=" / $(talk "$ADDR" 1500)"
   t_close=$(now_ms)
   expect_contains "fclose, $where: answered" "$out" "hello pid=" " / hello pid="
-  if wait_exit "$ACT_PID" 5; then
-    t_exit=$(now_ms)
-    [ "$RC" = 143 ] && pass "fclose, $where: exits by SIGTERM when idle" || fail "fclose, $where: exit status $RC"
-    [ $((t_exit - t_close)) -ge 900 ] && pass "fclose, $where: exited $((t_exit - t_close)) ms after the last close" ||
-      fail "fclose, $where: exited $((t_exit - t_close)) ms after the last close (< IDLE_TIMEOUT)"
-  else
-    fail "fclose, $where: still running 5 s after its last connection closed (pinned by connections it cannot see close)"
-    kill "$ACT_PID" 2>/dev/null || true
-  fi
+  exits_when_idle "fclose, $where" 5 "the last close" \
+    "its last connection closed (pinned by connections it cannot see close)"
   expect_contains "fclose, $where: idle decided from the kernel's view" "$(cat "$ACT_LOG")" \
     "the kernel's view (sock_diag)" "sending SIGTERM"
 done

@@ -9,10 +9,7 @@
 set -euo pipefail
 LIB=$1
 PROBE=$2
-. "$(dirname "$0")/../e2e/lib.sh"
-need systemd-socket-activate
-
-talk() { "$PROBE" connect "$@" 2>&1 || true; }
+. "$(dirname "$0")/../support/adopt_lib.sh"  # talk
 
 # rebind NAME RULE ACTIVATE_ARGS... -- PROBE_ADDRESS: three connections, each
 # after a rebind of the one before, are all answered through the passed socket.

@@ -10,8 +10,7 @@
 set -euo pipefail
 LIB=$1
 PROBE=$2
-. "$(dirname "$0")/../e2e/lib.sh"
-need systemd-socket-activate
+. "$(dirname "$0")/../support/adopt_lib.sh"
 
 P1=$(free_port)
 activate nobind -l "127.0.0.1:$P1" -E LD_PRELOAD="$LIB" "$PROBE" idle 5
