@@ -31,3 +31,28 @@ EOF2
 # pods: the containers (podman ps -a: name and status) in the manager's
 # namespaces, with the settings of podman_conf.
 pods() { sd_nsenter "${PODENV[@]}" podman ps -a --format '{{.Names}} {{.Status}}' 2>&1; }
+
+# The round of a socket-activated container, with SOCK, SVC, CNAME and PORT set:
+# idle_then_woken LABEL IDLE WHY PATH WANT: the service goes inactive after
+# the idle timeout (IDLE, as the check names it) with Result=success and
+# status 0 (WHY that matters), the container is gone, the socket listens on,
+# and GET PATH wakes a new invocation that answers WANT (in out).
+idle_then_woken() {
+  local l=$1 inv1
+  inv1=$(sd_prop "$SVC" InvocationID)
+  sd_check "$l: idle exit after $2: service inactive" sd_wait_state "$SVC" inactive 20
+  sd_check "$l: Result=success, status 0 ($3)" sd_succeeded "$SVC"
+  sd_check "$l: container removed: podman ps -a is empty" [ -z "$(pods)" ]
+  sd_check "$l: socket still listening" [ "$(sd_prop "$SOCK" SubState)" = listening ]
+  sd_get "$PORT" "$4"
+  sd_expect_contains "$l: next request wakes it again (cold: $took s)" "$out" "$5"
+  sd_check "$l: new invocation" [ "$(sd_prop "$SVC" InvocationID)" != "$inv1" ]
+}
+# stop_round LABEL: systemctl stop ends the service with success and status 0
+# and removes the container; then the socket stops too.
+stop_round() {
+  sdctl stop "$SVC" 2>/dev/null
+  sd_check "$1: systemctl stop: Result=success, status 0" sd_succeeded "$SVC"
+  sd_check "$1: container removed after the stop" [ -z "$(pods)" ]
+  sdctl stop "$SOCK"
+}

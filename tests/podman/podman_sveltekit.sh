@@ -189,7 +189,7 @@ fi
 # ---- the shipped units: serve, idle exit, container gone, wake again
 # round LABEL RUNTIME: the whole round with the installed units.
 round() {
-  local l=$1 want="pid=1 runtime=$2" inv1 first
+  local l=$1 want="pid=1 runtime=$2" first
   sd_check "$l: socket listening, service inactive before the first request" \
     [ "$(sd_prop "$SOCK" SubState)/$(sd_prop "$SVC" ActiveState)" = listening/inactive ]
   sd_get "$PORT" /pid
@@ -198,21 +198,9 @@ round() {
   sd_get "$PORT" /
   sd_expect_contains "$l: the page (warm: $took s)" "$out" "<h1>hello from SvelteKit</h1>" "$want"
   sd_expect_contains "$l: podman ps shows the running container" "$(pods)" "$CNAME Up"
-  inv1=$(sd_prop "$SVC" InvocationID)
-  sd_check "$l: idle exit after IDLE_TIMEOUT: service inactive" sd_wait_state "$SVC" inactive 20
-  sd_check "$l: Result=success, status 0 (not failed; Restart=no)" \
-    [ "$(sd_prop "$SVC" Result)/$(sd_prop "$SVC" ExecMainStatus)" = success/0 ]
-  sd_check "$l: container removed: podman ps -a is empty" [ -z "$(pods)" ]
-  sd_check "$l: socket still listening" [ "$(sd_prop "$SOCK" SubState)" = listening ]
-  sd_get "$PORT" /pid
-  sd_expect_contains "$l: next request wakes it again (cold: $took s)" "$out" "$want"
-  sd_check "$l: new invocation" [ "$(sd_prop "$SVC" InvocationID)" != "$inv1" ]
+  idle_then_woken "$l" IDLE_TIMEOUT "not failed; Restart=no" /pid "$want"
   sd_check "$l: new instance of the app" [ "${first##*instance=}" != "${out##*instance=}" ]
-  sdctl stop "$SVC" 2>/dev/null
-  sd_check "$l: systemctl stop: Result=success, status 0" \
-    [ "$(sd_prop "$SVC" Result)/$(sd_prop "$SVC" ExecMainStatus)" = success/0 ]
-  sd_check "$l: container removed after the stop" [ -z "$(pods)" ]
-  sdctl stop "$SOCK"
+  stop_round "$l"
 }
 CNAME=sveltekit-bun
 install_units "$EX/sveltekit-bun.socket" "$EX/sveltekit-bun.service" 1

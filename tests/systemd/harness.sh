@@ -265,6 +265,9 @@ sd_install_example() {
     sd_nsenter cp "$bin" "/srv/$name"
 }
 
+# sd_succeeded UNIT: its last run ended with Result=success and exit status 0.
+sd_succeeded() { [ "$(sd_prop "$1" Result)/$(sd_prop "$1" ExecMainStatus)" = success/0 ]; }
+
 # sd_wait_state UNIT STATE TIMEOUT_S (whole seconds): waits until STATE is the unit's ActiveState or
 # SubState ("inactive", "listening", ...). On timeout says what it was; returns 1.
 sd_wait_state() {

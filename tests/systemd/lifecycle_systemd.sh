@@ -85,8 +85,7 @@ elif [ "$MODE" = basic ]; then
   inv1=$(sd_prop "$SVC" InvocationID)
   sd_check "(a) running (Type=notify: READY=1 arrived)" [ "$(sd_prop "$SVC" SubState)" = running ]
   sd_check "(a) exits by itself after IDLE_TIMEOUT" sd_wait_state "$SVC" inactive 15
-  sd_check "(a) Result=success, status 0" \
-    [ "$(sd_prop "$SVC" Result)/$(sd_prop "$SVC" ExecMainStatus)" = success/0 ]
+  sd_check "(a) Result=success, status 0" sd_succeeded "$SVC"
   sd_check "(a) socket still listening" [ "$(sd_prop "$NAME-web.socket" SubState)" = listening ]
   out=$(web /) || true
   sd_expect_contains "(a) next request starts it again" "$out" "hello from $NAME"
@@ -103,8 +102,7 @@ elif [ "$MODE" = basic ]; then
   wait $slow
   all=$(cat "$SD_DIR"/slow.*)
   sd_check "(c) 3 slow requests completed during stop" [ "$(grep -c 'delayed 1500 ms' <<<"$all")" = 3 ]
-  sd_check "(c) stopped with Result=success, status 0" \
-    [ "$(sd_prop "$SVC" Result)/$(sd_prop "$SVC" ExecMainStatus)" = success/0 ]
+  sd_check "(c) stopped with Result=success, status 0" sd_succeeded "$SVC"
 
   # (d) Type=notify with WatchdogSec=2: pings keep systemd satisfied.
   dropin 0 10 2
