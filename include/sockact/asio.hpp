@@ -51,6 +51,7 @@
 #endif
 
 #include <sockact/activation.hpp>
+#include <sockact/detail/accept_core.hpp>
 #include <sockact/detail/config.hpp>
 #include <sockact/detail/text.hpp>
 #include <sockact/error.hpp>
@@ -609,7 +610,6 @@ class driver_state final : public driver_base,
   using tcp = asio_ns::ip::tcp;
   using local_stream = asio_ns::local::stream_protocol;
   static constexpr std::chrono::milliseconds finish_wait{200};
-  static constexpr int accept_burst = 16;  // accepts per wakeup, then the other listeners get their turn
 
   driver_state(const Executor& executor, activation& act, OnConnection on_connection)
       : executor_(executor),
@@ -766,38 +766,52 @@ class driver_state final : public driver_base,
   // and only while accepting: async_accept would take a connection from the
   // kernel in the reactor, and one that completed just as the drain began
   // would be closed unanswered. A client not accepted waits in the backlog
-  // for the next activation.
+  // for the next activation. The accepts themselves are the shared accept
+  // path's, on the native fd (non-blocking).
   template <class Protocol>
   void accept(const std::shared_ptr<acceptor_entry<Protocol>>& e) {
     e->acceptor.async_wait(
         asio_ns::socket_base::wait_read, [self = this->shared_from_this(), e](const asio_error_code& ec) {
           if (!self->accepting_ || ec == asio_ns::error::operation_aborted) return;
-          if (ec) return self->accept_failed(e, ec);
-          for (int i = 0; i < accept_burst; ++i) {
-            asio_error_code aec;
-            typename Protocol::socket socket = e->acceptor.accept(asio_ns::make_strand(self->executor_), aec);
-            if (aec == asio_ns::error::would_block || aec == asio_ns::error::try_again) break;
-            if (aec) return self->accept_failed(e, aec);
-            self->deliver(std::move(socket), e->index);
-            if (!self->accepting_) return;  // the handler ended the activation
-          }
+          const std::string& name = self->act_.sockets()[e->index].name;
+          const auto log = [&](const std::string& line) { self->act_.log(line); };
+          sockact::detail::accept_outcome r;
+          if (ec)
+            r.next = self->accept_.failed(
+                ec.category() == asio_ns::error::get_system_category() ? ec.value() : EINVAL, name, log);
+          else
+            r = self->accept_.burst(
+                e->acceptor.native_handle(),
+                [&](unique_fd c) { self->template deliver_fd<Protocol>(std::move(c), e->index); },
+                [&] { return self->accepting_; }, name, log,
+                SOCK_CLOEXEC);  // blocking, as Asio's accept() makes it
+          if (r.next == sockact::detail::accept_next::stop || !self->accepting_) return;
+          if (r.next == sockact::detail::accept_next::back_off) return self->pause(e);
           self->arm();  // the request deadlines of the new connections need the timer
           self->accept(e);
         });
   }
 
+  // A connection accepted on the native fd, as the Asio socket the handler takes.
   template <class Protocol>
-  void accept_failed(const std::shared_ptr<acceptor_entry<Protocol>>& e, const asio_error_code& ec) {
-    const int value = ec.category() == asio_ns::error::get_system_category() ? ec.value() : 0;
-    const accept_status what = sockact::detail::classify_accept_errno(value);
-    if (what == accept_status::retry || what == accept_status::would_block) return accept(e);
-    // Out of fds (or worse): pause this acceptor rather than spin; the
-    // queued clients wait in the kernel until fds free up.
-    if (what != accept_status::fd_limit || !warned_fd_limit_)
-      act_.log("accept on " + act_.sockets()[e->index].name + ": " + ec.message() +
-               "; pausing accepts for 100 ms");
-    if (what == accept_status::fd_limit) warned_fd_limit_ = true;
-    e->pause.expires_after(std::chrono::milliseconds(100));
+  void deliver_fd(unique_fd fd, std::size_t index) {
+    const server_socket& from = act_.sockets()[index];
+    typename Protocol::socket socket(asio_ns::make_strand(executor_));
+    asio_error_code aec;
+    if constexpr (std::is_same<Protocol, tcp>::value)
+      socket.assign(from.info.family == AF_INET6 ? tcp::v6() : tcp::v4(), fd.get(), aec);
+    else
+      socket.assign(Protocol(), fd.get(), aec);
+    if (aec) return act_.log("accept on " + from.name + ": cannot adopt the connection: " + aec.message());
+    (void)fd.release();  // the socket owns it now
+    deliver(std::move(socket), index);
+  }
+
+  // Out of fds (or worse): leave this acceptor alone for a while rather than
+  // spin; the queued clients wait in the kernel until fds free up.
+  template <class Protocol>
+  void pause(const std::shared_ptr<acceptor_entry<Protocol>>& e) {
+    e->pause.expires_after(sockact::detail::accept_back_off);
     e->pause.async_wait([self = this->shared_from_this(), e](const asio_error_code& wec) {
       if (!wec && self->accepting_) self->accept(e);
     });
@@ -922,7 +936,7 @@ class driver_state final : public driver_base,
   clock::time_point armed_for_{}, finish_by_{};
   unsigned long generation_ = 0;
   bool accepting_ = true, armed_ = false, single_ = false, finishing_ = false, halted_ = false;
-  bool warned_fd_limit_ = false;
+  sockact::detail::accept_core accept_;
   bool signalled_ = false;      // a stop signal (or an outside stop) began a drain
   bool absorb_signal_ = false;  // an outside stop stands for the next signal
 };

@@ -54,6 +54,7 @@
 // writev(2)). Single-threaded: every call on the loop's thread.
 
 #include <sockact/activation.hpp>
+#include <sockact/detail/accept_core.hpp>
 #include <sockact/error.hpp>
 #include <sockact/posix.hpp>
 #include <sockact/unique_fd.hpp>
@@ -274,7 +275,6 @@ class libevent_core {
  public:
   using clock = activation::clock;
   using on_connection_fn = std::function<void(unique_fd, const server_socket&)>;
-  static constexpr std::chrono::milliseconds back_off{100};  // after EMFILE/ENFILE
 
   libevent_core(event_base* base, activation& act) : base_(base), act_(&act) {}
   libevent_core(const libevent_core&) = delete;
@@ -406,16 +406,16 @@ class libevent_core {
 
   // Out of fds (or another accept error): stop watching that listener for a
   // while rather than spin; the clients wait in the kernel's queue.
+  // libevent's listener retries EINTR, EAGAIN and ECONNABORTED itself and
+  // reports the rest here; the shared accept path says what each means.
   void accept_failed(evconnlistener* lev, int err) {
     for (listener& l : listeners_) {
       if (l.lev != lev) continue;
+      if (accept_.failed(err, l.from->name, [&](const std::string& line) { act_->log(line); }) !=
+          accept_next::back_off)
+        continue;  // that connection died in the queue: the listener stays enabled
       evconnlistener_disable(lev);
-      l.paused_until = clock::now() + back_off;
-      const bool fd_limit = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-      if (!fd_limit || !warned_fd_limit_)
-        act_->log("accept on " + l.from->name + ": " + std::generic_category().message(err) +
-                  "; pausing accepts for 100 ms");
-      warned_fd_limit_ = warned_fd_limit_ || fd_limit;
+      l.paused_until = clock::now() + accept_back_off;
     }
     arm();
   }
@@ -740,7 +740,7 @@ class libevent_core {
   std::vector<bufferevent*> dirty_;
   clock::time_point armed_ = clock::time_point::max();
   bool serving_ = false, accepting_ = false, ready_ = false, finished_ = false, single_ = false;
-  bool warned_fd_limit_ = false;
+  accept_core accept_;
 };
 
 inline bool libevent_core::serve(evhttp* http, std::error_code& ec, std::string* why) {

@@ -28,6 +28,7 @@
 // include <sockact/activation.hpp>: its templates use the activation the
 // program includes anyway.
 
+#include <sockact/detail/accept_core.hpp>
 #include <sockact/detail/config.hpp>
 #include <sockact/detail/text.hpp>
 #include <sockact/error.hpp>
@@ -40,6 +41,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -522,7 +524,6 @@ class libuv_driver_core {
   bool closing = false;              // finished or stopped: no more calls out
   bool finished = false;             // the activation finished
   std::uint64_t armed = UINT64_MAX;  // uv_hrtime() the timer is set for; max: stopped
-  static constexpr std::uint64_t back_off_ns = 100'000'000;  // after EMFILE/ENFILE
 
   // What the activation type knows.
   virtual std::int64_t deadline_in_ns() = 0;  // INT64_MAX: none
@@ -580,7 +581,8 @@ class libuv_driver_core {
   // Out of fds: leave the queued clients in the kernel for a while.
   void pause(watch& w) noexcept {
     ::uv_poll_stop(&w.poll);
-    w.paused_until = ::uv_hrtime() + back_off_ns;
+    w.paused_until =
+        ::uv_hrtime() + static_cast<std::uint64_t>(std::chrono::nanoseconds(accept_back_off).count());
   }
 
   // Stops watching the listeners for good (the drain began).
@@ -723,16 +725,11 @@ class libuv_driver_impl final : public libuv_driver_core {
     auto& sockets = act_->sockets();
     if (w.index >= sockets.size() || sockets[w.index].fd.get() != w.fd) return;
     const auto& from = sockets[w.index];
-    const accept_result r = accept_burst(
-        w.fd, 64, [&](unique_fd c) { deliver(std::move(c), from); },
-        [&] { return !closing && w.open; });  // 64: let other work in between; an idle drain accepts too
-    if (r.status == accept_status::fd_limit) {
-      pause(w);
-      if (!warned_fd_limit_) act_->log("accept: " + r.error.message() + "; pausing accepts for 100 ms");
-      warned_fd_limit_ = true;
-    } else if (r.status == accept_status::error) {
-      act_->log("accept on " + from.name + ": " + r.error.message());
-    }
+    const detail::accept_outcome r = accept_.burst(
+        w.fd, [&](unique_fd c) { deliver(std::move(c), from); },
+        [&] { return !closing && w.open; },  // an idle drain accepts too
+        from.name, [&](const std::string& line) { act_->log(line); });
+    if (r.next == accept_next::back_off) pause(w);
   }
 
   void before_wait() override {
@@ -777,7 +774,7 @@ class libuv_driver_impl final : public libuv_driver_core {
   OnConnection on_connection_;
   bool handed_over_ = false;
   bool single_ = false;
-  bool warned_fd_limit_ = false;
+  accept_core accept_;
 };
 
 }  // namespace detail

@@ -16,6 +16,7 @@
 //       if (fd == driver.fd()) driver.on_ready(); else ...
 
 #include <sockact/activation.hpp>
+#include <sockact/detail/accept_core.hpp>
 #include <sockact/posix.hpp>
 
 #include <signal.h>
@@ -146,19 +147,14 @@ class poll_driver {
   }
 
   void accept_all(server_socket& l, OnConnection& on_connection) {
-    const accept_result r = accept_burst(
-        l.fd.get(), 256,
-        [&](unique_fd c) { on_connection(std::move(c), static_cast<const server_socket&>(l)); },
-        [&] { return static_cast<bool>(l.fd); });  // an idle drain accepts (and ends) too
-    if (r.status == accept_status::fd_limit) {
-      // Out of fds: stop watching this listener for a while rather than spin;
-      // the queued clients wait in the kernel until fds free up.
+    const detail::accept_outcome r = accept_.burst(
+        l.fd.get(), [&](unique_fd c) { on_connection(std::move(c), static_cast<const server_socket&>(l)); },
+        [&] { return static_cast<bool>(l.fd); },  // an idle drain accepts (and ends) too
+        l.name, [&](const std::string& line) { act_->log(line); });
+    if (r.next == detail::accept_next::back_off) {
+      // The listener stays readable: stop watching it for a while.
       ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
-      paused_.push_back({l.fd.get(), clock::now() + std::chrono::milliseconds(100)});
-      if (!warned_fd_limit_) act_->log("accept: " + r.error.message() + "; pausing accepts for 100 ms");
-      warned_fd_limit_ = true;
-    } else if (r.status == accept_status::error) {
-      act_->log("accept on " + l.name + ": " + r.error.message());
+      paused_.push_back({l.fd.get(), clock::now() + detail::accept_back_off});
     }
   }
 
@@ -217,7 +213,8 @@ class poll_driver {
   OnConnection on_connection_;
   unique_fd epoll_, timer_, signals_;
   std::vector<paused> paused_;
-  bool finished_ = false, single_ = false, warned_fd_limit_ = false;
+  detail::accept_core accept_;
+  bool finished_ = false, single_ = false;
 };
 
 }  // namespace sockact

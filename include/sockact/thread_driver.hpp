@@ -58,6 +58,7 @@
 // so a new client is served by this process rather than a cold start.
 
 #include <sockact/activation.hpp>
+#include <sockact/detail/accept_core.hpp>
 #include <sockact/posix.hpp>
 #include <sockact/unique_fd.hpp>
 
@@ -80,6 +81,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -661,7 +663,6 @@ bool thread_driver::serve(OnConnection on_connection) {
                 "thread_driver::serve(): the connection handler must take (thread_socket&&[, const "
                 "sockact::server_socket&]), or a type made from a thread_socket&& (sockact::sync_stream)");
   auto state = std::make_shared<serve_state<OnConnection>>(std::move(on_connection));
-  constexpr auto pause = std::chrono::milliseconds(100);
   std::vector<pollfd> fds{{stopped_fd_.get(), POLLIN, 0}};
   std::vector<const server_socket*> from{nullptr};
   std::vector<clock::time_point> paused{clock::time_point()};
@@ -680,7 +681,7 @@ bool thread_driver::serve(OnConnection on_connection) {
       start_thread(state, thread_socket(std::move(fd), std::move(conn)), l);
     }
   }
-  bool warned = false;
+  detail::accept_core accept;
   while (fds.size() > 1 && !listeners_closed()) {
     clock::time_point resume = clock::time_point::max();
     const clock::time_point now = clock::now();
@@ -694,28 +695,24 @@ bool thread_driver::serve(OnConnection on_connection) {
     if (::poll(fds.data(), fds.size(), timeout) < 0) continue;  // EINTR
     for (std::size_t i = 1; i < fds.size() && !listeners_closed(); ++i) {
       if (fds[i].events == 0 || (fds[i].revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL)) == 0) continue;
-      for (int burst = 0; burst < 16; ++burst) {
-        accept_result r;
-        thread_connection conn;
-        {
-          const std::lock_guard<std::mutex> lock(listen_mutex_);
-          if (listeners_closed()) break;  // the fd is the placeholder now
-          r = accept_connection(fds[i].fd);
-          if (r.status == accept_status::accepted) conn = track_lingering(r.fd.get());
-        }
-        if (r.status == accept_status::accepted) {
-          start_thread(state, thread_socket(std::move(r.fd), std::move(conn)), *from[i]);
-          continue;
-        }
-        if (r.status == accept_status::retry) continue;
-        if (r.status == accept_status::would_block) break;
-        // Out of fds (or worse): leave the clients in the kernel's queue for a while.
-        if (r.status != accept_status::fd_limit || !warned)
-          act_->log("accept on " + from[i]->name + ": " + r.error.message() + "; pausing accepts for 100 ms");
-        warned = warned || r.status == accept_status::fd_limit;
+      const detail::accept_outcome r = accept.burst(
+          [&]() -> std::optional<accept_result> {
+            accept_result a;
+            thread_connection conn;
+            {
+              const std::lock_guard<std::mutex> lock(listen_mutex_);
+              if (listeners_closed()) return std::nullopt;  // the fd is the placeholder now
+              a = accept_connection(fds[i].fd);
+              if (a.status == accept_status::accepted) conn = track_lingering(a.fd.get());
+            }
+            if (a.status == accept_status::accepted)
+              start_thread(state, thread_socket(std::move(a.fd), std::move(conn)), *from[i]);
+            return std::optional<accept_result>(std::move(a));
+          },
+          from[i]->name, [&](const std::string& line) { act_->log(line); });
+      if (r.next == detail::accept_next::back_off) {  // the clients wait in the kernel's queue
         fds[i].events = 0;
-        paused[i] = clock::now() + pause;
-        break;
+        paused[i] = clock::now() + detail::accept_back_off;
       }
     }
   }

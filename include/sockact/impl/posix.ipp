@@ -48,6 +48,7 @@ SOCKACT_DECL accept_status classify_accept_errno(int e) noexcept {
     // from accept() itself; they concern that connection, not the listener.
     // EOPNOTSUPP is left out: it also means "not a stream socket", for ever.
     case ECONNABORTED:
+    case EINTR:
     case EPROTO:
     case ENETDOWN:
     case ENOPROTOOPT:
