@@ -5,6 +5,7 @@
 
 #include "program.hpp"
 
+#include <sockact/detail/accept_core.hpp>
 #include <sockact/listen.hpp>
 #include <sockact/notify.hpp>
 
@@ -17,6 +18,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <optional>
 #include <utility>
 
 namespace sockact_run {
@@ -472,40 +474,54 @@ void supervisor::activate(std::size_t index, clock_type::time_point woken) {
     start(woken_by, woken, -1, std::move(pipes));
     return;
   }
-  // --accept: every waiting connection, each to a PROGRAM of its own, while
-  // fewer than --max-connections run; the rest wait in the queue.
-  for (;;) {
-    if (fatal_ >= 0 || !want_listeners(clock_type::now()) || !may_start(what)) return;
-    spawn_pipes pipes;  // before the connection: without fds it stays queued
-    if (!pipes.open()) return back_off("pipe2", errno);
-    sockaddr_storage peer{};
-    socklen_t len = sizeof peer;
-    sockact::unique_fd c(::accept4(s.fd.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
-    if (!c) {
-      const int err = errno;
-      if (err == EINTR || err == ECONNABORTED) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) return;
-      // EMFILE, ENFILE, ENOBUFS, ENOMEM: the socket stays readable, so
-      // polling it again at once would spin. The same for anything else.
-      return back_off("accept", err);
-    }
-    const std::string peer_text = sockact::address_to_string(reinterpret_cast<sockaddr*>(&peer), len);
-    std::string addr, port;
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (peer.ss_family == AF_INET) {
-      const auto& in = reinterpret_cast<const sockaddr_in&>(peer);
-      addr = ::inet_ntop(AF_INET, &in.sin_addr, buf, sizeof buf);
-      port = std::to_string(ntohs(in.sin_port));
-    } else if (peer.ss_family == AF_INET6) {
-      const auto& in6 = reinterpret_cast<const sockaddr_in6&>(peer);
-      addr = ::inet_ntop(AF_INET6, &in6.sin6_addr, buf, sizeof buf);
-      port = std::to_string(ntohs(in6.sin6_port));
-    }
-    env_.set_remote(addr, port);
-    if (!start(what + (peer_text.empty() ? "" : ", peer " + peer_text), woken, c.get(), std::move(pipes)))
-      reset_connection(c.get());  // could not fork: its client learns at once
-    woken = clock_type::now();
+  // --accept: the waiting connections (a burst of them, as the library's
+  // drivers take), each to a PROGRAM of its own, while fewer than
+  // --max-connections run; the rest wait in the queue. The accept path is
+  // the library's: what each accept() error means, and the back-off after
+  // EMFILE and the like (the socket stays readable: polling it again at once
+  // would spin).
+  sockact::detail::accept_core accepts;
+  const sockact::detail::accept_outcome r = accepts.burst(
+      [&]() -> std::optional<sockact::accept_result> {
+        if (fatal_ >= 0 || !want_listeners(clock_type::now()) || !may_start(what)) return std::nullopt;
+        spawn_pipes pipes;  // before the connection: without fds it stays queued
+        if (!pipes.open()) {
+          back_off("pipe2", errno);
+          return std::nullopt;
+        }
+        sockact::accept_result a =
+            sockact::accept_connection(s.fd.get(), SOCK_CLOEXEC);  // PROGRAM's: blocking
+        if (a.status == sockact::accept_status::accepted) {
+          serve_connection(std::move(a.fd), what, woken, std::move(pipes));
+          woken = clock_type::now();
+        }
+        return std::optional<sockact::accept_result>(std::move(a));
+      },
+      s.name, [](const std::string&) {});  // back_off() says it, once per stretch
+  if (r.next == sockact::detail::accept_next::back_off) back_off("accept", r.error.value());
+}
+
+// --accept: PROGRAM for one connection, with REMOTE_ADDR and REMOTE_PORT.
+void supervisor::serve_connection(sockact::unique_fd c, const std::string& what, clock_type::time_point woken,
+                                  spawn_pipes pipes) {
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  if (::getpeername(c.get(), reinterpret_cast<sockaddr*>(&peer), &len) < 0) len = 0;
+  const std::string peer_text = sockact::address_to_string(reinterpret_cast<sockaddr*>(&peer), len);
+  std::string addr, port;
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (peer.ss_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in&>(peer);
+    addr = ::inet_ntop(AF_INET, &in.sin_addr, buf, sizeof buf);
+    port = std::to_string(ntohs(in.sin_port));
+  } else if (peer.ss_family == AF_INET6) {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(peer);
+    addr = ::inet_ntop(AF_INET6, &in6.sin6_addr, buf, sizeof buf);
+    port = std::to_string(ntohs(in6.sin6_port));
   }
+  env_.set_remote(addr, port);
+  if (!start(what + (peer_text.empty() ? "" : ", peer " + peer_text), woken, c.get(), std::move(pipes)))
+    reset_connection(c.get());  // could not fork: its client learns at once
 }
 
 // The start and trigger limits, before a start (and, with --accept, before

@@ -71,6 +71,8 @@ class supervisor {
                    const std::optional<std::string>& name);
   void pump_relays(const std::vector<pollfd>& fds, std::size_t first, const std::vector<unsigned>& numbers);
   void activate(std::size_t index, clock_type::time_point woken);
+  void serve_connection(sockact::unique_fd c, const std::string& what, clock_type::time_point woken,
+                        spawn_pipes pipes);
   bool may_start(const std::string& woken_by);
   bool start(const std::string& woken_by, clock_type::time_point woken, int connection, spawn_pipes pipes,
              bool replacement = false);
