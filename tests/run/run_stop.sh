@@ -23,10 +23,20 @@ TAG=$((RANDOM % 1000))
 d() { echo "$1.$TAG"; }
 running() { pgrep -f "^sleep $1\$" >/dev/null; }
 gone() { ! running "$1"; }
-# start_program: one connection that stays queued, so that the program starts.
+# start_program PORT DURATION: one connection that stays queued (conn), so that
+# the program starts; until its `sleep DURATION` runs.
 start_program() {
   exec {conn}<>"/dev/tcp/127.0.0.1/$1"
   wait_until 10 running "$2" || true
+}
+# run_sh NAME DURATION SCRIPT [OPTION...]: sockact-run NAME (with the OPTIONs)
+# on a new port P, its program sh -c SCRIPT, started by start_program P DURATION.
+run_sh() {
+  local name=$1 duration=$2 script=$3
+  shift 3
+  P=$(free_port)
+  run_start "$name" "$@" -l 127.0.0.1:$P -- sh -c "$script"
+  start_program "$P" "$duration"
 }
 # cleanup_sleeps DURATION...: should a check fail, the sleeps this script
 # started (found by their unique durations) do not outlive it.
@@ -38,11 +48,8 @@ cleanup_sleeps() {
 }
 
 # ---- a child of the program keeps the listening socket
-P=$(free_port)
-A=$(d 301)
-B=$(d 302)
-run_start child -l 127.0.0.1:$P -- sh -c "sleep $A & exec sleep $B"
-start_program "$P" "$B"
+A=$(d 301) B=$(d 302)
+run_sh child "$B" "sleep $A & exec sleep $B"
 running "$A" && pass "child holds the socket: the program and its child run" || fail "the program's child did not start"
 kill -TERM "$RUN_PID"
 wait_exit "$RUN_PID" 10 || fail "child holds the socket: sockact-run still running 10 s after SIGTERM"
@@ -57,10 +64,8 @@ gone "$A" && gone "$B" && pass "child holds the socket: no process of the progra
 cleanup_sleeps "$A" "$B"
 
 # ---- a program that ignores SIGTERM: SIGKILL after --stop-timeout
-P=$(free_port)
 C=$(d 303)
-run_start stubborn --stop-timeout 1 -l 127.0.0.1:$P -- sh -c "trap '' TERM; exec sleep $C"
-start_program "$P" "$C"
+run_sh stubborn "$C" "trap '' TERM; exec sleep $C" --stop-timeout 1
 t0=$(now_ms)
 kill -TERM "$RUN_PID"
 if wait_exit "$RUN_PID" 10; then
@@ -78,10 +83,8 @@ gone "$C" && pass "ignores SIGTERM: gone" || fail "ignores SIGTERM: still runnin
 cleanup_sleeps "$C"
 
 # ---- sockact-run killed with SIGKILL: the program (which ignores SIGTERM) goes too
-P=$(free_port)
 D=$(d 304)
-run_start killed -l 127.0.0.1:$P -- sh -c "trap '' TERM; exec sleep $D"
-start_program "$P" "$D"
+run_sh killed "$D" "trap '' TERM; exec sleep $D"
 kill -KILL "$RUN_PID"
 wait_exit "$RUN_PID" 5 2>/dev/null || true
 exec {conn}>&-
@@ -118,11 +121,8 @@ if ! command -v setsid >/dev/null 2>&1; then
   finish
   exit
 fi
-P=$(free_port)
-F=$(d 306)
-G=$(d 307)
-run_start daemon -l 127.0.0.1:$P -- sh -c "setsid sleep $F & exec sleep $G"
-start_program "$P" "$G"
+F=$(d 306) G=$(d 307)
+run_sh daemon "$G" "setsid sleep $F & exec sleep $G"
 wait_until 5 running "$F" || true
 kill -TERM "$RUN_PID"
 wait_exit "$RUN_PID" 10 && [ "$RC" = 143 ] && pass "setsid daemon: sockact-run exits (143)" || fail "setsid daemon: exit ${RC:-none}"
