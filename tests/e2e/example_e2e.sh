@@ -18,10 +18,8 @@ need ss
 
 P=$(free_port); Q=$(free_port)
 activate named -l 127.0.0.1:$P -l 127.0.0.1:$Q --fdname=web:admin "$BIN"
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
-expect_contains "v4 web socket" "$out" "hello from $NAME pid=$ACT_PID socket=web"
-out=$(curl -sS -m 10 http://127.0.0.1:$Q/ || true)
-expect_contains "v4 admin socket" "$out" "hello from $NAME pid=$ACT_PID socket=admin"
+expect_contains "v4 web socket" "$(http_get "$P" /)" "hello from $NAME pid=$ACT_PID socket=web"
+expect_contains "v4 admin socket" "$(http_get "$Q" /)" "hello from $NAME pid=$ACT_PID socket=admin"
 out=$(curl -sS -m 10 -v http://127.0.0.1:$P/ http://127.0.0.1:$P/missing 2>&1 || true)
 expect_contains "keep-alive" "$out" "Re-using existing connection" "< HTTP/1.1 404" "not found"
 out=$(printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /delay/50 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
@@ -34,7 +32,7 @@ expect_contains "malformed request gets 400" "$out" "HTTP/1.1 400"
 curl -sS -m 10 -o "$E2E_TMP/slow.out" http://127.0.0.1:$P/delay/3000 &
 slow=$!
 sleep 0.2
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
+out=$(http_get "$P" /)
 if kill -0 $slow 2>/dev/null && [[ $out == *"socket=web"* ]]; then pass "delay does not block other clients"
 else fail "a /delay blocked other clients (or / failed: $out)"; fi
 wait $slow || true
@@ -78,8 +76,8 @@ fi
 P=$(free_port)
 HOST=127.0.0.1 PORT=$P "$BIN" 2>"$E2E_TMP/bound.err" &
 pid=$!; E2E_PIDS+=("$pid")
-for _ in $(seq 100); do ss -Hltn "sport = :$P" | grep -q . && break; sleep 0.05; done
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
+wait_listening "$P" || true
+out=$(http_get "$P" /)
 expect_contains "not activated: binds HOST:PORT" "$out" "hello from $NAME pid=$pid socket=127.0.0.1:$P"
 kill -INT $pid; rc=0; wait $pid || rc=$?
 [ "$rc" = 0 ] && pass "SIGINT: exit status 0" || fail "SIGINT: exit status $rc"

@@ -11,7 +11,7 @@ need ss
 
 P=$(free_port)
 activate v4 -l 127.0.0.1:$P "$INSPECT" --respond --timeout=20
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
+out=$(http_get "$P" /)
 expect_contains "tcp v4" "$out" "fd 3: inet stream tcp listening 127.0.0.1:$P blocking name=\"unknown\"" \
   "LISTEN_FDS=\"1\"" "listen_fds: 1 fd(s) taken"
 
@@ -31,14 +31,14 @@ expect_contains "unix path" "$out" "fd 3: unix stream listening $SOCK blocking"
 
 P=$(free_port); Q=$(free_port)
 activate named -l 127.0.0.1:$P -l 127.0.0.1:$Q --fdname=web:admin "$INSPECT" --respond --timeout=20
-out=$(curl -sS -m 10 http://127.0.0.1:$Q/ || true)
+out=$(http_get "$Q" /)
 expect_contains "two named sockets" "$out" "LISTEN_FDNAMES=\"web:admin\"" \
   "fd 3: inet stream tcp listening 127.0.0.1:$P blocking name=\"web\"" \
   "fd 4: inet stream tcp listening 127.0.0.1:$Q blocking name=\"admin\"" "listen_fds: 2 fd(s) taken"
 
 P=$(free_port)
 activate accept -a -l 127.0.0.1:$P "$INSPECT" --respond --timeout=20
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
+out=$(http_get "$P" /)
 # (systemd names such fds "connection"; systemd-socket-activate 252 passes no names)
 expect_contains "accept=yes connection" "$out" "fd 3: inet stream tcp connected 127.0.0.1:$P peer 127.0.0.1:" \
   "listen_fds: 1 fd(s) taken"
@@ -61,7 +61,7 @@ expect_contains "shell wrapper refused by default" "$log" "is meant for process"
 
 P=$(free_port)
 activate wrapper-optin -l 127.0.0.1:$P sh -c "\"$INSPECT\" --respond --allow-parent --timeout=20; true"
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
+out=$(http_get "$P" /)
 expect_contains "shell wrapper with --allow-parent" "$out" "by opt-in" "fd 3: inet stream tcp listening 127.0.0.1:$P"
 
 out=$(env -u LISTEN_PID -u LISTEN_FDS "$INSPECT" 2>&1) && rc=0 || rc=$?

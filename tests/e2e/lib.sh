@@ -68,6 +68,10 @@ activate() {
 
 now_ms() { date +%s%3N; }
 
+# http_get PORT PATH: the answer to GET http://127.0.0.1:PORT/PATH, or curl's
+# error; 10 s at most.
+http_get() { curl -sS -m 10 "http://127.0.0.1:$1$2" || true; }
+
 # wait_exit PID SECONDS: waits for PID (a child of this shell) to end; sets RC
 # (its exit status) or returns 1.
 wait_exit() {

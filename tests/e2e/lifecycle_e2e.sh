@@ -17,7 +17,7 @@ need curl
 # 1. Idle exit after the last request, with status 0.
 P=$(free_port)
 activate idle -E IDLE_TIMEOUT=1 -l 127.0.0.1:$P "$BIN"
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
+out=$(http_get "$P" /)
 t_last=$(now_ms)
 expect_contains "idle: first request served" "$out" "hello from $NAME"
 if wait_exit "$ACT_PID" 15; then
@@ -33,7 +33,7 @@ fi
 # 2. A request longer than IDLE_TIMEOUT is not cut.
 P=$(free_port)
 activate long -E IDLE_TIMEOUT=1 -l 127.0.0.1:$P "$BIN"
-out=$(curl -sS -m 10 http://127.0.0.1:$P/delay/2500 || true)
+out=$(http_get "$P" /delay/2500)
 expect_contains "idle: a 2.5 s request with IDLE_TIMEOUT=1 completes" "$out" "delayed 2500 ms"
 wait_exit "$ACT_PID" 15 && [ "$RC" = 0 ] && pass "idle: then exits with 0" || fail "idle: did not exit after the long request"
 

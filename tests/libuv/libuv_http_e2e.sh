@@ -24,10 +24,8 @@ expect_exit() {
 # --- two named sockets (the shipped units' layout)
 P=$(free_port); Q=$(free_port)
 activate named -l 127.0.0.1:$P -l 127.0.0.1:$Q --fdname=web:admin "$SERVER"
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
-expect_contains "GET / on web" "$out" "hello from example-libuv-http pid=$ACT_PID socket=web"
-out=$(curl -sS -m 10 http://127.0.0.1:$Q/ || true)
-expect_contains "GET / on admin" "$out" "socket=admin"
+expect_contains "GET / on web" "$(http_get "$P" /)" "hello from example-libuv-http pid=$ACT_PID socket=web"
+expect_contains "GET / on admin" "$(http_get "$Q" /)" "socket=admin"
 out=$(curl -sS -m 10 -w ' %{http_code}' http://127.0.0.1:$P/delay/200 || true)
 expect_contains "GET /delay/200" "$out" $'delayed 200 ms\n 200'
 out=$(curl -sS -m 10 -w ' %{http_code}' http://127.0.0.1:$P/nope || true)
@@ -106,8 +104,8 @@ P=$(free_port)
 HOST=127.0.0.1 PORT=$P "$SERVER" 2>"$E2E_TMP/plain.log" &
 pid=$!
 E2E_PIDS+=("$pid")
-for _ in $(seq 100); do ss -Hltn "sport = :$P" | grep -q . && break; sleep 0.05; done
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
+wait_listening "$P" || true
+out=$(http_get "$P" /)
 expect_contains "HOST/PORT" "$out" "socket=127.0.0.1:$P"
 kill -TERM $pid
 expect_exit "HOST/PORT: SIGTERM" $pid 0
@@ -132,7 +130,7 @@ expect_contains "sd-listen when not activated" "$out" "asks for socket-activated
 # Timings are lower bounds; upper bounds are loose (noisy machines).
 P=$(free_port)
 activate idle -l 127.0.0.1:$P -E IDLE_TIMEOUT=1 "$SERVER"
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
+out=$(http_get "$P" /)
 t_answer=$(ms)
 expect_contains "idle: served" "$out" "hello from example-libuv-http"
 expect_exit "idle: exits by itself" "$ACT_PID" 0 100

@@ -58,7 +58,7 @@ basic() {
   kill -0 "$pid1" 2>/dev/null && fail "server $pid1 still there after its idle exit" || pass "server process gone"
   [ -n "$(ss -Hltn "sport = :$P")" ] && [ -n "$(ss -Hltn "sport = :$Q")" ] && pass "both sockets still listen" ||
     fail "a socket was closed after the idle exit"
-  out=$(curl -sS -m 10 http://127.0.0.1:$Q/ || true)
+  out=$(http_get "$Q" /)
   expect_contains "the next connection (on admin) wakes it" "$out" "socket=admin"
   pid2=$(pid_of "$out")
   [ "$pid2" != "$pid1" ] && pass "a new process ($pid2)" || fail "same pid $pid2 after an idle exit"
@@ -77,7 +77,7 @@ basic() {
   # 3. --watchdog: the server pings at half the interval; not killed.
   P=$(free_port)
   run_start watchdog -l 127.0.0.1:$P --watchdog 2 -E IDLE_TIMEOUT=1 -- "$BIN"
-  out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
+  out=$(http_get "$P" /)
   expect_contains "watchdog: served" "$out" "hello from $NAME"
   wait_activations 1 10 || true
   expect_contains "watchdog: pings counted, idle exit, no timeout" "$(activation 1)" " watchdog pings;" \
@@ -88,8 +88,8 @@ basic() {
   # 4. --accept: one process per connection, LISTEN_FDNAMES=connection.
   P=$(free_port)
   run_start accept -a -l 127.0.0.1:$P -- "$BIN"
-  out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
-  out2=$(curl -sS -m 10 http://127.0.0.1:$P/delay/10 || true)
+  out=$(http_get "$P" /)
+  out2=$(http_get "$P" /delay/10)
   expect_contains "accept: first connection" "$out" "hello from $NAME" "socket=connection"
   expect_contains "accept: second connection" "$out2" "delayed 10 ms"
   wait_activations 2 10 || true

@@ -31,7 +31,7 @@ nspid=$(awk '/^NSpid:/ { print $NF }' "/proc/$RUN_PID/status")
 children() { ps -o pid=,stat=,args= --ppid "$RUN_PID" 2>/dev/null || true; }
 orphan() { children | grep -q ' sleep 2$'; }
 no_orphan() { ! orphan; }
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
+out=$(http_get "$P" /)
 expect_contains "served inside the namespace (pid 2, LISTEN_PID=2)" "$out" "hello from $NAME pid=2 socket=web"
 wait_until 10 orphan
 orphan && pass "the orphan's parent is PID 1 (sockact-run)" || fail "no orphan under sockact-run: $(children | tr '\n' ';')"
@@ -41,7 +41,7 @@ sleep 0.2
   fail "zombie under PID 1: $(children | tr '\n' ';')"
 wait_activations 1 10 || true
 expect_contains "idle exit" "$(activations) $(grep 'activation 1:' "$RUN_LOG" || true)" "1 " "pid 2," "stopped: idle"
-out=$(curl -sS -m 10 http://127.0.0.1:$P/ || true)
+out=$(http_get "$P" /)
 expect_contains "woken again" "$out" "hello from $NAME pid=" "socket=web"
 kill -TERM "$RUN_PID"
 wait_exit "$U" 10 && [ "$RC" = 0 ] && pass "SIGTERM from outside reaches PID 1, is forwarded; exit 0" ||
