@@ -148,12 +148,6 @@ SOCKACT_DECL bool notify(std::string_view state, const int* fds, std::size_t n_f
 /// @endcode
 SOCKACT_DECL bool notify(std::string_view state, std::error_code& ec);
 
-/// Transitional, for tools/sockact-run only: notify(notify_state::ready, ec).
-/// Removed once that caller moves over; not part of the API.
-inline bool notify_ready(std::error_code& ec) {
-  return notify(notify_state::ready, ec);
-}
-
 /// sd_watchdog_enabled(): the interval at which WATCHDOG=1 is expected, when
 /// the manager asks it of this process (WATCHDOG_USEC set and WATCHDOG_PID
 /// unset or ours). nullopt otherwise. ec: WATCHDOG_USEC not a number, 0 or

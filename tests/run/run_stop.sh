@@ -132,4 +132,19 @@ expect_contains "setsid daemon: reported" "$(cat "$RUN_LOG")" "left behind by PR
 [ -z "$(ss -Hltn "sport = :$P")" ] && pass "setsid daemon: nothing listens" || fail "setsid daemon: still listening"
 cleanup_sleeps "$F" "$G"
 
+# ---- a daemon that ends by itself soon after the program (as podman run's
+# conmon does, removing the container): it gets to finish before SIGTERM.
+H=$(d 308)
+DONE=$E2E_TMP/cleaned
+# (\$\$: the program's own pid, expanded by its shell before the exec)
+run_sh cleanup "$H" "setsid sh -c \"while kill -0 \$\$ 2>/dev/null; do sleep 0.1; done; sleep 0.5; echo done >$DONE\" & exec sleep $H"
+kill -TERM "$RUN_PID"
+wait_exit "$RUN_PID" 10 && pass "cleanup daemon: sockact-run exits" || fail "cleanup daemon: sockact-run still running"
+exec {conn}>&-
+[ "$(cat "$DONE" 2>/dev/null)" = done ] && pass "cleanup daemon: finished its work before sockact-run ended" ||
+  fail "cleanup daemon: cut ($(cat "$RUN_LOG" | tail -3))"
+grep -q "left behind by PROGRAM" "$RUN_LOG" && fail "cleanup daemon: was sent a signal" ||
+  pass "cleanup daemon: not signalled"
+cleanup_sleeps "$H"
+
 finish

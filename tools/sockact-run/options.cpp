@@ -54,10 +54,10 @@ options:
                          (default 5/10, systemd's StartLimitBurst=/
                          StartLimitIntervalSec=); 0 turns it off. A start
                          failed when PROGRAM ended by itself without taking
-                         the connection that woke it, whatever its status;
-                         with --accept, when it ended with a status other than
-                         0 or SIGHUP/SIGINT/SIGTERM/SIGPIPE (systemd's clean
-                         ones). A start that did not fail resets the count.
+                         the connection that woke it, whatever its status.
+                         Not with --accept: a handler's status is its one
+                         connection's, which a client can choose; it is
+                         logged. A start that did not fail resets the count.
       --trigger-limit BURST/SECONDS
                          stop when PROGRAM would start more than BURST times
                          within SECONDS, failed or not (default 20/2, systemd's

@@ -29,6 +29,9 @@ constexpr auto accept_probe_every = std::chrono::milliseconds(1);
 constexpr auto accept_probe_for = std::chrono::seconds(10);
 // While something of PROGRAM is being ended: how often to look whether it is gone.
 constexpr auto leftover_check_every = std::chrono::milliseconds(100);
+// Stopping: how long children of ours that PROGRAM left behind may take to end
+// by themselves before they are sent SIGTERM (at most --stop-timeout).
+constexpr auto leftover_grace = std::chrono::seconds(3);
 // The final SIGKILL round: how long to wait for the last processes to go.
 constexpr auto final_kill_for = std::chrono::seconds(5);
 constexpr std::size_t stderr_lines_shown = 12;  // all of a Node.js SyntaxError with its stack
@@ -37,14 +40,6 @@ void empty_handler(int) {}
 
 clock_type::duration to_duration(std::chrono::milliseconds d) {
   return std::chrono::duration_cast<clock_type::duration>(d);
-}
-
-// systemd's clean exits for a service: 0, and SIGHUP, SIGINT, SIGTERM, SIGPIPE.
-bool clean_exit(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status) == 0;
-  if (!WIFSIGNALED(status)) return false;
-  const int sig = WTERMSIG(status);
-  return sig == SIGHUP || sig == SIGINT || sig == SIGTERM || sig == SIGPIPE;
 }
 
 void reset_connection(int fd) noexcept {
@@ -126,7 +121,7 @@ int supervisor::loop() {
   {
     // Our own manager (systemd, podman --sdnotify=container), if any: we are ready.
     std::error_code ec;
-    sockact::notify_ready(ec);
+    sockact::notify(sockact::notify_state::ready, ec);
   }
 
   std::vector<pollfd> fds;
@@ -287,7 +282,7 @@ void supervisor::ended(run& r, int status) {
   if (failed_candidate)
     replacement_failed(r, why, lines);  // the one it was to replace serves on
   else
-    count_outcome(r, status, why, std::move(lines));
+    count_outcome(r, why, std::move(lines));
   if (stopping_) exit_status_ = shell_status;  // sockact-run's own status: see --help
   // What is left of its process group goes too, as systemd's
   // KillMode=control-group ends the rest of a service's cgroup.
@@ -305,19 +300,19 @@ void supervisor::ended(run& r, int status) {
 }
 
 // The start limit counts failed starts in a row; see --help.
-void supervisor::count_outcome(const run& r, int status, const std::string& why,
-                               std::vector<std::string> stderr_lines) {
+void supervisor::count_outcome(const run& r, const std::string& why, std::vector<std::string> stderr_lines) {
   if (r.stop_signal != 0 || killing_all_) return;  // stopped by us: says nothing about PROGRAM
-  bool failed_start = false;
-  std::string how;
-  if (o_.accept) {
-    failed_start = !clean_exit(status);
-  } else {
-    bool waiting = false;  // the connection (datagram) that woke it, or a later one, still waits
-    for (const held_socket& s : sockets_) waiting = waiting || (s.fd && readable(s.fd.get()));
-    failed_start = !r.accepted && !r.replacement && waiting;  // a replacement was judged by its readiness
-    how = " without taking the connection that woke it";
-  }
+  // --accept: one handler, one connection. Its status is that connection's
+  // outcome, which the client can choose (garbage, or connect and close), so
+  // it is logged above and not counted: five such clients would otherwise
+  // stop the service. systemd's Accept=yes instances are the same. A PROGRAM
+  // that cannot be executed still stops it at once (start()).
+  if (o_.accept) return;
+  bool waiting = false;  // the connection (datagram) that woke it, or a later one, still waits
+  for (const held_socket& s : sockets_) waiting = waiting || (s.fd && readable(s.fd.get()));
+  const bool failed_start =
+      !r.accepted && !r.replacement && waiting;  // a replacement was judged by its readiness
+  const std::string how = " without taking the connection that woke it";
   if (!failed_start) {
     failures_.clear();
     return;
@@ -670,18 +665,33 @@ void supervisor::give_up(int status, const std::string& why) {
 bool supervisor::finished() {
   if (!stopping_ && !closing_) return false;
   if (!runs_.empty() || !leftovers_.empty()) return false;
-  bool any = false;
+  std::vector<pid_t> left;
   for (const pid_t c : children_of_self()) {
     if (inherited_children_.count(c) != 0) continue;
     int status = 0;
     if (::waitpid(c, &status, WNOHANG) != 0) continue;  // a zombie, now reaped
-    const int sig = stop_requests_ > 1 ? SIGKILL : SIGTERM;
+    left.push_back(c);
+  }
+  if (left.empty()) return true;
+  // A moment to end by themselves first: podman run's conmon removes the
+  // container (--rm) right after PROGRAM's end; ended at once, it leaves a
+  // stopped container behind. A second stop signal does not wait.
+  const clock_type::time_point now = clock_type::now();
+  if (stop_requests_ <= 1) {
+    if (leftover_grace_until_ == clock_type::time_point{}) {
+      clock_type::duration grace = leftover_grace;
+      if (o_.stop_timeout) grace = std::min(grace, to_duration(*o_.stop_timeout));
+      leftover_grace_until_ = now + grace;
+    }
+    if (now < leftover_grace_until_) return false;
+  }
+  const int sig = stop_requests_ > 1 ? SIGKILL : SIGTERM;
+  for (const pid_t c : left) {
     std::fprintf(stderr, "%s: pid %ld, left behind by PROGRAM, is still running: sending %s\n", self,
                  static_cast<long>(c), signal_name(sig).c_str());
     end_leftovers(::getpgid(c) == c ? -c : c, sig);
-    any = true;
   }
-  return !any;
+  return false;
 }
 
 // On the way out: nothing of PROGRAM may outlive sockact-run (it would hold

@@ -64,7 +64,7 @@ class supervisor {
   void on_signal(const signalfd_siginfo& info);
   void reap();
   void ended(run& r, int status);
-  void count_outcome(const run& r, int status, const std::string& why, std::vector<std::string> stderr_lines);
+  void count_outcome(const run& r, const std::string& why, std::vector<std::string> stderr_lines);
   void on_notify();
   run* sender(pid_t pid);
   void on_fd_store(notify_socket::message& m, bool store, bool remove, bool poll, bool barrier,
@@ -113,9 +113,10 @@ class supervisor {
   std::map<unsigned, stderr_relay> relays_;
   // What is being ended: a process group (-pgid) or a stray child (pid), with its SIGKILL time.
   std::map<pid_t, clock_type::time_point> leftovers_;
-  rate_window failures_;      // starts that failed in a row (--start-limit)
-  rate_window starts_;        // every start (--trigger-limit)
-  std::string last_failure_;  // "pid N exit 1 after 0.15 s, ..."
+  clock_type::time_point leftover_grace_until_{};  // stopping: leftovers end by themselves until then
+  rate_window failures_;                           // starts that failed in a row (--start-limit)
+  rate_window starts_;                             // every start (--trigger-limit)
+  std::string last_failure_;                       // "pid N exit 1 after 0.15 s, ..."
   pid_t last_failure_pid_ = 0;
   std::vector<std::string> last_failure_lines_;  // its last stderr lines
   std::set<pid_t> inherited_children_;  // children we had before we started anything: not ours to end
