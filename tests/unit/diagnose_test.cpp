@@ -7,6 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <string>
 
 namespace {
@@ -56,6 +60,36 @@ TEST_F(Diagnose, ForeignPidSaysWhichAndHints) {
     opts.pid_check = sockact::listen_pid_check::allow_parent;
     EXPECT_EQ(sockact::diagnose(opts).status, activation_status::activated);
   }
+}
+
+// npm start, or a script that calls another without exec: the manager's pid
+// is two generations up. The hint says so, and what to put in the unit.
+TEST_F(Diagnose, ForeignPidTwoGenerationsUpNamesTheWrapper) {
+  const owned_fd s = inet_socket(AF_INET, SOCK_STREAM);
+  const passed_fds passed({s.get()});
+  const pid_t grandparent_of_child = ::getppid();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const listen_env env(std::to_string(grandparent_of_child), "1");
+    const sockact::diagnosis d = sockact::diagnose();
+    const bool named = d.status == activation_status::foreign_pid &&
+                       contains(d.hint, "ancestor, 2 generations up") && contains(d.hint, "npm");
+    std::fprintf(stderr, "%s\n", d.hint.c_str());
+    ::_exit(named ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the hint does not name the wrapper";
+  // A pid that is no ancestor keeps the general hint.
+  const pid_t other = ::fork();
+  ASSERT_GE(other, 0);
+  if (other == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(other, &status, 0), other);  // gone, and not in our chain
+  const listen_env env(std::to_string(other), "1");
+  const sockact::diagnosis d = sockact::diagnose();
+  EXPECT_EQ(d.status, activation_status::foreign_pid);
+  EXPECT_TRUE(contains(d.hint, "inherited from an ancestor")) << d.hint;
 }
 
 TEST_F(Diagnose, EachMalformedVariable) {

@@ -9,11 +9,14 @@
 
 #include <sockact/detail/text.hpp>
 #include <sockact/impl/listen_fds.ipp>  // detail::examine(), detail::describe()
+#include <sockact/unique_fd.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
+#include <cstring>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -94,6 +97,27 @@ SOCKACT_DECL void check_fds(diagnosis& d, int n, const std::vector<std::string>*
   }
 }
 
+/// How many generations up `ancestor` is from this process (1: the parent),
+/// looking at most `levels` up through /proc; 0 when it is not found there.
+SOCKACT_DECL int generations_up(pid_t ancestor, int levels) {
+  pid_t pid = ::getpid();
+  for (int depth = 1; depth <= levels && pid > 1; ++depth) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+    const unique_fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!f) return 0;
+    char buf[512];
+    const ssize_t n = ::read(f.get(), buf, sizeof buf - 1);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    const char* end_of_name = std::strrchr(buf, ')');  // the name may hold spaces and parentheses
+    long parent = 0;
+    if (end_of_name == nullptr || std::sscanf(end_of_name + 1, " %*c %ld", &parent) != 1) return 0;
+    pid = static_cast<pid_t>(parent);
+    if (pid == ancestor) return depth;
+  }
+  return 0;
+}
+
 /// What to do about what examine() found; empty when there is nothing to add.
 SOCKACT_DECL std::string advise(const examination& x) {
   switch (x.status) {
@@ -117,6 +141,12 @@ SOCKACT_DECL std::string advise(const examination& x) {
                "probably because of podman run --init or a wrapper shell: run it as the container's "
                "entry point, or opt in with SOCKACT_ALLOW_PARENT_PID=1 in the environment "
                "(sockact::activate(), libsockact-adopt.so) or listen_pid_check::allow_parent in code";
+      if (const int up = generations_up(x.pid, 8); up > 1)
+        return "LISTEN_PID is this program's ancestor, " + std::to_string(up) +
+               " generations up: a wrapper started it as a child of a child instead of exec'ing it "
+               "(npm/yarn start run 'sh -c', a script calling another one without exec). Start the "
+               "server's own command from the unit (ExecStart=/usr/bin/node server.js, not npm start): "
+               "Node, for one, also marks the fds it inherits close-on-exec, so they never get here";
       return "the variables were probably inherited from an ancestor that did not unset them "
              "(use listen_fds(true) there); opt in with listen_pid_check::allow_any only if this "
              "program really is the one meant";
