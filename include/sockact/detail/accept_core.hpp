@@ -42,7 +42,8 @@ struct accept_outcome {
 };
 
 /// One per driver: remembers what it has logged, so that a long stretch out
-/// of fds is said once, not at every retry.
+/// of fds is said once, not at every retry (and again after an accept
+/// succeeded in between).
 class accept_core {
  public:
   /// What a failed accept (its status, or its errno) means; logs the first
@@ -84,7 +85,10 @@ class accept_core {
     for (int i = 0; i < accept_burst_size; ++i) {
       std::optional<accept_result> r = attempt();
       if (!r) return {accept_next::stop, {}};
-      if (r->status == accept_status::accepted) continue;
+      if (r->status == accept_status::accepted) {
+        warned_fd_limit_ = warned_error_ = false;  // a later stretch without fds is said again
+        continue;
+      }
       const accept_next next = failed(r->status, r->error, listener, log);
       if (next == accept_next::again) continue;
       return {next, r->error};
