@@ -5,6 +5,8 @@
 // (return value, names, FD_CLOEXEC bits, LISTEN_* afterwards) must agree.
 #include <sockact/sockact.hpp>  // first: the header must be self-contained
 
+#include "differential_support.hpp"
+
 #include <gtest/gtest.h>
 #include <systemd/sd-daemon.h>
 
@@ -37,11 +39,17 @@
 #include <utility>
 #include <vector>
 
-#if defined(SOCKACT_USE_LIBSYSTEMD) && SOCKACT_USE_LIBSYSTEMD
-#error "comparing libsystemd with itself proves nothing: build with SOCKACT_USE_LIBSYSTEMD=0"
-#endif
-
 namespace {
+
+using sockact_test::die;
+using sockact_test::ec_anomaly;
+using sockact_test::env_value;
+using sockact_test::errno_name;
+using sockact_test::escape;
+using sockact_test::read_env;
+using sockact_test::sentinel_error;
+using sockact_test::show_rc;
+using sockact_test::write_env;
 
 constexpr int first_fd = SD_LISTEN_FDS_START;  // 3
 constexpr int slot_count = 8;                  // generated fds: 3..10
@@ -49,11 +57,6 @@ constexpr int guard_count = 24;                // 11..34 stay closed, so LISTEN_
 constexpr int park_floor = 200;                // every other fd of this process lives here or above
 constexpr std::uint64_t fixed_seed = 0x50CAC7D1FFULL;
 constexpr int max_printed = 10;  // full reports per test; the rest are only counted
-
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "differential_test: %s: %s\n", what, std::strerror(errno));
-  std::abort();
-}
 
 // Moves fd to >= park_floor, out of the generated range.
 int park(int fd) {
@@ -76,98 +79,55 @@ void clear_generated_range() {
   }
 }
 
-std::string errno_name(int e) {
-  const char* n = ::strerrorname_np(e);
-  return n != nullptr ? n : "errno " + std::to_string(e);
-}
-
-// 1, 0 or -errno, spelled out.
-std::string show_rc(int r) {
-  return r < 0 ? "-" + errno_name(-r) : std::to_string(r);
-}
-
-// Values in C-string syntax, so that whitespace, \v and high bytes show.
-std::string escape(const std::string& s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\v':
-        out += "\\v";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02x", c);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string hex(std::uint64_t v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
   return buf;
 }
 
-// A call must clear an ec that comes in set: this is what we pass in.
-std::error_code sentinel_error() {
-  return {ENOTRECOVERABLE, std::system_category()};
+// A socket bound to loopback on an ephemeral port, listening if asked; -1
+// where the family is missing (no IPv6 here).
+int bind_loopback(int family, int type, bool do_listen) {
+  const int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (family == AF_INET) {
+    auto& in = reinterpret_cast<sockaddr_in&>(ss);
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof in;
+  } else {
+    auto& in6 = reinterpret_cast<sockaddr_in6&>(ss);
+    in6.sin6_family = AF_INET6;
+    in6.sin6_addr = in6addr_loopback;
+    len = sizeof in6;
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0 || (do_listen && ::listen(fd, 8) < 0)) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
-// Contract violations of sockact's ec convention, "" when none.
-std::string ec_anomaly(const std::error_code& ec) {
-  if (ec == sentinel_error()) return "ec not cleared (still the value passed in)";
-  if (ec && ec.category() != std::generic_category())
-    return std::string("ec in category ") + ec.category().name() + " (" + ec.message() + ")";
-  return {};
+// A unix socket bound to path (after a NUL when abstract), listening if asked.
+int bind_unix(int type, const std::string& path, bool abstract, bool do_listen) {
+  const int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("unix socket");
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  std::memcpy(un.sun_path + (abstract ? 1 : 0), path.data(), path.size());
+  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&un), len) < 0) die("unix bind");
+  if (do_listen && ::listen(fd, 8) < 0) die("unix listen");
+  return fd;
 }
 
 // ---------------------------------------------------------------------------
 // Environment and fd table
 
-struct env_value {
-  bool set = false;
-  std::string value;
-  friend bool operator==(const env_value& a, const env_value& b) {
-    return a.set == b.set && (!a.set || a.value == b.value);
-  }
-};
-
 std::string show(const env_value& v) {
   return v.set ? escape(v.value) : "<unset>";
-}
-
-env_value read_env(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? env_value{true, v} : env_value{};
-}
-
-void write_env(const char* name, const env_value& v) {
-  const int r = v.set ? ::setenv(name, v.value.c_str(), 1) : ::unsetenv(name);
-  if (r < 0) die("setenv");
 }
 
 // One of each kind of fd a slot can hold; slots get dup2() copies.
@@ -183,50 +143,15 @@ std::vector<fd_kind> make_fd_kinds() {
     fd = park(fd);
     kinds.push_back({name, fd, ::fcntl(fd, F_GETFL)});
   };
-  const auto inet = [](int family, int type, bool do_listen) {
-    const int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    sockaddr_storage ss{};
-    socklen_t len = 0;
-    if (family == AF_INET) {
-      auto& in = reinterpret_cast<sockaddr_in&>(ss);
-      in.sin_family = AF_INET;
-      in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      len = sizeof in;
-    } else {
-      auto& in6 = reinterpret_cast<sockaddr_in6&>(ss);
-      in6.sin6_family = AF_INET6;
-      in6.sin6_addr = in6addr_loopback;
-      len = sizeof in6;
-    }
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0 || (do_listen && ::listen(fd, 8) < 0)) {
-      ::close(fd);
-      return -1;
-    }
-    return fd;
-  };
-  const auto unix_listen = [](int type, const char* abstract_name) {
-    const int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-    sockaddr_un un{};
-    un.sun_family = AF_UNIX;
-    const std::size_t n = std::strlen(abstract_name);
-    std::memcpy(un.sun_path + 1, abstract_name, n);
-    if (fd < 0 ||
-        ::bind(fd, reinterpret_cast<sockaddr*>(&un),
-               static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n)) < 0 ||
-        ::listen(fd, 8) < 0)
-      die("unix listener");
-    return fd;
-  };
   const std::string tag = "sockact-diff-kind-" + std::to_string(::getpid());
 
-  add("tcp4-listen", inet(AF_INET, SOCK_STREAM, true));
-  add("tcp4-bound", inet(AF_INET, SOCK_STREAM, false));
-  add("udp4", inet(AF_INET, SOCK_DGRAM, false));
-  if (const int fd = inet(AF_INET6, SOCK_STREAM, true); fd >= 0) add("tcp6-listen", fd);
-  if (const int fd = inet(AF_INET6, SOCK_DGRAM, false); fd >= 0) add("udp6", fd);
-  add("unix-stream-listen", unix_listen(SOCK_STREAM, (tag + "-s").c_str()));
-  add("unix-seqpacket-listen", unix_listen(SOCK_SEQPACKET, (tag + "-q").c_str()));
+  add("tcp4-listen", bind_loopback(AF_INET, SOCK_STREAM, true));
+  add("tcp4-bound", bind_loopback(AF_INET, SOCK_STREAM, false));
+  add("udp4", bind_loopback(AF_INET, SOCK_DGRAM, false));
+  if (const int fd = bind_loopback(AF_INET6, SOCK_STREAM, true); fd >= 0) add("tcp6-listen", fd);
+  if (const int fd = bind_loopback(AF_INET6, SOCK_DGRAM, false); fd >= 0) add("udp6", fd);
+  add("unix-stream-listen", bind_unix(SOCK_STREAM, tag + "-s", true, true));
+  add("unix-seqpacket-listen", bind_unix(SOCK_SEQPACKET, tag + "-q", true, true));
   add("unix-dgram", ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) die("socketpair");
@@ -800,19 +725,19 @@ void run_listen_cases(std::uint64_t seed, const char* seed_origin) {
     gen g(splitmix(seed ^ splitmix(i)));
     const activation_state st = gen_state(g);
 
-    apply(st, true);
-    const outcome a = sockact_with_names(st.unset_environment);
-    apply(st, false);
-    const outcome b = libsystemd_with_names(st.unset_environment);
-    ++with_names.by_result[b.result > 0 ? 1 : b.result];
-    if (!(a == b)) report(i, st, "listen_fds vs sd_listen_fds_with_names", a, b, true);
-
-    apply(st, false);
-    const outcome c = sockact_count(st.unset_environment);
-    apply(st, false);
-    const outcome d = libsystemd_count(st.unset_environment);
-    ++count_only.by_result[d.result > 0 ? 1 : d.result];
-    if (!(c == d)) report(i, st, "listen_fds_count vs sd_listen_fds", c, d, false);
+    // Each call gets the same table, rebuilt; the guard fds are checked once.
+    const auto compare = [&](bool check_guard, outcome (*ours)(bool), outcome (*theirs)(bool), tally& t,
+                             const char* which, bool names) {
+      apply(st, check_guard);
+      const outcome a = ours(st.unset_environment);
+      apply(st, false);
+      const outcome b = theirs(st.unset_environment);
+      ++t.by_result[b.result > 0 ? 1 : b.result];
+      if (!(a == b)) report(i, st, which, a, b, names);
+    };
+    compare(true, sockact_with_names, libsystemd_with_names, with_names,
+            "listen_fds vs sd_listen_fds_with_names", true);
+    compare(false, sockact_count, libsystemd_count, count_only, "listen_fds_count vs sd_listen_fds", false);
   }
   clear_state();
   std::printf("libsystemd results, with names:%s\nlibsystemd results, count only:%s\n",
@@ -958,28 +883,6 @@ void IsDifferential::SetUpTestSuite() {
   const auto add = [](const std::string& name, int fd) { fds.push_back({name, park(fd)}); };
 
   // inet sockets on loopback, ephemeral ports
-  const auto bind_inet = [](int family, int type, int do_listen) {
-    const int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    sockaddr_storage ss{};
-    socklen_t len = 0;
-    if (family == AF_INET) {
-      auto& in = reinterpret_cast<sockaddr_in&>(ss);
-      in.sin_family = AF_INET;
-      in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      len = sizeof in;
-    } else {
-      auto& in6 = reinterpret_cast<sockaddr_in6&>(ss);
-      in6.sin6_family = AF_INET6;
-      in6.sin6_addr = in6addr_loopback;
-      len = sizeof in6;
-    }
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0 || (do_listen && ::listen(fd, 8) < 0)) {
-      ::close(fd);
-      return -1;
-    }
-    return fd;
-  };
   const auto connect_to = [](int listener, int* accepted) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
@@ -990,38 +893,27 @@ void IsDifferential::SetUpTestSuite() {
     if (*accepted < 0) die("accept");
     return fd;
   };
-  const int tcp4 = bind_inet(AF_INET, SOCK_STREAM, 1);
+  const int tcp4 = bind_loopback(AF_INET, SOCK_STREAM, true);
   if (tcp4 < 0) die("tcp4 listener");
   int accepted = -1;
   add("tcp4-client", connect_to(tcp4, &accepted));
   add("tcp4-accepted", accepted);
   add("tcp4-listen", tcp4);
-  add("tcp4-bound", bind_inet(AF_INET, SOCK_STREAM, 0));
+  add("tcp4-bound", bind_loopback(AF_INET, SOCK_STREAM, false));
   add("tcp4-unbound", ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  add("udp4", bind_inet(AF_INET, SOCK_DGRAM, 0));
-  if (const int tcp6 = bind_inet(AF_INET6, SOCK_STREAM, 1); tcp6 >= 0) {
+  add("udp4", bind_loopback(AF_INET, SOCK_DGRAM, false));
+  if (const int tcp6 = bind_loopback(AF_INET6, SOCK_STREAM, true); tcp6 >= 0) {
     add("tcp6-client", connect_to(tcp6, &accepted));
     add("tcp6-accepted", accepted);
     add("tcp6-listen", tcp6);
-    add("udp6", bind_inet(AF_INET6, SOCK_DGRAM, 0));
+    add("udp6", bind_loopback(AF_INET6, SOCK_DGRAM, false));
   } else {
     std::printf("no IPv6 loopback here: IPv6 sockets left out\n");
   }
 
   // unix sockets: path (absolute and relative), abstract, autobound, unnamed
-  const auto unix_sock = [](int type, const std::string& path, bool abstract, bool do_listen) {
-    const int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-    if (fd < 0) die("unix socket");
-    sockaddr_un un{};
-    un.sun_family = AF_UNIX;
-    std::memcpy(un.sun_path + (abstract ? 1 : 0), path.data(), path.size());
-    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&un), len) < 0) die("unix bind");
-    if (do_listen && ::listen(fd, 8) < 0) die("unix listen");
-    return fd;
-  };
   const std::string stream_path = dir + "/stream.sock";
-  const int ustream = unix_sock(SOCK_STREAM, stream_path, false, true);
+  const int ustream = bind_unix(SOCK_STREAM, stream_path, false, true);
   {
     const int client = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un un{};
@@ -1032,10 +924,10 @@ void IsDifferential::SetUpTestSuite() {
     add("unix-stream-accepted", ::accept4(ustream, nullptr, nullptr, SOCK_CLOEXEC));
   }
   add("unix-stream-listen", ustream);
-  add("unix-dgram-path", unix_sock(SOCK_DGRAM, dir + "/dgram.sock", false, false));
-  add("unix-stream-relative", unix_sock(SOCK_STREAM, "rel.sock", false, true));
-  add("unix-seqpacket-abstract", unix_sock(SOCK_SEQPACKET, tag + "-seq", true, true));
-  add("unix-stream-abstract", unix_sock(SOCK_STREAM, tag + "-str", true, true));
+  add("unix-dgram-path", bind_unix(SOCK_DGRAM, dir + "/dgram.sock", false, false));
+  add("unix-stream-relative", bind_unix(SOCK_STREAM, "rel.sock", false, true));
+  add("unix-seqpacket-abstract", bind_unix(SOCK_SEQPACKET, tag + "-seq", true, true));
+  add("unix-stream-abstract", bind_unix(SOCK_STREAM, tag + "-str", true, true));
   {
     const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_un un{};

@@ -10,6 +10,8 @@
 // mistake fails too.
 #include <sockact/notify.hpp>  // first: the header must be self-contained
 
+#include "differential_support.hpp"
+
 #include <gtest/gtest.h>
 #include <systemd/sd-daemon.h>
 
@@ -45,11 +47,21 @@
 #include <utility>
 #include <vector>
 
-#if defined(SOCKACT_USE_LIBSYSTEMD) && SOCKACT_USE_LIBSYSTEMD
-#error "comparing libsystemd with itself proves nothing: build with SOCKACT_USE_LIBSYSTEMD=0"
-#endif
-
 namespace {
+
+using sockact_test::die;
+using sockact_test::ec_anomaly;
+using sockact_test::env_value;
+using sockact_test::errno_name;
+using sockact_test::read_env;
+using sockact_test::sentinel_error;
+using sockact_test::show_rc;
+using sockact_test::write_env;
+
+// Bytes in C-string syntax, cut after `limit` bytes with the full length added.
+std::string escape(std::string_view s, std::size_t limit = 120) {
+  return sockact_test::escape(s, limit);
+}
 
 constexpr int max_printed = 40;          // full reports per sweep (classes of mismatch); the rest are counted
 constexpr std::size_t pool_size = 254;   // one more than SCM_MAX_FD
@@ -57,85 +69,8 @@ constexpr std::size_t scm_max_fd = 253;  // the kernel's limit per message
 constexpr int pool_floor = 1000;         // the pool's fds live here and above
 constexpr int never_open_fd = 1 << 20;   // above any RLIMIT_NOFILE: always EBADF
 
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "notify_differential_test: %s: %s\n", what, std::strerror(errno));
-  std::abort();
-}
-
-std::string errno_name(int e) {
-  const char* n = ::strerrorname_np(e);
-  return n != nullptr ? n : "errno " + std::to_string(e);
-}
-
-// 1, 0 or -errno, spelled out.
-std::string show_rc(int r) {
-  return r < 0 ? "-" + errno_name(-r) : std::to_string(r);
-}
-
-// Bytes in C-string syntax (so NULs, newlines and high bytes show), cut
-// after `limit` bytes with the full length added.
-std::string escape(std::string_view s, std::size_t limit = 120) {
-  std::string out = "\"";
-  const std::size_t shown = std::min(s.size(), limit);
-  for (std::size_t i = 0; i < shown; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\v':
-        out += "\\v";
-        break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += "\"";
-  if (shown < s.size()) out += "... (" + std::to_string(s.size()) + " bytes)";
-  return out;
-}
-
-// A call must clear an ec that comes in set: this is what we pass in.
-std::error_code sentinel_error() {
-  return {ENOTRECOVERABLE, std::system_category()};
-}
-
-// Violations of sockact's ec convention, "" when none.
-std::string ec_anomaly(const std::error_code& ec) {
-  if (ec == sentinel_error()) return "ec not cleared (still the value passed in)";
-  if (ec && ec.category() != std::generic_category())
-    return std::string("ec in category ") + ec.category().name() + " (" + ec.message() + ")";
-  return {};
-}
-
 // ---------------------------------------------------------------------------
 // Environment
-
-struct env_value {
-  bool set = false;
-  std::string value;
-  friend bool operator==(const env_value& a, const env_value& b) {
-    return a.set == b.set && (!a.set || a.value == b.value);
-  }
-};
 
 env_value unset_value() {
   return {};
@@ -146,16 +81,6 @@ env_value set_value(std::string v) {
 
 std::string show(const env_value& v) {
   return v.set ? escape(v.value, 400) : "<unset>";
-}
-
-env_value read_env(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? env_value{true, v} : env_value{};
-}
-
-void write_env(const char* name, const env_value& v) {
-  const int r = v.set ? ::setenv(name, v.value.c_str(), 1) : ::unsetenv(name);
-  if (r < 0) die("setenv");
 }
 
 // ---------------------------------------------------------------------------
