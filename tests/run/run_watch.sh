@@ -10,6 +10,8 @@
 #     - SIGUSR2 restarts the same way;
 #     - a broken build (a script that exits 1) leaves the old one serving, and
 #       the log says why, with its stderr; the fixed build then replaces it;
+#     - a build that hangs before it is ready is replaced by the next build at
+#       once (not after --stop-timeout);
 #     - after an idle exit, a change starts nothing: the next connection does;
 #     - a program that never sends READY=1 is taken as ready after 1 s;
 #     - --watch=FOLDER: a file written in it restarts, editors' temporary
@@ -142,6 +144,22 @@ out=$(web /)
 replace_with "$SERVER"
 wait_until 5 has_ready 4 && pass "the fixed build replaces it" || fail "fixed build: no restart"
 [ "$(pid_of "$(web /)")" != "$serving" ] && pass "the fixed build serves" || fail "the fixed build does not serve"
+# A build that hangs before it is ready (this program sends READY=1, so it is
+# waited for): the next build replaces it at once, not after --stop-timeout.
+serving=$(pid_of "$(web /)")
+printf '#!/bin/sh\nexec sleep 30.%s\n' "$$" >"$E2E_TMP/hangs"
+replace_with "$E2E_TMP/hangs"
+wait_log 5 "started beside pid $serving" && pass "hung build: started beside the serving one" ||
+  fail "hung build: not started"
+[ "$(pid_of "$(web /)")" = "$serving" ] && pass "hung build: the old process serves on" || fail "hung build: old gone"
+replace_with "$SERVER"
+wait_log 5 "is still starting beside the running one: SIGTERM to it, and the new one starts now" &&
+  pass "hung build: the next build replaces it at once" || fail "hung build: the next build waits"
+wait_until 5 has_ready 5 && pass "hung build: the next build is ready" || fail "hung build: next build not ready"
+[ "$(pid_of "$(web /)")" != "$serving" ] && pass "hung build: the next build serves" || fail "hung build: old serves"
+hung_gone() { ! pgrep -f "^sleep 30\\.$$\$" >/dev/null; }
+wait_until 5 hung_gone && pass "hung build: ended" ||
+  fail "hung build: still running: $(pgrep -af "sleep 30.$$")"
 stream_stop
 [[ $STREAM == *" failed=0 "* ]] && pass "no request of the stream failed" || fail "stream: $STREAM"
 

@@ -36,15 +36,17 @@ void supervisor::request_restart(const std::string& why) {
     std::fprintf(stderr, "%s: %s: stopping, no restart\n", self, why.c_str());
     return;
   }
-  for (const auto& [pid, r] : runs_) {
+  for (auto& [pid, r] : runs_) {
     if (!r.candidate) continue;
-    // One at a time: the next one starts from the file as it is once this one is ready.
-    restart_pending_ = why;
-    std::fprintf(
-        stderr,
-        "%s: %s: pid %ld is starting beside the running one; another start follows once it is ready\n", self,
-        why.c_str(), static_cast<long>(pid));
-    return;
+    // A newer build replaces one still starting: waiting for it would hold
+    // the next fix up to --stop-timeout when it hangs before it is ready.
+    // What it has accepted meanwhile it finishes (SIGTERM is a drain).
+    std::fprintf(stderr,
+                 "%s: %s: pid %ld (activation %u) is still starting beside the running one: SIGTERM to it, "
+                 "and the new one starts now\n",
+                 self, why.c_str(), static_cast<long>(pid), r.number);
+    drain(r, activations_ + 1);
+    break;
   }
   if (serving_text().empty()) {
     std::fprintf(
@@ -106,7 +108,6 @@ void supervisor::replacement_ready(run& r, const std::string& how) {
       replaced.empty()
           ? "; nothing else was serving"
           : ("; SIGTERM to " + replaced + ": it stops accepting and finishes what it received").c_str());
-  if (!restart_pending_.empty()) request_restart(std::exchange(restart_pending_, {}));
 }
 
 void supervisor::replacement_failed(const run& r, const std::string& why,
@@ -146,7 +147,6 @@ void supervisor::check_replacements(clock_type::time_point now) {
         self, static_cast<long>(pid), r->number, seconds_text(replacement_ready_timeout).c_str(),
         serving_text().c_str());
     drain(*r, 0);
-    if (!restart_pending_.empty()) request_restart(std::exchange(restart_pending_, {}));
   }
 }
 

@@ -194,7 +194,6 @@ void supervisor::on_signal(const signalfd_siginfo& info) {
   }
   ++stop_requests_;
   stopping_ = true;
-  restart_pending_.clear();
   for (auto& [pid, r] : runs_) {  // a replacement stopped now did not fail
     r.candidate = false;
     r.candidate_deadline = clock_type::time_point::max();
@@ -278,8 +277,7 @@ void supervisor::ended(run& r, int status) {
   std::fprintf(stderr, "%s: activation %u: %s pid %ld, woken by %s; %s; ran %.3f s; stopped: %s\n", self,
                r.number, r.started_at.c_str(), static_cast<long>(r.pid), r.woken_by.c_str(), cold.c_str(),
                seconds(ran), why.c_str());
-  const bool failed_candidate = r.candidate;
-  if (failed_candidate)
+  if (r.candidate)
     replacement_failed(r, why, lines);  // the one it was to replace serves on
   else
     count_outcome(r, why, std::move(lines));
@@ -296,7 +294,6 @@ void supervisor::ended(run& r, int status) {
     end_leftovers(-r.pid, sig);
   }
   runs_.erase(r.pid);
-  if (failed_candidate && !restart_pending_.empty()) request_restart(std::exchange(restart_pending_, {}));
 }
 
 // The start limit counts failed starts in a row; see --help.

@@ -122,8 +122,7 @@ class supervisor {
   std::set<pid_t> inherited_children_;  // children we had before we started anything: not ours to end
   fd_store store_;
   std::optional<file_watch> watch_;
-  bool ready_seen_ = false;      // a PROGRAM has sent READY=1: replacements must send it too
-  std::string restart_pending_;  // a restart asked for while a replacement was starting
+  bool ready_seen_ = false;  // a PROGRAM has sent READY=1: replacements must send it too
   bool killing_all_ = false;
   clock_type::time_point paused_until_{};  // out of fds or processes
   bool paused_said_ = false;
