@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds a root filesystem folder for `podman run --rootfs DIR`: the statically
 # linked server and a minimal /etc. No image, no registry.
-#   make-rootfs.sh BINARY DIR      e.g. make-rootfs.sh build/examples/container/example-posix-http-static /var/lib/example-posix-http/rootfs
+#   make-rootfs.sh BINARY DIR      e.g. make-rootfs.sh build/examples/example-posix-http-static /var/lib/example-posix-http/rootfs
 # The binary lands at DIR/example-posix-http (the name the units run). DIR is
 # created, or refreshed when it exists (only the files below are written).
 set -eu
