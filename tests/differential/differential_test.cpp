@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <random>
 #include <string>
@@ -816,32 +817,21 @@ const std::vector<int> types = {0, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, -1};
 const std::vector<sockact::socket_state> listen_values = {
     sockact::socket_state::any, sockact::socket_state::not_listening, sockact::socket_state::listening};
 
+// The macro's name of v among `names`, else the number.
+std::string name_of(int v, std::initializer_list<std::pair<int, const char*>> names) {
+  for (const auto& [value, name] : names)
+    if (value == v) return name;
+  return std::to_string(v);
+}
+
 std::string family_name(int f) {
-  switch (f) {
-    case AF_UNIX:
-      return "AF_UNIX";
-    case AF_INET:
-      return "AF_INET";
-    case AF_INET6:
-      return "AF_INET6";
-    case AF_NETLINK:
-      return "AF_NETLINK";
-    default:
-      return std::to_string(f);
-  }
+  return name_of(
+      f, {{AF_UNIX, "AF_UNIX"}, {AF_INET, "AF_INET"}, {AF_INET6, "AF_INET6"}, {AF_NETLINK, "AF_NETLINK"}});
 }
 
 std::string type_name(int t) {
-  switch (t) {
-    case SOCK_STREAM:
-      return "SOCK_STREAM";
-    case SOCK_DGRAM:
-      return "SOCK_DGRAM";
-    case SOCK_SEQPACKET:
-      return "SOCK_SEQPACKET";
-    default:
-      return std::to_string(t);
-  }
+  return name_of(
+      t, {{SOCK_STREAM, "SOCK_STREAM"}, {SOCK_DGRAM, "SOCK_DGRAM"}, {SOCK_SEQPACKET, "SOCK_SEQPACKET"}});
 }
 
 std::string listening_name(sockact::socket_state l) {

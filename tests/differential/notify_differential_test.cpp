@@ -433,14 +433,10 @@ enum class call_kind {
 };
 
 const char* call_name(call_kind k) {
-  switch (k) {
-    case call_kind::pid_with_fds:
-      return "notify(state, fds, n, {unset, pid}, ec) vs sd_pid_notify_with_fds";
-    case call_kind::plain:
-      return "notify(state, ec) vs sd_notify(0, state)";
-    default:
-      return "notify(state) throwing vs sd_notify(0, state)";
-  }
+  if (k == call_kind::pid_with_fds)
+    return "notify(state, fds, n, {unset, pid}, ec) vs sd_pid_notify_with_fds";
+  if (k == call_kind::plain) return "notify(state, ec) vs sd_notify(0, state)";
+  return "notify(state) throwing vs sd_notify(0, state)";
 }
 
 struct notify_case {
