@@ -12,7 +12,7 @@
 // and lower bounds; upper bounds are loose. SPDX-License-Identifier: MIT
 #include <sockact/libevent.hpp>  // first: the header is self-contained
 
-#include "test_support.hpp"
+#include "driver_test_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -28,11 +28,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -41,78 +40,15 @@ using namespace std::chrono_literals;
 using ms = std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
 
-std::mutex log_mutex;
-std::vector<std::string> log_lines;
-void capture_log(const std::string& line) {
-  std::lock_guard<std::mutex> lock(log_mutex);
-  log_lines.push_back(line);
-}
-bool logged(const std::string& part) {
-  std::lock_guard<std::mutex> lock(log_mutex);
-  for (const std::string& l : log_lines)
-    if (l.find(part) != std::string::npos) return true;
-  return false;
-}
+using sockact_test::http_client;
+using sockact_test::http_get;
+using sockact_test::logged;
+using sockact_test::read_responses;
+using sockact_test::send_all;
 
 sockact::activation_config config(ms idle, ms shutdown = 5000ms, const char* address = "127.0.0.1:0") {
   ::signal(SIGPIPE, SIG_IGN);  // libevent writes with writev(2), as a server must
-  ::unsetenv("LISTEN_FDS");
-  ::unsetenv("LISTEN_PID");
-  ::unsetenv("LISTEN_FDNAMES");
-  {
-    std::lock_guard<std::mutex> lock(log_mutex);
-    log_lines.clear();
-  }
-  sockact::activation_config c = sockact::activation_config::http(address);
-  c.read_environment = false;
-  c.lifecycle.idle_timeout = idle;
-  c.lifecycle.idle_only_when_activated = false;
-  c.lifecycle.shutdown_timeout = shutdown;
-  c.lifecycle.new_connection_grace = 300ms;
-  c.lifecycle.linger = 300ms;
-  c.log = capture_log;
-  return c;
-}
-
-// A blocking client with a receive timeout.
-sockact_test::owned_fd client(int port) {
-  sockact_test::owned_fd fd(sockact_test::connect_loopback(port));
-  const timeval tv{3, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
-void send_all(int fd, const std::string& s) {
-  (void)!::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
-}
-// Reads until `count` responses (by their status lines and Content-Length)
-// are in, or EOF/timeout. `eof` tells how it ended.
-std::string read_responses(int fd, int count, bool* eof = nullptr) {
-  std::string in;
-  char buf[4096];
-  for (;;) {
-    int complete = 0;
-    std::size_t at = 0;
-    for (;;) {
-      const std::size_t head = in.find("\r\n\r\n", at);
-      if (head == std::string::npos) break;
-      std::size_t length = 0;
-      const std::size_t cl = in.find("Content-Length: ", at);
-      if (cl != std::string::npos && cl < head) length = std::strtoul(in.c_str() + cl + 16, nullptr, 10);
-      if (in.size() < head + 4 + length) break;
-      at = head + 4 + length;
-      ++complete;
-    }
-    if (complete >= count && eof == nullptr) return in;
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) {
-      if (eof != nullptr) *eof = n == 0;
-      return in;
-    }
-    in.append(buf, static_cast<std::size_t>(n));
-  }
-}
-std::string get(const std::string& path, bool close = false) {
-  return "GET " + path + " HTTP/1.1\r\nHost: t\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n";
+  return sockact_test::test_config(sockact::activation_config::http(address), idle, shutdown);
 }
 
 // An evhttp server like the example's: "/" says which socket, "/hold/<ms>"
@@ -185,23 +121,51 @@ int port_of(sockact::activation& act, std::size_t i = 0) {
   return sockact_test::local_port(act.sockets().at(i).fd.get());
 }
 
+// The server with its evhttp served by a libevent_driver over act (the
+// driver goes before the event_base it runs on).
+struct served_server : server {
+  sockact::libevent_driver events;
+  explicit served_server(sockact::activation& act) : events(base, act) {
+    driver = &events;
+    events.serve(http);
+  }
+};
+
+// What a client saw that asked for `path` and sent this process SIGTERM
+// `after` that, and how long the loop ran.
+struct sigterm_run {
+  ms took{};
+  std::string answer;
+  bool eof = false;
+};
+sigterm_run run_get_then_sigterm(served_server& s, int port, const std::string& path, ms after) {
+  sigterm_run r;
+  std::thread c([&] {
+    sockact_test::owned_fd fd = http_client(port);
+    send_all(fd.get(), http_get(path));
+    std::this_thread::sleep_for(after);
+    ::kill(::getpid(), SIGTERM);
+    r.answer = read_responses(fd.get(), 1, &r.eof);
+  });
+  r.took = s.run();
+  c.join();
+  return r;
+}
+
 TEST(LibeventDriver, IdleExitEndsTheLoopAndClosesTheListenerAndIdleConnections) {
   sockact::activation act = sockact::activate(config(300ms));
-  server s;
-  sockact::libevent_driver driver(s.base, act);
-  s.driver = &driver;
-  driver.serve(s.http);
+  served_server s(act);
   const int port = port_of(act);
   std::string answer;
   bool eof = false;
   std::thread c([&] {
-    sockact_test::owned_fd fd = client(port);
-    send_all(fd.get(), get("/"));
+    sockact_test::owned_fd fd = http_client(port);
+    send_all(fd.get(), http_get("/"));
     answer = read_responses(fd.get(), 1, &eof);  // keep-alive: then the drain's FIN
   });
   const ms took = s.run();
   c.join();
-  EXPECT_TRUE(driver.finished());
+  EXPECT_TRUE(s.events.finished());
   EXPECT_GE(took, 300ms);
   EXPECT_NE(answer.find("hello 127.0.0.1:"), std::string::npos) << answer;
   EXPECT_TRUE(eof) << "the idle keep-alive connection gets a FIN";
@@ -214,16 +178,13 @@ TEST(LibeventDriver, IdleExitEndsTheLoopAndClosesTheListenerAndIdleConnections) 
 // parsed when the idle deadline comes must not be lost.
 TEST(LibeventDriver, AConnectionAcceptedBeforeTheIdleDeadlineIsServedDuringTheDrain) {
   sockact::activation act = sockact::activate(config(200ms));
-  server s;
-  sockact::libevent_driver driver(s.base, act);
-  s.driver = &driver;
-  driver.serve(s.http);
+  served_server s(act);
   const int port = port_of(act);
   std::string answer;
   std::thread c([&] {
-    sockact_test::owned_fd fd = client(port);
+    sockact_test::owned_fd fd = http_client(port);
     std::this_thread::sleep_for(320ms);  // past the deadline, within the grace for new connections
-    send_all(fd.get(), get("/"));
+    send_all(fd.get(), http_get("/"));
     bool eof = false;
     answer = read_responses(fd.get(), 1, &eof);
   });
@@ -236,26 +197,12 @@ TEST(LibeventDriver, AConnectionAcceptedBeforeTheIdleDeadlineIsServedDuringTheDr
 
 TEST(LibeventDriver, SigtermLetsAHeldRequestFinishWithConnectionClose) {
   sockact::activation act = sockact::activate(config(0ms));
-  server s;
-  sockact::libevent_driver driver(s.base, act);
-  s.driver = &driver;
-  driver.serve(s.http);
-  const int port = port_of(act);
-  std::string answer;
-  bool eof = false;
-  std::thread c([&] {
-    sockact_test::owned_fd fd = client(port);
-    send_all(fd.get(), get("/hold/400"));
-    std::this_thread::sleep_for(100ms);
-    ::kill(::getpid(), SIGTERM);
-    answer = read_responses(fd.get(), 1, &eof);
-  });
-  const ms took = s.run();
-  c.join();
-  EXPECT_GE(took, 400ms);
-  EXPECT_NE(answer.find("HTTP/1.1 200"), std::string::npos) << answer;
-  EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
-  EXPECT_TRUE(eof);
+  served_server s(act);
+  const sigterm_run r = run_get_then_sigterm(s, port_of(act), "/hold/400", 100ms);
+  EXPECT_GE(r.took, 400ms);
+  EXPECT_NE(r.answer.find("HTTP/1.1 200"), std::string::npos) << r.answer;
+  EXPECT_NE(r.answer.find("Connection: close"), std::string::npos) << r.answer;
+  EXPECT_TRUE(r.eof);
   EXPECT_TRUE(logged("stopping (SIGTERM)"));
   EXPECT_FALSE(act.sockets().at(0).fd);
 }
@@ -264,17 +211,14 @@ TEST(LibeventDriver, APartialHeadIsCutAtHeadersTimeoutButASlowBodyIsNot) {
   sockact::activation_config cfg = config(0ms);
   cfg.lifecycle.headers_timeout = 300ms;
   sockact::activation act = sockact::activate(cfg);
-  server s;
-  sockact::libevent_driver driver(s.base, act);
-  s.driver = &driver;
-  driver.serve(s.http);
+  served_server s(act);
   const int port = port_of(act);
   std::string partial, slow;
   bool partial_eof = false;
   ms partial_took{};
   std::thread c([&] {
-    sockact_test::owned_fd head = client(port);
-    sockact_test::owned_fd body = client(port);
+    sockact_test::owned_fd head = http_client(port);
+    sockact_test::owned_fd body = http_client(port);
     const auto t0 = steady::now();
     send_all(head.get(), "GET / HTTP/1.1\r\nHost: t\r\n");
     send_all(body.get(), "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\n");
@@ -303,25 +247,11 @@ TEST(LibeventDriver, APartialHeadIsCutAtHeadersTimeoutButASlowBodyIsNot) {
 // reply fails and evhttp frees the connection (and the driver forgets it).
 TEST(LibeventDriver, TheShutdownTimeoutLeavesAHeldRequestToEvhttp) {
   sockact::activation act = sockact::activate(config(0ms, 200ms));
-  server s;
-  sockact::libevent_driver driver(s.base, act);
-  s.driver = &driver;
-  driver.serve(s.http);
-  const int port = port_of(act);
-  std::string answer;
-  bool eof = false;
-  std::thread c([&] {
-    sockact_test::owned_fd fd = client(port);
-    send_all(fd.get(), get("/hold/700"));
-    std::this_thread::sleep_for(50ms);
-    ::kill(::getpid(), SIGTERM);
-    answer = read_responses(fd.get(), 1, &eof);
-  });
-  const ms took = s.run();
-  c.join();
-  EXPECT_GE(took, 200ms);
-  EXPECT_LT(took, 700ms) << "cut at SHUTDOWN_TIMEOUT, not after the handler";
-  EXPECT_EQ(answer.find("HTTP/1.1"), std::string::npos) << answer;
+  served_server s(act);
+  const sigterm_run r = run_get_then_sigterm(s, port_of(act), "/hold/700", 50ms);
+  EXPECT_GE(r.took, 200ms);
+  EXPECT_LT(r.took, 700ms) << "cut at SHUTDOWN_TIMEOUT, not after the handler";
+  EXPECT_EQ(r.answer.find("HTTP/1.1"), std::string::npos) << r.answer;
   EXPECT_EQ(act.connections(), 1u) << "the held connection stays registered until evhttp frees it";
   // The hold's timer replies on the shut socket; the write fails.
   const auto until = steady::now() + 3s;
@@ -332,17 +262,14 @@ TEST(LibeventDriver, TheShutdownTimeoutLeavesAHeldRequestToEvhttp) {
 TEST(LibeventDriver, FromNamesTheSocketOfEachConnection) {
   sockact::activation act = sockact::activate(config(0ms, 5000ms, "127.0.0.1:0,127.0.0.1:0"));
   ASSERT_EQ(act.sockets().size(), 2u);
-  server s;
-  sockact::libevent_driver driver(s.base, act);
-  s.driver = &driver;
-  driver.serve(s.http);
+  served_server s(act);
   const int p0 = port_of(act, 0), p1 = port_of(act, 1);
   const std::string n0 = act.sockets()[0].name, n1 = act.sockets()[1].name;
   std::string a0, a1;
   std::thread c([&] {
-    sockact_test::owned_fd f0 = client(p0), f1 = client(p1);
-    send_all(f1.get(), get("/", true));
-    send_all(f0.get(), get("/", true));
+    sockact_test::owned_fd f0 = http_client(p0), f1 = http_client(p1);
+    send_all(f1.get(), http_get("/", true));
+    send_all(f0.get(), http_get("/", true));
     a1 = read_responses(f1.get(), 1);
     a0 = read_responses(f0.get(), 1);
     ::kill(::getpid(), SIGINT);
@@ -379,6 +306,15 @@ void on_line_event(bufferevent*, short, void* arg) {
   delete c;
 }
 
+// A line_client on its own bufferevent, tracked by act; it frees itself.
+void start_line_client(event_base* base, sockact::activation& act, sockact::unique_fd fd) {
+  auto* c = new line_client;
+  c->bev = bufferevent_socket_new(base, fd.release(), BEV_OPT_CLOSE_ON_FREE);
+  c->conn = act.track(bufferevent_getfd(c->bev), [c] { on_line_event(c->bev, 0, c); });
+  bufferevent_setcb(c->bev, on_line, nullptr, on_line_event, c);
+  bufferevent_enable(c->bev, EV_READ);
+}
+
 TEST(LibeventDriver, ListenServesAProtocolOfItsOwnAndExitsWhenIdle) {
   sockact::activation act = sockact::activate(config(300ms));
   event_base* base = event_base_new();
@@ -386,18 +322,14 @@ TEST(LibeventDriver, ListenServesAProtocolOfItsOwnAndExitsWhenIdle) {
   {
     sockact::libevent_driver driver(base, act);
     driver.listen([&](sockact::unique_fd fd, const sockact::server_socket&) {
-      auto* c = new line_client;
-      c->bev = bufferevent_socket_new(base, fd.release(), BEV_OPT_CLOSE_ON_FREE);
-      c->conn = act.track(bufferevent_getfd(c->bev), [c] { on_line_event(c->bev, 0, c); });
-      bufferevent_setcb(c->bev, on_line, nullptr, on_line_event, c);
-      bufferevent_enable(c->bev, EV_READ);
+      start_line_client(base, act, std::move(fd));
       ++served;
     });
     const int port = port_of(act);
     std::string answer;
     bool eof = false;
     std::thread t([&] {
-      sockact_test::owned_fd fd = client(port);
+      sockact_test::owned_fd fd = http_client(port);
       send_all(fd.get(), "a\nb\n");
       answer = read_responses(fd.get(), 0, &eof);
     });
@@ -451,11 +383,7 @@ TEST(LibeventDriver, AnAcceptYesConnectionGoesToListenAndServeRefusesIt) {
     driver.listen([&](sockact::unique_fd fd, const sockact::server_socket& from) {
       ++handed;
       EXPECT_TRUE(from.info.connected);
-      auto* c = new line_client;
-      c->bev = bufferevent_socket_new(base, fd.release(), BEV_OPT_CLOSE_ON_FREE);
-      c->conn = act.track(bufferevent_getfd(c->bev), [c] { on_line_event(c->bev, 0, c); });
-      bufferevent_setcb(c->bev, on_line, nullptr, on_line_event, c);
-      bufferevent_enable(c->bev, EV_READ);
+      start_line_client(base, act, std::move(fd));
     });
     std::string answer;
     std::thread t([&] {
