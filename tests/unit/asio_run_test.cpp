@@ -7,7 +7,7 @@
 // SPDX-License-Identifier: MIT
 #include <sockact/asio.hpp>
 
-#include "test_support.hpp"
+#include "driver_test_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,8 +18,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -32,32 +32,20 @@ using namespace std::chrono_literals;
 using tcp = net::ip::tcp;
 using sockact_test::connect_loopback;
 
-std::mutex log_mutex;
-std::vector<std::string> log_lines;
-void capture_log(const std::string& line) {
-  const std::lock_guard<std::mutex> lock(log_mutex);
-  log_lines.push_back(line);
-}
-bool logged(const std::string& part) {
-  const std::lock_guard<std::mutex> lock(log_mutex);
-  for (const std::string& l : log_lines)
-    if (l.find(part) != std::string::npos) return true;
-  return false;
-}
+using sockact_test::logged;
+using sockact_test::read_all;
+using sockact_test::send_all;
 
 sockact::activation make_activation() {
   for (const char* v : sockact_test::listen_variables) ::unsetenv(v);
   ::unsetenv("NOTIFY_SOCKET");
-  {
-    const std::lock_guard<std::mutex> lock(log_mutex);
-    log_lines.clear();
-  }
+  sockact_test::clear_log();
   sockact::activation_config c;
   c.read_environment = false;
   c.listen.address = "127.0.0.1:0";
   c.lifecycle.shutdown_timeout = 10s;
   c.lifecycle.linger = 500ms;
-  c.log = capture_log;
+  c.log = sockact_test::capture_log;
   return sockact::activate(c);
 }
 
@@ -104,19 +92,6 @@ class session : public std::enable_shared_from_this<session> {
   std::string in_, out_;
 };
 
-void send_all(int fd, const std::string& s) {
-  (void)!::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
-}
-
-// Everything until EOF (or the client's 10 s receive timeout).
-std::string read_all(int fd) {
-  std::string out;
-  char buf[256];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<std::size_t>(n));
-  return out;
-}
-
 // A client that sends "wait", and `then` 100 ms later; what it got.
 std::thread client(int port, std::string& got, std::function<void()> then) {
   return std::thread([port, &got, then = std::move(then)] {
@@ -128,6 +103,15 @@ std::thread client(int port, std::string& got, std::function<void()> then) {
     got = read_all(fd);
     ::close(fd);
   });
+}
+
+// The driver's handler: a session per connection.
+std::function<void(tcp::socket)> start_session(net::io_context& io) {
+  return [&io](tcp::socket s) { std::make_shared<session>(std::move(s), io)->start(); };
+}
+
+void send_sigterm() {
+  ::kill(::getpid(), SIGTERM);
 }
 
 int port_of(sockact::activation& act) {
@@ -153,9 +137,8 @@ TEST(AsioDriverRun, AppSignalSetStopDoesNotCutTheRequest) {
   {
     net::io_context io;
     app_signals app(io);
-    sockact::asio_driver driver(
-        io, act, [&io](tcp::socket s) { std::make_shared<session>(std::move(s), io)->start(); });
-    c = client(port, got, [] { ::kill(::getpid(), SIGTERM); });
+    sockact::asio_driver driver(io, act, start_session(io));
+    c = client(port, got, send_sigterm);
     EXPECT_TRUE(driver.run()) << "the activation is done when run() returns";
     EXPECT_TRUE(driver.finished());
     EXPECT_EQ(act.connections(), 0u);
@@ -175,9 +158,8 @@ TEST(AsioDriverRun, PlainRunIsCutAndTheDriverSaysSo) {
   {
     net::io_context io;
     app_signals app(io);
-    sockact::asio_driver driver(
-        io, act, [&io](tcp::socket s) { std::make_shared<session>(std::move(s), io)->start(); });
-    c = client(port, got, [] { ::kill(::getpid(), SIGTERM); });
+    sockact::asio_driver driver(io, act, start_session(io));
+    c = client(port, got, send_sigterm);
     io.run();  // returns at the application's stop, the drain not over
     EXPECT_FALSE(driver.finished());
   }
@@ -196,8 +178,7 @@ TEST(AsioDriverRun, OutsideStopWithoutASignalDrains) {
   std::thread c, s;
   {
     net::io_context io;
-    sockact::asio_driver driver(
-        io, act, [&io](tcp::socket sock) { std::make_shared<session>(std::move(sock), io)->start(); });
+    sockact::asio_driver driver(io, act, start_session(io));
     c = client(port, got, [] {});
     s = std::thread([port, &stopper] {
       std::this_thread::sleep_for(100ms);
@@ -226,12 +207,11 @@ TEST(AsioDriverRun, SeveralThreads) {
   {
     net::io_context io(4);
     app_signals app(io);
-    sockact::asio_driver driver(
-        io, act, [&io](tcp::socket s) { std::make_shared<session>(std::move(s), io)->start(); });
+    sockact::asio_driver driver(io, act, start_session(io));
     std::atomic<int> done{0};
     std::vector<std::thread> pool;
     for (int i = 0; i < 3; ++i) pool.emplace_back([&] { done += driver.run() ? 1 : 0; });
-    c = client(port, got, [] { ::kill(::getpid(), SIGTERM); });
+    c = client(port, got, send_sigterm);
     done += driver.run() ? 1 : 0;
     for (std::thread& t : pool) t.join();
     EXPECT_EQ(done.load(), 4) << "every thread's run() returns once the activation is done";

@@ -7,7 +7,7 @@
 // SPDX-License-Identifier: MIT
 #include <sockact/sync_stream.hpp>
 
-#include "test_support.hpp"
+#include "driver_test_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -25,9 +25,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -43,18 +43,11 @@ using sockact_test::connect_loopback;
 static_assert(beast::is_sync_read_stream<sockact::sync_stream>::value, "a Beast SyncReadStream");
 static_assert(beast::is_sync_write_stream<sockact::sync_stream>::value, "a Beast SyncWriteStream");
 
-std::mutex log_mutex;
-std::vector<std::string> log_lines;
-void capture_log(const std::string& line) {
-  const std::lock_guard<std::mutex> lock(log_mutex);
-  log_lines.push_back(line);
-}
-bool logged(const std::string& part) {
-  const std::lock_guard<std::mutex> lock(log_mutex);
-  for (const std::string& l : log_lines)
-    if (l.find(part) != std::string::npos) return true;
-  return false;
-}
+using sockact_test::logged;
+using sockact_test::read_all;
+using sockact_test::read_line;
+using sockact_test::send_all;
+
 bool wait_logged(const std::string& part, ms limit = 5000ms) {
   const auto end = steady::now() + limit;
   while (!logged(part) && steady::now() < end) std::this_thread::sleep_for(5ms);
@@ -62,51 +55,15 @@ bool wait_logged(const std::string& part, ms limit = 5000ms) {
 }
 
 sockact::activation make_activation(ms idle, ms shutdown = 5000ms, ms linger = 2000ms) {
-  for (const char* v : sockact_test::listen_variables) ::unsetenv(v);
-  {
-    const std::lock_guard<std::mutex> lock(log_mutex);
-    log_lines.clear();
-  }
   sockact::activation_config c;
-  c.read_environment = false;
   c.listen.address = "127.0.0.1:0";
-  c.lifecycle.idle_timeout = idle;
-  c.lifecycle.idle_only_when_activated = false;
-  c.lifecycle.shutdown_timeout = shutdown;
-  c.lifecycle.new_connection_grace = 300ms;
+  c = sockact_test::test_config(std::move(c), idle, shutdown);
   c.lifecycle.linger = linger;
-  c.log = capture_log;
   return sockact::activate(c);
 }
 
 int port_of(sockact::activation& act) {
   return sockact_test::local_port(act.sockets().at(0).fd.get());
-}
-
-void send_all(int fd, const std::string& s) {
-  (void)!::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
-}
-
-// One line (without '\n'); "" at EOF, "<error: ...>" on an error.
-std::string read_line(int fd) {
-  std::string line;
-  char c = 0;
-  for (;;) {
-    const ssize_t n = ::recv(fd, &c, 1, 0);
-    if (n == 0) return line;
-    if (n < 0) return "<error: " + std::string(std::strerror(errno)) + ">";
-    if (c == '\n') return line;
-    line += c;
-  }
-}
-
-// Everything until EOF (or the client's 10 s receive timeout).
-std::string read_all(int fd) {
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<std::size_t>(n));
-  return out;
 }
 
 // The handler's protocol: "GET <ms>\n" is answered "done <ms>\n" after <ms>
@@ -387,7 +344,7 @@ TEST(ThreadDriverServe, AcceptYesConnection) {
     ::unsetenv("LISTEN_FDNAMES");
     sockact::activation_config c;
     c.read_environment = false;
-    c.log = capture_log;
+    c.log = sockact_test::capture_log;
     sockact::activation act = sockact::activate(c);
     ASSERT_EQ(act.sockets().size(), 1u);
     sockact::thread_driver driver(act);
