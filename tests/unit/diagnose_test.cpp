@@ -2,7 +2,7 @@
 // variables and values; it never changes the environment or the fds.
 #include <sockact/diagnose.hpp>
 
-#include "test_support.hpp"
+#include "listen_fixture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,13 +18,8 @@ namespace {
 using namespace sockact_test;
 using sockact::activation_status;
 
-class Diagnose : public ::testing::Test {
+class Diagnose : public listen_fixture {
  protected:
-  void SetUp() override { clear_slots_once(); }
-  void TearDown() override {
-    passed_fds::close_slots();
-    for (const char* v : listen_variables) ::unsetenv(v);
-  }
   static bool contains(const std::string& s, const std::string& part) {
     return s.find(part) != std::string::npos;
   }

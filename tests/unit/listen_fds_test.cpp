@@ -4,7 +4,7 @@
 #include <sockact/detail/posix.hpp>
 #include <sockact/socket_info.hpp>
 
-#include "test_support.hpp"
+#include "listen_fixture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -24,14 +24,7 @@ std::vector<passed_fd> receive(bool unset, std::error_code& ec) {
   return sockact::listen_fds(unset, ec);
 }
 
-class ListenFds : public ::testing::Test {
- protected:
-  void SetUp() override { clear_slots_once(); }
-  void TearDown() override {
-    passed_fds::close_slots();
-    for (const char* v : listen_variables) ::unsetenv(v);
-  }
-};
+class ListenFds : public listen_fixture {};
 
 TEST_F(ListenFds, NotActivatedWithoutListenPid) {
   const owned_fd s = inet_socket(AF_INET, SOCK_STREAM);

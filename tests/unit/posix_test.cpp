@@ -30,12 +30,8 @@ TEST(AcceptConnection, Outcomes) {
   sockact::set_nonblocking(l.get());
   EXPECT_EQ(sockact::accept_connection(l.get()).status, sockact::accept_status::would_block);
 
-  const owned_fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(local_port(l.get())));
-  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const owned_fd client(connect_loopback(local_port(l.get())));
+  ASSERT_GE(client.get(), 0) << "connecting to the listener";
   sockact::accept_result r = sockact::accept_connection(l.get());
   ASSERT_EQ(r.status, sockact::accept_status::accepted);
   EXPECT_TRUE(has_cloexec(r.fd.get()));
@@ -64,12 +60,8 @@ TEST(AcceptConnection, ClassifiesErrnoAsAccept2Says) {
 
 TEST(AcceptConnection, EmfileIsReportedAsFdLimit) {
   const owned_fd l = inet_socket(AF_INET, SOCK_STREAM);
-  const owned_fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(local_port(l.get())));
-  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const owned_fd client(connect_loopback(local_port(l.get())));
+  ASSERT_GE(client.get(), 0) << "connecting to the listener";
   rlimit old{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
   rlimit tight = old;
