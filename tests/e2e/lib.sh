@@ -83,6 +83,17 @@ wait_exit() {
   return 1
 }
 
+# expect_exit_after WHAT SECONDS STATUS SINCE MIN_MS: waits up to SECONDS for
+# ACT_PID to end; checks its exit status is STATUS and that it ended MIN_MS ms
+# or more after SINCE (a now_ms). Returns 1, after a fail, if it still runs.
+expect_exit_after() {
+  local what=$1 seconds=$2 status=$3 since=$4 min_ms=$5 d
+  wait_exit "$ACT_PID" "$seconds" || { fail "$what: still running $seconds s later"; return 1; }
+  d=$(($(now_ms) - since))
+  [ "$RC" = "$status" ] && pass "$what: exit status $RC" || fail "$what: exit status $RC, not $status"
+  [ "$d" -ge "$min_ms" ] && pass "$what: exited $d ms after (>= $min_ms)" || fail "$what: exited too early, $d ms after (< $min_ms)"
+}
+
 # term_during_request PID PORT MS [WAIT...]: GET /delay/MS on 127.0.0.1:PORT,
 # then SIGTERM to PID once the command WAIT (default: sleep 0.5) returns;
 # checks that the request in flight is answered all the same.
@@ -96,6 +107,41 @@ term_during_request() {
   kill -TERM "$pid"
   wait $c || true
   expect_contains "SIGTERM: the request in flight completes" "$(cat "$E2E_TMP/drain.out")" "delayed $ms ms"
+}
+
+# check_hello_server NAME PROGRAM IDLE_S SETTLE_S: a documentation program,
+# socket-activated as a reader runs it: two GET / answered "hello", exit 0
+# within IDLE_S s with IDLE_TIMEOUT=1; then SIGTERM SETTLE_S s after a request
+# on a keep-alive connection: answered, the connection closed, exit 0.
+check_hello_server() {
+  local name=$1 program=$2 idle_s=$3 settle_s=$4 out rc
+  PORT=$(free_port)
+  activate "$name" -E IDLE_TIMEOUT=1 -l "127.0.0.1:$PORT" "$program"
+  out=$(curl -s -m 5 "http://127.0.0.1:$PORT/" "http://127.0.0.1:$PORT/" || true)
+  [ "$out" = "$(printf 'hello\nhello')" ] && pass "answers two requests" || fail "answers: '$out'"
+  if wait_exit "$ACT_PID" "$idle_s"; then
+    [ "$RC" = 0 ] && pass "exits 0 when idle" || fail "idle exit status $RC"
+  else
+    fail "still running $idle_s s after its last request (IDLE_TIMEOUT=1)"
+  fi
+  expect_contains "says why it stops" "$(cat "$ACT_LOG")" "stopping (IDLE)"
+
+  PORT=$(free_port)
+  activate "${name}2" -l "127.0.0.1:$PORT" "$program"
+  exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+  printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >&5
+  sleep "$settle_s"
+  kill -TERM "$ACT_PID"
+  rc=0
+  timeout 5 cat <&5 >"$E2E_TMP/reply" || rc=$?
+  exec 5<&-
+  [ "$rc" = 0 ] && pass "SIGTERM: the idle keep-alive connection is closed (EOF)" || fail "SIGTERM: no EOF ($rc)"
+  expect_contains "SIGTERM: the request before it was answered" "$(cat "$E2E_TMP/reply")" "hello"
+  if wait_exit "$ACT_PID" 8; then
+    [ "$RC" = 0 ] && pass "SIGTERM: exit 0" || fail "SIGTERM: exit $RC"
+  else
+    fail "SIGTERM: still running after 8 s"
+  fi
 }
 
 # finish: summary line and status.

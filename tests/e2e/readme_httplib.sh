@@ -35,32 +35,5 @@ else
   fail "it does not build:"; sed 's/^/    | /' "$E2E_TMP/cc.log"; finish; exit 1
 fi
 
-PORT=$(free_port)
-activate httplib -E IDLE_TIMEOUT=1 -l "127.0.0.1:$PORT" "$E2E_TMP/httplib_hello"
-out=$(curl -s -m 5 "http://127.0.0.1:$PORT/" "http://127.0.0.1:$PORT/" || true)
-[ "$out" = "$(printf 'hello\nhello')" ] && pass "answers two requests" || fail "answers: '$out'"
-if wait_exit "$ACT_PID" 8; then
-  [ "$RC" = 0 ] && pass "exits 0 when idle" || fail "idle exit status $RC"
-else
-  fail "still running 8 s after its last request (IDLE_TIMEOUT=1)"
-fi
-expect_contains "says why it stops" "$(cat "$ACT_LOG")" "stopping (IDLE)"
-
-# SIGTERM while a client holds a keep-alive connection: it is closed, the program exits 0.
-PORT=$(free_port)
-activate httplib2 -l "127.0.0.1:$PORT" "$E2E_TMP/httplib_hello"
-exec 5<>"/dev/tcp/127.0.0.1/$PORT"
-printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >&5
-sleep 0.5
-kill -TERM "$ACT_PID"
-rc=0
-timeout 5 cat <&5 >"$E2E_TMP/reply" || rc=$?
-exec 5<&-
-[ "$rc" = 0 ] && pass "SIGTERM: the idle keep-alive connection is closed (EOF)" || fail "SIGTERM: no EOF ($rc)"
-expect_contains "SIGTERM: the request before it was answered" "$(cat "$E2E_TMP/reply")" "hello"
-if wait_exit "$ACT_PID" 8; then
-  [ "$RC" = 0 ] && pass "SIGTERM: exit 0" || fail "SIGTERM: exit $RC"
-else
-  fail "SIGTERM: still running after 8 s"
-fi
+check_hello_server httplib "$E2E_TMP/httplib_hello" 8 0.5
 finish
