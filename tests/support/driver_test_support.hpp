@@ -9,6 +9,8 @@
 
 #include "test_support.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <cerrno>
@@ -129,6 +131,23 @@ inline std::string read_responses(int fd, int count, bool* eof = nullptr) {
     }
     in.append(buf, static_cast<std::size_t>(n));
   }
+}
+
+/// What the kernel says of a TCP connection: its pending error (0 when not
+/// reset) and its TCP state (TCP_CLOSE, TCP_CLOSE_WAIT, ...).
+struct tcp_condition {
+  int error = 0;
+  unsigned state = 0;
+};
+inline tcp_condition tcp_condition_of(int fd) {
+  tcp_condition c;
+  socklen_t len = sizeof c.error;
+  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &c.error, &len);
+  tcp_info info{};
+  len = sizeof info;
+  ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len);
+  c.state = info.tcpi_state;
+  return c;
 }
 
 /// A GET request for `path`, with `Connection: close` if asked.

@@ -220,14 +220,9 @@ TEST(ThreadDriverServe, IdleCloseLingersAndANewClientResumesServing) {
   EXPECT_EQ(read_line(pooled), "") << "the idle keep-alive connection gets a FIN";
   send_all(pooled, "GET 0\n");  // crosses the FIN: discarded by the linger
   std::this_thread::sleep_for(100ms);
-  int err = 0;
-  socklen_t len = sizeof err;
-  ::getsockopt(pooled, SOL_SOCKET, SO_ERROR, &err, &len);
-  tcp_info info{};
-  len = sizeof info;
-  ::getsockopt(pooled, IPPROTO_TCP, TCP_INFO, &info, &len);
-  EXPECT_EQ(err, 0) << "reset: " << std::strerror(err);
-  EXPECT_NE(info.tcpi_state, TCP_CLOSE) << "reset";
+  const sockact_test::tcp_condition crossed = sockact_test::tcp_condition_of(pooled);
+  EXPECT_EQ(crossed.error, 0) << "reset: " << std::strerror(crossed.error);
+  EXPECT_NE(crossed.state, TCP_CLOSE) << "reset";
   EXPECT_FALSE(driver.finished()) << "the linger holds the idle drain open";
   EXPECT_FALSE(driver.listeners_closed()) << "an idle drain keeps the listeners";
   const int fresh = connect_loopback(port);
