@@ -22,7 +22,7 @@ e2e_cleanup() {
 trap e2e_cleanup EXIT
 
 skip() { echo "SKIP: $*"; exit 77; }
-need() { command -v "$1" >/dev/null 2>&1 || skip "$1 not found (run scripts/setup.sh)"; }
+need() { local c; for c; do command -v "$c" >/dev/null 2>&1 || skip "$c not found (run scripts/setup.sh)"; done; }
 
 pass() { E2E_PASSES=$((E2E_PASSES + 1)); echo "PASS: $*"; }
 fail() { E2E_FAILS=$((E2E_FAILS + 1)); echo "FAIL: $*"; }

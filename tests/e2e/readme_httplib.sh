@@ -8,9 +8,7 @@ PAGE=${1:?usage: readme_httplib.sh PAGE CXX INCLUDE_DIR}
 CXX=${2:?}
 INCLUDE=${3:?}
 . "$(dirname "$0")/lib.sh"
-need systemd-socket-activate
-need curl
-need pkg-config
+need systemd-socket-activate curl pkg-config
 pkg-config --exists cpp-httplib || skip "pkg-config cannot find cpp-httplib (apt-get install libcpp-httplib-dev)"
 
 # The block between the two markers: a C++ block, then a shell block whose

@@ -7,8 +7,7 @@ README=${1:?usage: readme_quickstart.sh README CXX INCLUDE_DIR}
 CXX=${2:?}
 INCLUDE=${3:?}
 . "$(dirname "$0")/lib.sh"
-need systemd-socket-activate
-need curl
+need systemd-socket-activate curl
 
 # The block between the two markers, without its fences.
 awk '/<!-- quickstart:begin -->/{on=1; next} /<!-- quickstart:end -->/{on=0} on' "$README" |
