@@ -24,17 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::vector<std::string> fields = sockact_fuzz::split_fields(data + 1, size - 1, 3);
   const char* const names[] = {"SOCKET_PATH", "HOST", "PORT"};
   std::optional<std::string> values[3];
-  for (std::size_t i = 0; i < 3; ++i) {
-    if (data[0] & (1u << i)) {
-      values[i] = i < fields.size() ? fields[i] : std::string();
-      ::setenv(names[i], values[i]->c_str(), 1);
-    } else {
-      ::unsetenv(names[i]);
-    }
-  }
-  const std::string context = std::string("SOCKET_PATH=") + (values[0] ? show(*values[0]) : "unset") +
-                              " HOST=" + (values[1] ? show(*values[1]) : "unset") +
-                              " PORT=" + (values[2] ? show(*values[2]) : "unset");
+  sockact_fuzz::put_env_fields(names, values, data[0], fields);
+  const std::string context = sockact_fuzz::show_env(names, values);
 
   std::vector<sockact::endpoint> out;
   std::error_code ec;

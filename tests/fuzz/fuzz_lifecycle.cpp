@@ -102,16 +102,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::vector<std::string> fields = sockact_fuzz::split_fields(data + 1, size - 1, 2);
   const char* const names[] = {"IDLE_TIMEOUT", "SHUTDOWN_TIMEOUT"};
   std::optional<std::string> values[2];
-  for (std::size_t i = 0; i < 2; ++i) {
-    if (data[0] & (1u << i)) {
-      values[i] = i < fields.size() ? fields[i] : std::string();
-      ::setenv(names[i], values[i]->c_str(), 1);
-    } else {
-      ::unsetenv(names[i]);
-    }
-  }
-  const std::string env_context = std::string("IDLE_TIMEOUT=") + (values[0] ? show(*values[0]) : "unset") +
-                                  " SHUTDOWN_TIMEOUT=" + (values[1] ? show(*values[1]) : "unset");
+  sockact_fuzz::put_env_fields(names, values, data[0], fields);
+  const std::string env_context = sockact_fuzz::show_env(names, values);
   sockact::lifecycle_config config;
   const sockact::lifecycle_config defaults;
   std::error_code ec;

@@ -94,13 +94,6 @@ std::string encode_pid(pid_t pid, unsigned how) {
   return buf;
 }
 
-void put(const char* name, const std::optional<std::string>& v) {
-  if (v)
-    ::setenv(name, v->c_str(), 1);
-  else
-    ::unsetenv(name);
-}
-
 // Which variable a failed receive must name in its message.
 const char* expected_culprit(sockact::activation_status s) {
   switch (s) {
@@ -111,7 +104,6 @@ const char* expected_culprit(sockact::activation_status s) {
     case sockact::activation_status::invalid_listen_fds:
       return "LISTEN_FDS";
     case sockact::activation_status::invalid_listen_fdnames:
-      return "LISTEN_FDNAMES";
     case sockact::activation_status::names_mismatch:
       return "LISTEN_FDNAMES";
     case sockact::activation_status::closed_fd:
@@ -162,7 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                   static_cast<unsigned long long>(own_pidfd_id));
     values[3] = id + field(3);
   }
-  for (std::size_t i = 0; i < 4; ++i) put(var_names[i], values[i]);
+  for (std::size_t i = 0; i < 4; ++i) sockact_fuzz::put_env(var_names[i], values[i]);
   const sockact::activation_environment env = sockact::activation_environment::current();
 
   sockact::listen_options options;
@@ -179,12 +171,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       options.pid_check = sockact::listen_pid_check::allow_any;
       break;
   }
-  const std::string context =
-      "LISTEN_PID=" + (env.listen_pid ? show(*env.listen_pid) : "unset") +
-      " LISTEN_FDS=" + (env.listen_fds ? show(*env.listen_fds) : "unset") +
-      " LISTEN_FDNAMES=" + (env.listen_fdnames ? show(*env.listen_fdnames) : "unset") +
-      " LISTEN_PIDFDID=" + (env.listen_pidfdid ? show(*env.listen_pidfdid) : "unset") +
-      " slots=" + std::to_string(slots) + " flags=" + std::to_string(flags);
+  const std::string context = sockact_fuzz::show_env(var_names, values) + " slots=" + std::to_string(slots) +
+                              " flags=" + std::to_string(flags);
 
   // 1. diagnose() reads and changes nothing.
   const sockact::diagnosis d = sockact::diagnose(options);
@@ -284,7 +272,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // libsystemd 252 is the reference, where it has an opinion: it ignores
   // LISTEN_PIDFDID and knows no pid opt-ins.
   if (!env.listen_pidfdid && options.pid_check == sockact::listen_pid_check::strict) {
-    for (std::size_t i = 0; i < 4; ++i) put(var_names[i], values[i]);
+    for (std::size_t i = 0; i < 4; ++i) sockact_fuzz::put_env(var_names[i], values[i]);
     char** names = nullptr;
     const int r = ::sd_listen_fds_with_names(0, &names);
     std::vector<std::string> theirs;

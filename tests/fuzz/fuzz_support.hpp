@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
-// Shared by the libFuzzer targets: splitting an input into fields, counting
-// open fds, and failing loudly (abort, so libFuzzer saves the input).
+// Shared by the libFuzzer targets: splitting an input into fields, setting the
+// environment from them, counting open fds, and failing loudly (abort, so
+// libFuzzer saves the input).
 #ifndef SOCKACT_TESTS_FUZZ_FUZZ_SUPPORT_HPP
 #define SOCKACT_TESTS_FUZZ_FUZZ_SUPPORT_HPP
+
+#include "../support/escape.hpp"
 
 #include <dirent.h>
 
@@ -10,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,18 +62,36 @@ inline int open_fd_count() {
 
 /// Shows a value with control bytes escaped, for failure messages.
 inline std::string show(std::string_view s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
+  return sockact_test::escape(s);
+}
+
+/// Sets the variable to v, or unsets it when v is empty.
+inline void put_env(const char* name, const std::optional<std::string>& v) {
+  if (v)
+    ::setenv(name, v->c_str(), 1);
+  else
+    ::unsetenv(name);
+}
+
+/// Sets names[i] to fields[i] ("" past the last field) where bit i of `mask`
+/// is set and unsets it where not; values[i] says which.
+template <std::size_t N>
+void put_env_fields(const char* const (&names)[N], std::optional<std::string> (&values)[N], unsigned mask,
+                    const std::vector<std::string>& fields) {
+  for (std::size_t i = 0; i < N; ++i) {
+    values[i].reset();
+    if (mask & (1u << i)) values[i] = i < fields.size() ? fields[i] : std::string();
+    put_env(names[i], values[i]);
   }
-  return out + "\"";
+}
+
+/// "NAME=\"value\" OTHER=unset ...", for failure messages.
+template <std::size_t N>
+std::string show_env(const char* const (&names)[N], const std::optional<std::string> (&values)[N]) {
+  std::string out;
+  for (std::size_t i = 0; i < N; ++i)
+    out += std::string(i != 0 ? " " : "") + names[i] + "=" + (values[i] ? show(*values[i]) : "unset");
+  return out;
 }
 
 }  // namespace sockact_fuzz
