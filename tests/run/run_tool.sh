@@ -37,6 +37,8 @@ expect_exit "unknown option" 2 "$SOCKACT_RUN" --bogus -l 1 -- true
 expect_contains "unknown option named" "$OUT" '"--bogus"'
 expect_exit "no --listen" 2 "$SOCKACT_RUN" -- true
 expect_exit "bad --start-limit" 2 "$SOCKACT_RUN" --start-limit 5 -l 1 -- true
+expect_exit "--start-limit 5/0" 2 "$SOCKACT_RUN" --start-limit 5/0 -l 1 -- true
+expect_contains "--start-limit 5/0: says SECONDS is the problem" "$OUT" '"5/0": SECONDS must be more than 0'
 expect_exit "bad --trigger-limit" 2 "$SOCKACT_RUN" --trigger-limit 20/-2 -l 1 -- true
 expect_exit "--max-connections 010 (not octal 8)" 2 "$SOCKACT_RUN" -a --max-connections 010 -l 1 -- true
 expect_exit "--max-connections without --accept" 2 "$SOCKACT_RUN" --max-connections 5 -l 1 -- true

@@ -197,8 +197,10 @@ rate_limit parse_limit(const std::string& option, const std::string& v) {
   rate_limit l;
   const std::size_t slash = v.find('/');
   if (slash == std::string::npos || !parse_count(v.substr(0, slash), 1000000, l.burst) ||
-      !sockact::detail::parse_seconds(v.substr(slash + 1), l.interval) || l.interval.count() == 0)
+      !sockact::detail::parse_seconds(v.substr(slash + 1), l.interval))
     throw usage_error{option + " \"" + v + "\": expected BURST/SECONDS, e.g. 5/10, or 0"};
+  if (l.interval.count() == 0)
+    throw usage_error{option + " \"" + v + "\": SECONDS must be more than 0 (0 alone turns the limit off)"};
   return l;
 }
 
