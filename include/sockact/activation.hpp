@@ -86,8 +86,10 @@ class activation;
 
 namespace detail {
 
-class activation_state;
+struct activation_state;
 struct connection_node;
+// Ends every lingering close now (a driver that leaves without finish()).
+SOCKACT_DECL void end_lingering(activation& act);
 
 // How one connection is closed, and on which thread: type-erased so that a
 // connection registered from Asio posts to its strand, one from a
@@ -100,6 +102,11 @@ struct connection_closer {
   virtual bool interrupt();
   // Runs the close function (in the connection's own context).
   virtual void close_now() = 0;
+  // Whether the close function wants to hear when the lingering close after
+  // the library's FIN is over (linger_over()).
+  virtual bool lingers() const noexcept { return false; }
+  // Dispatches the close function's lingered() to the connection's context.
+  virtual void linger_over(const std::shared_ptr<connection_node>& node) { (void)node; }
 };
 
 }  // namespace detail
@@ -198,10 +205,14 @@ template <class T, class = void>
 struct has_interrupt : std::false_type {};
 template <class T>
 struct has_interrupt<T, std::void_t<decltype(std::declval<T&>().interrupt())>> : std::true_type {};
+template <class T, class = void>
+struct has_lingered : std::false_type {};
+template <class T>
+struct has_lingered<T, std::void_t<decltype(std::declval<T&>().lingered())>> : std::true_type {};
 
 // What closer_impl needs from a connection_node (defined with the activation).
 SOCKACT_DECL connection_closer* closer_of(connection_node& node) noexcept;
-// activation_state::close_prepare() of the node's owner.
+// connection_registry::close_prepare() of the node's owner.
 SOCKACT_DECL bool close_prepare(connection_node& node, close_reason why);
 
 template <class Close, class Post>
@@ -217,6 +228,11 @@ struct closer_impl final : connection_closer {
     }
   }
   void close_now() override { close(); }
+  bool lingers() const noexcept override { return has_lingered<Close>::value; }
+  void linger_over(const std::shared_ptr<connection_node>& node) override {
+    if constexpr (has_lingered<Close>::value)
+      post([node] { static_cast<closer_impl*>(closer_of(*node))->close.lingered(); });
+  }
   Close close;
   Post post;
 };
@@ -268,6 +284,9 @@ class activation {
   /// inline by default (single-threaded loops), on the connection's strand
   /// with Asio (see asio.hpp's track()). The activation calls it when the
   /// drain or a request deadline closes the connection, after shutdown(SHUT_WR).
+  /// A `close` object with a lingered() member hears, through `post` too,
+  /// when the lingering close that follows is over (the thread drivers shut
+  /// the read side then, which wakes a blocked read).
   template <class Close, class Post = detail::inline_post>
   connection track(int fd, Close close, Post post = {}) {
     using impl = detail::closer_impl<Close, Post>;
@@ -296,6 +315,11 @@ class activation {
  private:
   friend bool activate(activation& out, const activation_config& config, std::error_code& ec,
                        std::string* why);
+  friend void detail::end_lingering(activation& act);
+  // The drain's step after a lifecycle event.
+  step_result apply(lifecycle_actions a, clock::time_point now);
+  // A connection tracked during an idle drain makes the lifecycle serve again.
+  void take_resume(clock::time_point now);
   // track() for a type-erased close function.
   connection track_closer(int fd, std::unique_ptr<detail::connection_closer> closer);
   std::unique_ptr<detail::activation_state> state_;

@@ -8,18 +8,50 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdarg>
 #include <cstdlib>
+#include <functional>
+#include <future>
 #include <string>
 #include <thread>
 #include <tuple>
+#include <vector>
+
+namespace {
+
+// The send-queue look-ups (TIOCOUTQ) this process makes, counted by the
+// ioctl() below; `during_outq` runs inside the next one.
+std::atomic<int> outq_calls{0};
+std::function<void()> during_outq;
+std::atomic<bool> during_outq_armed{false};
+
+}  // namespace
+
+// ioctl(2) for the whole test program: the real one, after counting TIOCOUTQ.
+extern "C" int ioctl(int fd, unsigned long request, ...) noexcept {
+  va_list ap;
+  va_start(ap, request);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  using real_ioctl = int (*)(int, unsigned long, ...);
+  static const auto real = reinterpret_cast<real_ioctl>(::dlsym(RTLD_NEXT, "ioctl"));
+  if (request == TIOCOUTQ) {
+    ++outq_calls;
+    if (during_outq_armed.exchange(false)) during_outq();
+  }
+  return real(fd, request, arg);
+}
 
 namespace {
 
@@ -500,6 +532,82 @@ TEST(Activation, SendTimeoutResetsAClientThatNeverReads) {
   EXPECT_EQ(act.connections(), 2u) << "the handle stays with its owner until destroyed";
   c_stuck = sockact::connection();
   EXPECT_EQ(act.state().tracker().active(), 1u) << "only the slow reader is busy";
+}
+
+// SEND_TIMEOUT looks at a connection's send queue only where output may
+// wait: a request in progress, a response sent since the last look, or a
+// queue not empty then. Idle keep-alive connections cost no syscall per
+// walk. (Every connection used to be looked at every 250 ms.)
+TEST(Activation, SendQueueIsLookedAtOnlyWhereOutputMayWait) {
+  Env env;
+  auto cfg = sockact::activation_config::http();
+  cfg.read_environment = false;
+  cfg.lifecycle.send_timeout = 300ms;
+  sockact::activation act = make(cfg);
+  outq_calls = 0;
+  std::vector<Pair> pairs;
+  std::vector<sockact::connection> conns;
+  for (int i = 0; i < 11; ++i) pairs.push_back(connect_to(act));
+  for (Pair& p : pairs) conns.push_back(track_server(act, p));
+  for (std::size_t i = 1; i < conns.size(); ++i) {
+    conns[i].request_received();
+    conns[i].response_sent();  // idle between requests, nothing queued
+  }
+  conns[0].request_received();  // busy
+  act.on_timer();
+  EXPECT_EQ(outq_calls.exchange(0), 11) << "the first walk looks at every one";
+  for (int i = 0; i < 5; ++i) act.on_timer();
+  EXPECT_EQ(outq_calls.exchange(0), 5) << "then only at the busy one";
+  conns[3].request_received();
+  conns[3].response_sent();
+  act.on_timer();
+  EXPECT_EQ(outq_calls.exchange(0), 2) << "and once at one that sent a response since";
+}
+
+// The walk makes its syscalls outside the registry's lock: a connection
+// destroyed meanwhile, on another thread, is not waited for, and its close
+// function never runs, though it was due for SEND_TIMEOUT. (The lock used to
+// be held across every TIOCOUTQ.)
+TEST(Activation, SendQueueLookupsHoldNoLock) {
+  Env env;
+  auto cfg = sockact::activation_config::http();
+  cfg.read_environment = false;
+  cfg.lifecycle.send_timeout = 100ms;
+  sockact::activation act = make(cfg);
+  Pair busy = connect_to(act), stuck = connect_to(act);
+  int small = 4096;
+  ASSERT_EQ(::setsockopt(stuck.client.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+  ASSERT_EQ(::setsockopt(stuck.server.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  sockact::connection c_busy = track_server(act, busy);
+  bool stuck_closed = false;
+  sockact::connection c_stuck = act.track(stuck.server.get(), [&] { stuck_closed = true; });
+  c_busy.request_received();
+  c_stuck.request_received();
+  const std::string chunk(65536, 'x');
+  while (::send(stuck.server.get(), chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+  }
+  act.on_timer();  // the stall begins
+  std::this_thread::sleep_for(150ms);
+  std::future<std::size_t> other;
+  bool waited = false;
+  during_outq = [&] {
+    other = std::async(std::launch::async, [&] {
+      c_stuck = sockact::connection();  // destroyed, then its fd closed, as its owner would
+      stuck.server.reset();
+      return act.connections();
+    });
+    waited = other.wait_for(2s) != std::future_status::ready;
+  };
+  during_outq_armed = true;
+  act.on_timer();  // SEND_TIMEOUT is due for `stuck`
+  ASSERT_FALSE(during_outq_armed.exchange(false)) << "no send queue was looked at";
+  EXPECT_FALSE(waited) << "the registry's lock was held during the look-up";
+  EXPECT_EQ(other.get(), 1u);
+  EXPECT_FALSE(stuck_closed) << "closed after it was destroyed";
+  EXPECT_TRUE(busy.server) << "the busy one is not stalled";
+  for (int i = 0; i < 3; ++i) act.on_timer();
+  EXPECT_EQ(act.connections(), 1u);
+  outq_calls = 0;
 }
 
 }  // namespace
