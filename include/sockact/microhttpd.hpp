@@ -152,6 +152,16 @@ struct mhd_guarded_post {
   }
 };
 
+// The library's close of a connection, under its lock (mhd_guarded_post):
+// after the FIN, MHD sees the EOF once the client closes; for a client that
+// does not, the read side is shut when the linger is over, which wakes MHD
+// the same way.
+struct mhd_closer {
+  mhd_conn* c;
+  void operator()() const noexcept {}
+  void lingered() const noexcept { ::shutdown(c->fd, SHUT_RD); }  // a connection, never a listener
+};
+
 class microhttpd_core {
  public:
   using clock = activation::clock;
@@ -216,11 +226,9 @@ class microhttpd_core {
     }
     while (!poll_->finished()) {
       pollfd p{poll_->fd(), POLLIN, 0};
-      (void)::poll(&p, 1, wait_ms());
+      (void)::poll(&p, 1, -1);
       poll_->on_ready();  // signals, deadlines, accepts; never blocks
-      shut_read_sides(clock::now(), false);
     }
-    shut_read_sides(clock::now(), true);
     return act_->connections() == 0;
   }
 
@@ -259,8 +267,7 @@ class microhttpd_core {
       by_fd_[c->fd] = c;  // MHD's thread looks it up when it starts the connection
     }
     mhd_conn* raw = c.get();
-    c->conn = act_->track(
-        c->fd, [raw] { raw->core->closed_by_library(*raw); }, mhd_guarded_post{c});
+    c->conn = act_->track(c->fd, mhd_closer{raw}, mhd_guarded_post{c});
     if (MHD_add_connection(daemon_, fd.release(), reinterpret_cast<sockaddr*>(&peer), len) == MHD_YES) return;
     // MHD closed the socket (a connection limit, no memory).
     {
@@ -275,40 +282,6 @@ class microhttpd_core {
     const std::lock_guard<std::mutex> lock(mutex_);
     const auto it = by_fd_.find(c.fd);
     if (it != by_fd_.end() && it->second.get() == &c) by_fd_.erase(it);
-  }
-
-  // The library closed the connection (after its FIN), under its lock: MHD
-  // sees the EOF once the client closes; the read side is shut after the
-  // linger time for a client that does not.
-  void closed_by_library(mhd_conn& c) {
-    pending_.push_back({c.weak_from_this(), clock::now() + act_->config().lifecycle.linger});
-  }
-
-  void shut_read_sides(clock::time_point now, bool all) {
-    std::vector<std::weak_ptr<mhd_conn>> due;
-    for (std::size_t i = 0; i < pending_.size();) {
-      if (all || pending_[i].at <= now) {
-        due.push_back(std::move(pending_[i].c));
-        pending_[i] = std::move(pending_.back());
-        pending_.pop_back();
-      } else {
-        ++i;
-      }
-    }
-    for (const auto& w : due) {
-      const std::shared_ptr<mhd_conn> c = w.lock();
-      if (!c) continue;
-      const std::lock_guard<std::mutex> lock(c->mutex);
-      if (!c->gone && c->same_socket()) ::shutdown(c->fd, SHUT_RD);  // a connection, never a listener
-    }
-  }
-
-  int wait_ms() const {
-    clock::time_point t = clock::time_point::max();
-    for (const read_shutdown& p : pending_) t = std::min(t, p.at);
-    if (t == clock::time_point::max()) return -1;
-    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - clock::now()).count();
-    return ms < 0 ? 0 : ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
   }
 
   // MHD's callbacks (MHD's threads) -------------------------------------------
@@ -408,11 +381,6 @@ class microhttpd_core {
     }
   }
 
-  struct read_shutdown {
-    std::weak_ptr<mhd_conn> c;
-    clock::time_point at;
-  };
-
   activation* act_;
   std::unique_ptr<poll_driver<accept_fn>> poll_;
   MHD_Daemon* daemon_ = nullptr;
@@ -422,7 +390,6 @@ class microhttpd_core {
   void* user_completed_cls_ = nullptr;
   mutable std::mutex mutex_;
   std::unordered_map<int, std::shared_ptr<mhd_conn>> by_fd_;  // accepted and not yet closed by MHD
-  std::vector<read_shutdown> pending_;                        // run()'s thread only
 };
 
 // The callbacks start() sets; the application's own would replace them.

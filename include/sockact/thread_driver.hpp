@@ -36,26 +36,21 @@
 // of the fd closes it (the activation, or whoever took it from there).
 //
 // Connections. track(fd) registers a connection whose thread blocks in
-// conn.read(): when the activation closes it (idle at the drain, a request
-// deadline, SHUTDOWN_TIMEOUT), it sends its FIN (shutdown(SHUT_WR)) and then
-// shuts the connection's read side, which makes the blocked read return 0.
-// conn.read() takes bytes and reports them under the lock the closes take:
-// with read(2) and then received(), a close decided between the two would
-// find no unread bytes and no request, and drop the request just read.
-// Linux answers data that arrives after both with a reset, so this happens
-// only for closes the library decides (the connection had no unread bytes, or
-// its time is up); conn.close() after a last response keeps the lingering
-// close. The close runs on the driver's thread under a lock that the handle's
-// destruction takes too: destroy the handle before closing the fd, and the
-// close never reaches a number another connection reused.
-//
-// The connections serve() accepts close with a linger instead: the FIN, then
-// what the client still sends is read and discarded until it closes (at most
-// the linger time) while conn.read() returns 0, and only then is the read
-// side shut. A request that crosses the FIN of an idle close then gets a
-// FIN, not a reset (HTTP clients retry a request that got a FIN on a reused
-// connection), and a connection the linger holds keeps an idle drain open,
-// so a new client is served by this process rather than a cold start.
+// conn.read() (serve() tracks the connections it accepts the same way). When
+// the activation closes it (idle at the drain, a request deadline,
+// SHUTDOWN_TIMEOUT), it sends its FIN (shutdown(SHUT_WR)) and lingers: what
+// the client still sends is read and discarded until it closes (at most the
+// linger time) while conn.read() returns 0, and only then is the read side
+// shut, which wakes a read still blocked. A request that crosses the FIN of
+// an idle close then gets a FIN, not a reset (HTTP clients retry a request
+// that got a FIN on a reused connection), and a connection the linger holds
+// keeps an idle drain open, so a new client is served by this process rather
+// than a cold start. conn.read() takes bytes and reports them under the lock
+// the closes take: with read(2) and then received(), a close decided between
+// the two would find no unread bytes and no request, and drop the request
+// just read. The close runs on the driver's thread under a lock that the
+// handle's destruction takes too: destroy the handle before closing the fd,
+// and the close never reaches a number another connection reused.
 
 #include <sockact/activation.hpp>
 #include <sockact/detail/accept_core.hpp>
@@ -107,6 +102,23 @@ struct guarded_post {
   void operator()(F&& f) const {
     std::lock_guard<std::mutex> lock(guard->mutex);
     if (!guard->gone) f();
+  }
+};
+
+// A connection's close function, under its guard's lock. The library's
+// close leaves the read side open for the linger (read() returns 0
+// meanwhile); lingered() shuts it after, which wakes a thread blocked in read().
+template <class Close>
+struct thread_closer {
+  thread_guard* guard;  // the guarded post keeps it alive while this runs
+  int fd;
+  Close close;
+  void operator()() {
+    if (!guard->app_close) guard->closed = true;
+    close();
+  }
+  void lingered() {
+    if (fd >= 0 && !guard->app_close) ::shutdown(fd, SHUT_RD);  // a connection, never a listener
   }
 };
 
@@ -361,8 +373,9 @@ class thread_driver {
 
   /// Registers a connection that a thread serves with blocking reads. When
   /// the activation closes it, `close` runs on the driver's thread (after
-  /// shutdown(SHUT_WR)); the default shuts the read side so that the
-  /// blocked read() returns 0. `fd` may be -1 for a framework that hides its
+  /// shutdown(SHUT_WR)); then conn.read() returns 0, and the read side is
+  /// shut once the linger is over (see the top of this file), which wakes a
+  /// blocked read. `fd` may be -1 for a framework that hides its
   /// sockets: the connection then counts for the idle timeout and the drain,
   /// but the library cannot close it (the process ends at SHUTDOWN_TIMEOUT).
   thread_connection track(int fd) {
@@ -387,12 +400,12 @@ class thread_driver {
   /// track() with an extra close step of the server's own (a flag, a cancel).
   template <class Close>
   thread_connection track(int fd, Close close) {
-    return make_connection(fd, std::make_shared<detail::thread_guard>(),
-                           [fd, close](detail::thread_guard& g) mutable {
-                             if (fd >= 0 && !g.app_close)
-                               ::shutdown(fd, SHUT_RD);  // a connection, never a listener
-                             close();
-                           });
+    thread_connection c;
+    c.guard_ = std::make_shared<detail::thread_guard>();
+    c.conn_ = act_->track(fd, detail::thread_closer<Close>{c.guard_.get(), fd, std::move(close)},
+                          detail::guarded_post{c.guard_});
+    wake();  // look at the connections (and the idle deadline) again
+    return c;
   }
 
   /// Accepts on every listening socket of the activation and serves each
@@ -428,61 +441,6 @@ class thread_driver {
   bool serve(OnConnection on_connection);
 
  private:
-  // Registers `fd`; `close(guard)` runs on the library's closes, under the guard's lock.
-  template <class Close>
-  thread_connection make_connection(int fd, std::shared_ptr<detail::thread_guard> guard, Close close) {
-    thread_connection c;
-    c.guard_ = std::move(guard);
-    detail::thread_guard* g = c.guard_.get();  // the guarded post keeps it alive while the close runs
-    c.conn_ = act_->track(
-        fd, [g, close]() mutable { close(*g); }, detail::guarded_post{c.guard_});
-    wake();  // look at the connections (and the idle deadline) again
-    return c;
-  }
-
-  // serve()'s connections: a library close leaves the read side open for the
-  // linger (read() returns 0 meanwhile); shut_read_sides() shuts it after.
-  thread_connection track_lingering(int fd) {
-    auto guard = std::make_shared<detail::thread_guard>();
-    std::weak_ptr<detail::thread_guard> weak = guard;
-    return make_connection(fd, std::move(guard), [this, fd, weak](detail::thread_guard& g) {
-      if (g.app_close) return;  // the server's own close: its thread reads no more
-      g.closed = true;
-      {
-        const std::lock_guard<std::mutex> lock(pending_mutex_);
-        pending_.push_back({weak, fd, clock::now() + act_->config().lifecycle.linger});
-      }
-      wake();
-    });
-  }
-
-  // Shuts the read side of the lingering connections whose linger is over
-  // (all of them with `all`), which wakes their threads blocked in read().
-  void shut_read_sides(clock::time_point now, bool all) {
-    std::vector<read_shutdown> due;
-    {
-      const std::lock_guard<std::mutex> lock(pending_mutex_);
-      auto keep = std::partition(pending_.begin(), pending_.end(), [&](const read_shutdown& p) {
-        return !all && now < p.at && !p.guard.expired();
-      });
-      due.assign(std::make_move_iterator(keep), std::make_move_iterator(pending_.end()));
-      pending_.erase(keep, pending_.end());
-    }
-    for (const read_shutdown& p : due) {
-      const std::shared_ptr<detail::thread_guard> g = p.guard.lock();
-      if (!g) continue;
-      const std::lock_guard<std::mutex> lock(g->mutex);
-      if (!g->gone) ::shutdown(p.fd, SHUT_RD);  // a connection, never a listener
-    }
-  }
-
-  clock::time_point next_read_shutdown() {
-    const std::lock_guard<std::mutex> lock(pending_mutex_);
-    clock::time_point t = clock::time_point::max();
-    for (const read_shutdown& p : pending_) t = std::min(t, p.at);
-    return t;
-  }
-
   void start(std::error_code& ec) {
     ec.clear();
     sigset_t set;
@@ -526,7 +484,7 @@ class thread_driver {
     act_->ready();
     while (!quit_.load(std::memory_order_acquire) && !finished_) {
       const clock::time_point now = clock::now();
-      const clock::time_point due = std::min(act_->next_deadline(now), next_read_shutdown());
+      const clock::time_point due = act_->next_deadline(now);
       int timeout = -1;
       if (due != clock::time_point::max()) {
         const auto ms = std::chrono::ceil<std::chrono::milliseconds>(due - now).count();
@@ -546,10 +504,12 @@ class thread_driver {
       for (int s = stops_.exchange(0, std::memory_order_acq_rel); s > 0 && !finished_; --s)
         step([&] { return act_->on_signal(SIGTERM); });
       if (!finished_) step([&] { return act_->on_timer(); });
-      shut_read_sides(clock::now(), false);
     }
-    if (finished_) act_->finish();
-    shut_read_sides(clock::now(), true);  // wake every thread still blocked in read()
+    // Every linger ends: the read sides are shut, which wakes the threads still blocked in read().
+    if (finished_)
+      act_->finish();
+    else
+      detail::end_lingering(*act_);
     const bool cut = act_->connections() > 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -631,19 +591,10 @@ class thread_driver {
 #endif
   }
 
-  // A connection closed by the library whose read side waits for the linger.
-  struct read_shutdown {
-    std::weak_ptr<detail::thread_guard> guard;
-    int fd;
-    clock::time_point at;
-  };
-
   activation* act_;
   std::function<void()> on_stop_;
   unique_fd signals_, wake_, placeholder_;
   unique_fd stopped_fd_;  // readable once the listeners are closed (serve()'s poll)
-  std::mutex pending_mutex_;
-  std::vector<read_shutdown> pending_;
   std::mutex listen_mutex_;
   std::vector<int> listening_;  // the listening fd numbers, taken at construction
   std::thread thread_;
@@ -677,7 +628,7 @@ bool thread_driver::serve(OnConnection on_connection) {
       paused.push_back(clock::time_point());
     } else {  // Accept=yes: the one connection the manager accepted
       unique_fd fd = std::move(l.fd);
-      thread_connection conn = track_lingering(fd.get());
+      thread_connection conn = track(fd.get());
       start_thread(state, thread_socket(std::move(fd), std::move(conn)), l);
     }
   }
@@ -703,7 +654,7 @@ bool thread_driver::serve(OnConnection on_connection) {
               const std::lock_guard<std::mutex> lock(listen_mutex_);
               if (listeners_closed()) return std::nullopt;  // the fd is the placeholder now
               a = accept_connection(fds[i].fd);
-              if (a.status == accept_status::accepted) conn = track_lingering(a.fd.get());
+              if (a.status == accept_status::accepted) conn = track(a.fd.get());
             }
             if (a.status == accept_status::accepted)
               start_thread(state, thread_socket(std::move(a.fd), std::move(conn)), *from[i]);
