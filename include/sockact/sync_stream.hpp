@@ -27,12 +27,7 @@
 #include <utility>
 
 namespace sockact {
-
-#if defined(SOCKACT_ASIO_BOOST)
-inline namespace asio_boost {
-#else
-inline namespace asio_standalone {
-#endif
+inline namespace SOCKACT_ASIO_NAMESPACE {
 
 /// A connection that thread_driver::serve() accepted, as a blocking Asio
 /// stream: read_some() and write_some(), each with the error_code overload
@@ -81,10 +76,7 @@ class sync_stream {
   /// @throws the system_error of the selected Asio (std::system_error or boost::system::system_error).
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers) {
-    asio_error_code ec;
-    const std::size_t n = read_some(buffers, ec);
-    asio_ns::detail::throw_error(ec, "read_some");
-    return n;
+    return or_throw([&](asio_error_code& ec) { return read_some(buffers, ec); }, "read_some");
   }
 
   /// Writes some of `buffers` (several at once, with sendmsg(2)), blocking
@@ -111,10 +103,7 @@ class sync_stream {
   /// @throws the system_error of the selected Asio (std::system_error or boost::system::system_error).
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers) {
-    asio_error_code ec;
-    const std::size_t n = write_some(buffers, ec);
-    asio_ns::detail::throw_error(ec, "write_some");
-    return n;
+    return or_throw([&](asio_error_code& ec) { return write_some(buffers, ec); }, "write_some");
   }
 
   /// The registration: `->` reaches headers_received(), request_received(),
@@ -129,6 +118,15 @@ class sync_stream {
 
  private:
   static constexpr std::size_t max_buffers = 64;  // more are written by the next call
+
+  // The throwing form of a call that takes an error_code.
+  template <class Call>
+  static std::size_t or_throw(Call call, const char* what) {
+    asio_error_code ec;
+    const std::size_t n = call(ec);
+    asio_ns::detail::throw_error(ec, what);
+    return n;
+  }
 
   static std::size_t finish(ssize_t n, asio_error_code& ec) {
     if (n > 0) {
@@ -145,7 +143,7 @@ class sync_stream {
   thread_socket socket_;
 };
 
-}  // namespace asio_boost / asio_standalone
+}  // namespace SOCKACT_ASIO_NAMESPACE
 }  // namespace sockact
 
 #endif  // SOCKACT_SYNC_STREAM_HPP

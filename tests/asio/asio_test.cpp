@@ -63,8 +63,11 @@ T adopt_raw(Context&& context, int fd, std::error_code& ec, std::string* why = n
 }
 template <class T, class Context>
 T adopt_raw(Context&& context, int fd) {
-  lent_fd l(fd);
-  return sockact::adopt<T>(context, std::move(l.owner));
+  std::error_code ec;
+  std::string why;
+  T object = adopt_raw<T>(context, fd, ec, &why);
+  if (ec) throw std::system_error(ec, why);
+  return object;
 }
 
 std::string temp_path(const char* tag) {
@@ -725,28 +728,27 @@ TEST(AsioWrongKind, MessagesNameTheFdAndWhatItIs) {
   EXPECT_EQ(why, "fd " + std::to_string(file.fd.get()) + " is a regular file, not a socket");
 }
 
-TEST(AsioWrongKind, ThrowingOverloadsThrowSystemError) {
+TEST(AsioWrongKind, TheFdStaysWithTheCallerUntilAdopted) {
   net::io_context io;
   test_fd t = make_fd(kind::tcp4_listening);
   const int fd = t.fd.get();
   sockact::server_socket admin = named(fd, "admin");
-  try {
-    sockact::adopt<udp::socket>(io, std::move(admin));
-    ADD_FAILURE() << "no exception";
-  } catch (const std::system_error& e) {
-    EXPECT_EQ(e.code(), errc::wrong_type);
-    const std::string what = e.what();
-    EXPECT_NE(what.find("sockact::adopt<udp::socket>: fd " + std::to_string(fd) +
-                        " (\"admin\"): wanted a UDP socket"),
-              std::string::npos)
-        << what;
-  }
+  std::error_code ec;
+  std::string why;
+  { const udp::socket wrong = sockact::adopt<udp::socket>(io, std::move(admin), ec, &why); }
+  EXPECT_EQ(ec, errc::wrong_type);
+  EXPECT_EQ(why.rfind("fd " + std::to_string(fd) + " (\"admin\"): wanted a UDP socket", 0), 0u) << why;
   EXPECT_EQ(admin.fd.get(), fd);
   EXPECT_TRUE(is_open(fd));
-  EXPECT_THROW(sockact::adopt<tcp::socket>(io, std::move(admin)), std::system_error);
-  EXPECT_THROW(sockact::adopt<tcp::acceptor>(io, sockact::unique_fd()), std::system_error);
+  { const tcp::socket wrong = sockact::adopt<tcp::socket>(io, std::move(admin), ec); }
+  EXPECT_EQ(ec, errc::not_connected);
+  { const tcp::acceptor none = sockact::adopt<tcp::acceptor>(io, sockact::unique_fd(), ec); }
+  EXPECT_EQ(ec, std::errc::bad_file_descriptor);
   EXPECT_TRUE(is_open(fd));
-  EXPECT_NO_THROW(sockact::adopt<tcp::acceptor>(io, std::move(admin)));  // Asio owns and closes it now
+  {
+    const tcp::acceptor a = sockact::adopt<tcp::acceptor>(io, std::move(admin), ec);
+  }  // Asio owns and closes it
+  EXPECT_FALSE(ec) << ec.message();
   EXPECT_FALSE(admin.fd);
   t.fd.release();
   EXPECT_FALSE(is_open(fd));
@@ -799,7 +801,7 @@ TEST(AsioProtocols, OtherInetProtocolsAreWrongType) {
     EXPECT_EQ(ec, errc::wrong_type);
     EXPECT_TRUE(is_open(fd.get()));
   }
-  const auto fits = [](const sockact::asio_detail::asio_wanted& w, int family, int type, int protocol) {
+  const auto fits = [](const sockact::detail::wanted_kind& w, int family, int type, int protocol) {
     sockact::fd_info info;
     info.family = family;
     info.type = type;
@@ -809,10 +811,9 @@ TEST(AsioProtocols, OtherInetProtocolsAreWrongType) {
     std::error_code ec;
     return sockact::detail::check_kind(info, w, "fd", ec, nullptr);
   };
-  const sockact::asio_detail::asio_wanted& tcp_acceptor =
+  const sockact::detail::wanted_kind& tcp_acceptor =
       sockact::asio_detail::object_traits<tcp::acceptor>::wanted;
-  const sockact::asio_detail::asio_wanted& udp_socket =
-      sockact::asio_detail::object_traits<udp::socket>::wanted;
+  const sockact::detail::wanted_kind& udp_socket = sockact::asio_detail::object_traits<udp::socket>::wanted;
   EXPECT_TRUE(fits(tcp_acceptor, AF_INET6, SOCK_STREAM, IPPROTO_TCP));
   EXPECT_TRUE(fits(tcp_acceptor, AF_INET, SOCK_STREAM, sockact::detail::ipproto_mptcp));
   EXPECT_FALSE(fits(tcp_acceptor, AF_INET, SOCK_STREAM, IPPROTO_SCTP));
@@ -930,8 +931,10 @@ TEST(AsioOwnership, SecondTranslationUnit) {
 template <class Source, class = void>
 struct can_adopt : std::false_type {};
 template <class Source>
-struct can_adopt<Source, std::void_t<decltype(sockact::adopt<tcp::acceptor>(
-                             std::declval<net::io_context&>(), std::declval<Source>()))>> : std::true_type {};
+struct can_adopt<
+    Source, std::void_t<decltype(sockact::adopt<tcp::acceptor>(
+                std::declval<net::io_context&>(), std::declval<Source>(), std::declval<std::error_code&>()))>>
+    : std::true_type {};
 
 static_assert(can_adopt<sockact::server_socket&&>::value, "server_socket&&");
 static_assert(can_adopt<sockact::unique_fd&&>::value, "unique_fd&&");
@@ -945,8 +948,8 @@ template <class Context, class = void>
 struct can_adopt_with : std::false_type {};
 template <class Context>
 struct can_adopt_with<Context, std::void_t<decltype(sockact::adopt<tcp::acceptor>(
-                                   std::declval<Context>(), std::declval<sockact::unique_fd>()))>>
-    : std::true_type {};
+                                   std::declval<Context>(), std::declval<sockact::unique_fd>(),
+                                   std::declval<std::error_code&>()))>> : std::true_type {};
 
 static_assert(can_adopt_with<net::io_context&>::value, "io_context");
 static_assert(can_adopt_with<net::io_context::executor_type>::value, "executor");
@@ -1035,9 +1038,12 @@ TEST(AsioActivated, ListenOrBindThenAdopt) {
     EXPECT_FALSE(sockact_test::listen_env::any_set());
     for (const sockact::server_socket& l : ls) EXPECT_TRUE(l.activated);
     net::io_context io;
-    tcp::acceptor tcp_acceptor = sockact::adopt<tcp::acceptor>(io, std::move(ls[0]));
-    local_stream::acceptor unix_acceptor = sockact::adopt<local_stream::acceptor>(io, std::move(ls[1]));
-    local_stream::socket connection = sockact::adopt<local_stream::socket>(io, std::move(ls[2]));
+    std::error_code ec[3];
+    tcp::acceptor tcp_acceptor = sockact::adopt<tcp::acceptor>(io, std::move(ls[0]), ec[0]);
+    local_stream::acceptor unix_acceptor =
+        sockact::adopt<local_stream::acceptor>(io, std::move(ls[1]), ec[1]);
+    local_stream::socket connection = sockact::adopt<local_stream::socket>(io, std::move(ls[2]), ec[2]);
+    for (const std::error_code& e : ec) EXPECT_FALSE(e) << e.message();
     for (const sockact::server_socket& l : ls) EXPECT_FALSE(l.fd);
     EXPECT_EQ(tcp_acceptor.native_handle(), 3);
     EXPECT_EQ(unix_acceptor.native_handle(), 4);

@@ -788,17 +788,16 @@ TEST_F(AsioDriver, AcceptYesConnectionIsServedThenRunReturns) {
   sockact::asio_driver driver(
       io, act, [&](net::local::stream_protocol::socket s, const sockact::server_socket& l) {
         from = l.name;
-        auto keep = std::make_shared<net::local::stream_protocol::socket>(std::move(s));
-        auto conn_handle = std::make_shared<sockact::connection>(sockact::track(act, *keep, keep));
+        using stream_type = sockact::tracked_stream<net::local::stream_protocol::socket>;
+        auto stream = std::make_shared<stream_type>(std::move(s));  // registers itself
         auto buf = std::make_shared<std::array<char, 16>>();
-        keep->async_read_some(net::buffer(*buf), [keep, conn_handle, buf](asio_error_code ec, std::size_t n) {
-          if (ec) return conn_handle->close();
-          conn_handle->request_received();
-          net::async_write(*keep, net::buffer(buf->data(), n),
-                           [keep, conn_handle](asio_error_code, std::size_t) {
-                             conn_handle->response_sent();
-                             conn_handle->close();
-                           });
+        stream->async_read_some(net::buffer(*buf), [stream, buf](asio_error_code ec, std::size_t n) {
+          if (ec) return stream->connection().close();
+          stream->connection().request_received();
+          net::async_write(*stream, net::buffer(buf->data(), n), [stream](asio_error_code, std::size_t) {
+            stream->connection().response_sent();
+            stream->connection().close();
+          });
         });
       });
   std::string got;
