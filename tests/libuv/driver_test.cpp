@@ -831,7 +831,7 @@ TEST_F(LibuvDriver, OpenIntoALibuvConnectionFailsCleanly) {
 }
 
 // ---------------------------------------------------------------------------
-// track(): the library never reaches a handle the program closed itself
+// open(): the library never reaches a handle the program closed itself
 // ---------------------------------------------------------------------------
 
 // The program uv_close()s a tracked handle itself (libuv closes the fd at
@@ -849,9 +849,11 @@ TEST_F(LibuvDriver, AHandleTheProgramClosesIsNotTouchedAgain) {
     sockact::connection conn;
   };
   auto* t = new tracked;
-  ASSERT_NE(sockact::adopt(&loop_, &t->handle, sockact::unique_fd(sv[0])), nullptr);
+  sockact::server_socket from;
+  sockact::libuv_accepted a(&loop_, &act, sockact::unique_fd(sv[0]), from);
+  t->conn = a.open(&t->handle, [](uv_handle_t* h) { delete static_cast<tracked*>(h->data); });
+  ASSERT_TRUE(t->conn);
   t->handle.handle.data = t;
-  t->conn = sockact::track(act, &t->handle, [](uv_handle_t* h) { delete static_cast<tracked*>(h->data); });
   EXPECT_EQ(act.connections(), 1u);
   uv_close(&t->handle.handle, [](uv_handle_t* h) { delete static_cast<tracked*>(h->data); });
 

@@ -27,7 +27,7 @@ int adopt_fresh(uv_loop_t* loop, sockact::unique_fd a, sockact::unique_fd b, soc
   opened += sockact::adopt(loop, &udp, std::move(a), ec) ? 1 : 0;
   opened += sockact::adopt(loop, &tcp, std::move(b), ec) ? 1 : 0;
   opened += sockact::adopt(loop, &pipe, std::move(c), ec) ? 1 : 0;
-  opened += sockact::adopt(loop, &stream, std::move(d), ec) != nullptr ? 1 : 0;
+  opened += sockact::adopt(loop, &stream, std::move(d), ec) ? 1 : 0;
   return opened;
 }
 #endif
