@@ -209,6 +209,21 @@ T adopt(Context&& context, Fd&& fd, std::error_code& ec, std::string* why = null
     return asio_detail::adopt_fd<T>(context, fd, std::string(), ec, why);
 }
 
+#if SOCKACT_HAS_EXCEPTIONS
+/// adopt<T>(context, fd, ec), throwing std::system_error (with the message
+/// that names the fd) instead.
+/// @throws std::system_error as `ec` above.
+template <class T, class Context, class Fd, asio_detail::enable_if_context_t<Context> = 0,
+          asio_detail::enable_if_owning_fd_t<Fd> = 0>
+T adopt(Context&& context, Fd&& fd) {
+  std::error_code ec;
+  std::string why;
+  T out = adopt<T>(std::forward<Context>(context), std::forward<Fd>(fd), ec, &why);
+  if (ec) sockact::detail::throw_error(ec, "sockact::adopt: " + why);
+  return out;
+}
+#endif
+
 }  // namespace SOCKACT_ASIO_NAMESPACE
 }  // namespace sockact
 

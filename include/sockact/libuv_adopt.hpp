@@ -220,6 +220,18 @@ bool adopt(uv_loop_t* loop, Handle* handle, adopt_fd fd, std::error_code& ec, st
   return detail::libuv_adopt(loop, handle, fd, detail::libuv_handle<Handle>::value, ec, why);
 }
 
+#if SOCKACT_HAS_EXCEPTIONS
+/// adopt(loop, handle, fd, ec), throwing std::system_error (with the message
+/// that names the fd) instead.
+/// @throws std::system_error as `ec` above.
+template <class Handle, class = decltype(detail::libuv_handle<Handle>::value)>
+void adopt(uv_loop_t* loop, Handle* handle, adopt_fd fd) {
+  std::error_code ec;
+  std::string why;
+  if (!adopt(loop, handle, fd, ec, &why)) detail::throw_error(ec, "sockact::adopt: " + why);
+}
+#endif
+
 }  // namespace sockact
 
 #endif  // SOCKACT_LIBUV_ADOPT_HPP

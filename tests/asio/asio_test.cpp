@@ -754,6 +754,30 @@ TEST(AsioWrongKind, TheFdStaysWithTheCallerUntilAdopted) {
   EXPECT_FALSE(is_open(fd));
 }
 
+#if SOCKACT_HAS_EXCEPTIONS
+// The throwing half of the pair: the same checks, as std::system_error with
+// the message that names the fd; the fd stays with the caller on error.
+TEST(AsioWrongKind, ThrowingAdoptNamesTheFd) {
+  net::io_context io;
+  test_fd t = make_fd(kind::tcp4_listening);
+  const int fd = t.fd.get();
+  sockact::server_socket admin = named(fd, "admin");
+  try {
+    const udp::socket wrong = sockact::adopt<udp::socket>(io, std::move(admin));
+    ADD_FAILURE() << "no exception";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), errc::wrong_type);
+    EXPECT_NE(std::string(e.what()).find("fd " + std::to_string(fd) + " (\"admin\")"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(admin.fd.get(), fd);
+  { const tcp::acceptor a = sockact::adopt<tcp::acceptor>(io, std::move(admin)); }  // Asio closes it
+  EXPECT_FALSE(admin.fd);
+  t.fd.release();
+  EXPECT_FALSE(is_open(fd));
+}
+#endif
+
 TEST(AsioProtocols, MptcpAndUdpLiteAreAccepted) {
   net::io_context io;
   const int mptcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, sockact::detail::ipproto_mptcp);

@@ -344,6 +344,28 @@ TEST(LibuvError, LibuvsOwnCodesHaveTheirOwnCategory) {
 // Listening sockets: a real client connects and exchanges bytes
 // ---------------------------------------------------------------------------
 
+#if SOCKACT_HAS_EXCEPTIONS
+// The throwing half of the pair: a UDP handle on a TCP socket throws, naming
+// the fd, which stays with the caller; the right handle takes it.
+TEST_F(Libuv, ThrowingAdoptNamesTheFd) {
+  test_fd fd = inet_socket(AF_INET, SOCK_STREAM);
+  const int raw = fd.get();
+  uv_udp_t wrong;
+  try {
+    sockact::adopt(&loop_, &wrong, std::move(fd));
+    ADD_FAILURE() << "no exception";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), sockact::errc::wrong_type);
+    EXPECT_NE(std::string(e.what()).find("fd " + std::to_string(raw)), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(fd.get(), raw) << "still the caller's";  // NOLINT(bugprone-use-after-move)
+  uv_tcp_t server;
+  sockact::adopt(&loop_, &server, std::move(fd));
+  EXPECT_FALSE(fd);  // NOLINT(bugprone-use-after-move)
+  serve_one_client(reinterpret_cast<uv_stream_t*>(&server), raw);
+}
+#endif
+
 TEST_F(Libuv, ListeningTcpV4AcceptsAndExchanges) {
   test_fd fd = inet_socket(AF_INET, SOCK_STREAM);
   ASSERT_FALSE(is_nonblocking(fd.get()));  // as systemd passes it without NonBlocking=yes
