@@ -160,10 +160,8 @@ class libevent_driver {
   /// @throws std::system_error as the ec overload, with the message.
   template <class OnConnection>
   void listen(OnConnection on_connection) {
-    std::error_code ec;
-    std::string why;
-    if (!listen(std::move(on_connection), ec, &why))
-      detail::throw_error(ec, "sockact::libevent_driver: " + why);
+    or_throw(
+        [&](std::error_code& ec, std::string* why) { return listen(std::move(on_connection), ec, why); });
   }
 #endif
 
@@ -181,10 +179,27 @@ class libevent_driver {
  private:
   bool listen_erased(std::function<void(unique_fd, const server_socket&)> on_connection, std::error_code& ec,
                      std::string* why);
+  // The core, or nullptr with EINVAL when the driver did not start.
+  detail::libevent_core* core(std::error_code& ec, std::string* why) const;
+#if SOCKACT_HAS_EXCEPTIONS
+  template <class Call>
+  static void or_throw(Call&& call) {
+    std::error_code ec;
+    std::string why;
+    if (!call(ec, &why)) detail::throw_error(ec, "sockact::libevent_driver: " + why);
+  }
+#endif
   std::unique_ptr<detail::libevent_core> core_;
 };
 
 namespace detail {
+
+// Sets ec and *why; false, for `return fail(...)`.
+inline bool libevent_fail(std::error_code& ec, std::string* why, int err, std::string message) {
+  ec.assign(err, std::generic_category());
+  if (why != nullptr) *why = std::move(message);
+  return false;
+}
 
 // The accept error callback of an evconnlistener gets the listener and the
 // user data evhttp_bind_listener() set (the evhttp), not ours: the driver
@@ -267,8 +282,10 @@ struct evhttp_conn {
   bool closing = false;                       // evhttp is freeing it (its close callback ran)
   bool dirty = false;                         // queued for a look after evhttp's callbacks
   // The request head's end: the first empty line after a non-empty one.
-  bool head_done = false, line_empty = true, seen_line = false;
-  std::size_t scanned = 0;  // bytes at the front of the input buffer already looked at
+  struct {
+    bool done = false, line_empty = true, seen_line = false;
+    std::size_t scanned = 0;  // bytes at the front of the input buffer already looked at
+  } head;
 };
 
 class libevent_core {
@@ -369,7 +386,6 @@ class libevent_core {
       for (const listener& l : listeners_) libevent_registry().emplace_back(l.lev, this);
     }
     for (const listener& l : listeners_) evconnlistener_enable(l.lev);
-    accepting_ = !listeners_.empty();
     return true;
   }
 
@@ -389,7 +405,6 @@ class libevent_core {
         evconnlistener_free(l.lev);
     }
     listeners_.clear();
-    accepting_ = false;
     if (close_fds) act_->close_listeners();
   }
 
@@ -446,7 +461,7 @@ class libevent_core {
       std::error_code ignored;
       set_nonblocking(l.fd.get(), true, ignored);
       single_ = true;
-      on_connection_(unique_fd(l.fd.release()), static_cast<const server_socket&>(l));
+      on_connection_(unique_fd(l.fd.release()), l);
     }
   }
 
@@ -522,7 +537,7 @@ class libevent_core {
     }
     if (c->closing) return;
     self->look(*c);
-    c->scanned -= std::min(c->scanned, info->n_deleted);
+    c->head.scanned -= std::min(c->head.scanned, info->n_deleted);
     if (info->n_added > 0 && c->seen == evhttp_phase::reading) {
       if (!c->in_request) {
         c->in_request = true;
@@ -530,7 +545,7 @@ class libevent_core {
       }
       scan_head(*c, in);
     }
-    c->scanned = evbuffer_get_length(in);
+    c->head.scanned = evbuffer_get_length(in);
     self->mark(*c);  // after evhttp parsed: the request may be with the application
   }
 
@@ -563,62 +578,59 @@ class libevent_core {
       const std::size_t buffered = evbuffer_get_length(bufferevent_get_input(c.bev));
       c.replied = c.delivered = false;
       c.in_request = buffered > 0;
-      c.head_done = false;
-      c.line_empty = true;
-      c.seen_line = false;
-      c.scanned = 0;
+      c.head = {};
       c.conn.response_sent(buffered);
-      if (buffered > 0) scan_head(c, bufferevent_get_input(c.bev));
-      c.scanned = buffered;
+      scan_head(c, bufferevent_get_input(c.bev));
+      c.head.scanned = buffered;
     }
     c.seen = now;
   }
 
   // Looks for the end of the request head in the bytes not looked at yet.
   static void scan_head(evhttp_conn& c, evbuffer* in) {
-    if (c.head_done || !c.in_request) return;
+    auto& h = c.head;
+    if (h.done || !c.in_request) return;
     const std::size_t length = evbuffer_get_length(in);
-    if (c.scanned >= length) return;
+    if (h.scanned >= length) return;
     evbuffer_ptr at;
-    if (evbuffer_ptr_set(in, &at, c.scanned, EVBUFFER_PTR_SET) != 0) return;
+    if (evbuffer_ptr_set(in, &at, h.scanned, EVBUFFER_PTR_SET) != 0) return;
     evbuffer_iovec v[16];
-    const int n = evbuffer_peek(in, static_cast<ev_ssize_t>(length - c.scanned), &at, v, 16);
+    const int n = evbuffer_peek(in, static_cast<ev_ssize_t>(length - h.scanned), &at, v, 16);
     for (int i = 0; i < n && i < 16; ++i) {
       const char* p = static_cast<const char*>(v[i].iov_base);
       for (std::size_t k = 0; k < v[i].iov_len; ++k) {
         if (p[k] == '\n') {
-          if (c.line_empty && c.seen_line) {
-            c.head_done = true;
+          if (h.line_empty && h.seen_line) {
+            h.done = true;
             c.conn.headers_received();  // HEADERS_TIMEOUT stops; the body may follow
             return;
           }
-          c.seen_line = c.seen_line || !c.line_empty;
-          c.line_empty = true;
+          h.seen_line = h.seen_line || !h.line_empty;
+          h.line_empty = true;
         } else if (p[k] != '\r') {
-          c.line_empty = false;
+          h.line_empty = false;
         }
       }
     }
   }
 
-  void sweep_dirty() {
+  // Registers what is pending and looks at the connections marked since the
+  // last sweep, or at all of them (before a decision).
+  void sweep(bool all) {
     register_pending();
-    std::vector<bufferevent*> now;
-    now.swap(dirty_);
-    for (bufferevent* bev : now) {
-      const auto it = conns_.find(bev);
-      if (it == conns_.end()) continue;  // closed meanwhile
-      it->second->dirty = false;
-      look(*it->second);
+    std::vector<bufferevent*> marked;
+    marked.swap(dirty_);
+    const auto visit = [this](evhttp_conn& c) {
+      c.dirty = false;
+      look(c);
+    };
+    if (all) {
+      for (auto& [bev, c] : conns_) visit(*c);
+      return;
     }
-  }
-
-  void sweep_all() {
-    register_pending();
-    dirty_.clear();
-    for (auto& [bev, c] : conns_) {
-      c->dirty = false;
-      look(*c);
+    for (bufferevent* bev : marked) {
+      const auto it = conns_.find(bev);
+      if (it != conns_.end()) visit(*it->second);  // else closed meanwhile
     }
   }
 
@@ -669,7 +681,7 @@ class libevent_core {
   static void on_signal_event(evutil_socket_t signo, short, void* arg) {
     auto* self = static_cast<libevent_core*>(arg);
     if (self->finished_) return;
-    self->sweep_all();
+    self->sweep(true);
     self->apply(self->act_->on_signal(signo));
     self->arm();
   }
@@ -677,7 +689,7 @@ class libevent_core {
   static void on_sweep_event(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<libevent_core*>(arg);
     if (self->finished_) return;
-    self->sweep_dirty();
+    self->sweep(false);
     self->arm();
   }
 
@@ -689,15 +701,15 @@ class libevent_core {
       if (on_connection_) hand_over_passed();
     }
     resume_paused(clock::now());
-    sweep_all();
+    sweep(true);
     apply(act_->on_timer());
     // Accept=yes only: the connection was served; nothing more to do.
-    if (single_ && !finished_ && !accepting_ && act_->connections() == 0) finish();
+    if (single_ && !finished_ && listeners_.empty() && act_->connections() == 0) finish();
     arm();
   }
 
   void apply(const activation::step_result& r) {
-    if (r.stop_accepting && accepting_) close_listeners(true);
+    if (r.stop_accepting && !listeners_.empty()) close_listeners(true);
     if (r.finished) finish();
   }
 
@@ -739,31 +751,20 @@ class libevent_core {
   std::unordered_map<bufferevent*, std::unique_ptr<evhttp_conn>> conns_;
   std::vector<bufferevent*> dirty_;
   clock::time_point armed_ = clock::time_point::max();
-  bool serving_ = false, accepting_ = false, ready_ = false, finished_ = false, single_ = false;
+  bool serving_ = false, ready_ = false, finished_ = false, single_ = false;
   accept_core accept_;
 };
 
 inline bool libevent_core::serve(evhttp* http, std::error_code& ec, std::string* why) {
   ec.clear();
-  if (serving_) {
-    ec.assign(EALREADY, std::generic_category());
-    if (why != nullptr) *why = "already serving";
-    return false;
-  }
-  if (http == nullptr) {
-    ec.assign(EINVAL, std::generic_category());
-    if (why != nullptr) *why = "no evhttp";
-    return false;
-  }
+  if (serving_) return libevent_fail(ec, why, EALREADY, "already serving");
+  if (http == nullptr) return libevent_fail(ec, why, EINVAL, "no evhttp");
   for (const server_socket& l : act_->sockets())
-    if (l.fd && l.info.connected) {
-      ec.assign(ENOTSUP, std::generic_category());
-      if (why != nullptr)
-        *why = "fd " + std::to_string(l.fd.get()) + " (\"" + l.name +
-               "\") is an Accept=yes connection: evhttp (libevent 2.1) cannot be given a connected "
-               "socket; use listening sockets (Accept=no)";
-      return false;
-    }
+    if (l.fd && l.info.connected)
+      return libevent_fail(ec, why, ENOTSUP,
+                           "fd " + std::to_string(l.fd.get()) + " (\"" + l.name +
+                               "\") is an Accept=yes connection: evhttp (libevent 2.1) cannot be given a "
+                               "connected socket; use listening sockets (Accept=no)");
   if (!make_listeners(http, ec, why)) return false;
   evhttp_set_bevcb(http, &libevent_core::make_bufferevent, this);
   serving_ = true;
@@ -772,13 +773,9 @@ inline bool libevent_core::serve(evhttp* http, std::error_code& ec, std::string*
 
 inline bool libevent_core::listen(on_connection_fn f, std::error_code& ec, std::string* why) {
   ec.clear();
-  if (serving_) {
-    ec.assign(EALREADY, std::generic_category());
-    if (why != nullptr) *why = "already serving";
-    return false;
-  }
-  on_connection_ = std::move(f);
+  if (serving_) return libevent_fail(ec, why, EALREADY, "already serving");
   if (!make_listeners(nullptr, ec, why)) return false;
+  on_connection_ = std::move(f);  // only now: a failed listen() hands nothing over
   serving_ = true;
   if (ready_) hand_over_passed();
   return true;
@@ -793,43 +790,35 @@ inline libevent_driver::libevent_driver(event_base* base, activation& act, std::
 }
 
 #if SOCKACT_HAS_EXCEPTIONS
-inline libevent_driver::libevent_driver(event_base* base, activation& act)
-    : core_(std::make_unique<detail::libevent_core>(base, act)) {
-  const std::error_code ec = core_->start();
-  if (ec) {
-    core_.reset();
-    detail::throw_error(ec, "sockact::libevent_driver");
-  }
+inline libevent_driver::libevent_driver(event_base* base, activation& act) {
+  std::error_code ec;
+  *this = libevent_driver(base, act, ec);
+  if (ec) detail::throw_error(ec, "sockact::libevent_driver");
 }
 #endif
 
 inline libevent_driver::~libevent_driver() = default;
 
+inline detail::libevent_core* libevent_driver::core(std::error_code& ec, std::string* why) const {
+  if (!core_) detail::libevent_fail(ec, why, EINVAL, "the driver did not start");
+  return core_.get();
+}
+
 inline bool libevent_driver::serve(evhttp* http, std::error_code& ec, std::string* why) {
-  if (!core_) {
-    ec.assign(EINVAL, std::generic_category());
-    if (why != nullptr) *why = "the driver did not start";
-    return false;
-  }
-  return core_->serve(http, ec, why);
+  detail::libevent_core* c = core(ec, why);
+  return c != nullptr && c->serve(http, ec, why);
 }
 
 #if SOCKACT_HAS_EXCEPTIONS
 inline void libevent_driver::serve(evhttp* http) {
-  std::error_code ec;
-  std::string why;
-  if (!serve(http, ec, &why)) detail::throw_error(ec, "sockact::libevent_driver: " + why);
+  or_throw([&](std::error_code& ec, std::string* why) { return serve(http, ec, why); });
 }
 #endif
 
 inline bool libevent_driver::listen_erased(std::function<void(unique_fd, const server_socket&)> on_connection,
                                            std::error_code& ec, std::string* why) {
-  if (!core_) {
-    ec.assign(EINVAL, std::generic_category());
-    if (why != nullptr) *why = "the driver did not start";
-    return false;
-  }
-  return core_->listen(std::move(on_connection), ec, why);
+  detail::libevent_core* c = core(ec, why);
+  return c != nullptr && c->listen(std::move(on_connection), ec, why);
 }
 
 inline bool libevent_driver::keep_alive(evhttp_request* req) const {
