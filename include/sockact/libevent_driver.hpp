@@ -202,13 +202,11 @@ class libevent_core {
 
   // listen(): the connections passed (Accept=yes), at the first tick.
   void hand_over_passed() {
-    for (server_socket& l : act_->sockets()) {
-      if (!l.info.connected || !l.fd) continue;
-      std::error_code ignored;
-      set_nonblocking(l.fd.get(), true, ignored);
+    detail::hand_over_passed(act_->sockets(), [&](unique_fd fd, const server_socket& l) {
       single_ = true;
-      on_connection_(unique_fd(l.fd.release()), l);
-    }
+      on_connection_(std::move(fd), l);
+      return true;
+    });
   }
 
   static void on_timer_event(evutil_socket_t, short, void* arg) {

@@ -456,14 +456,12 @@ class libuv_driver_impl final : public libuv_driver_core {
   void before_wait() override {
     if (!handed_over_) {  // Accept=yes: connections the manager passed
       handed_over_ = true;
-      for (auto& l : act_->sockets()) {
-        if (!l.info.connected || !l.fd) continue;
-        std::error_code ignored;
-        set_nonblocking(l.fd.get(), true, ignored);
+      const int n = detail::hand_over_passed(act_->sockets(), [&](unique_fd fd, const server_socket& l) {
         single_ = true;
-        deliver(unique_fd(l.fd.release()), l);
-        if (closing) return;
-      }
+        deliver(std::move(fd), l);
+        return !closing;
+      });
+      if (n > 0 && closing) return;
     }
     // Accept=yes: the connection was served; nothing more to do.
     if (single_ && act_->connections() == 0 && !accepting()) finish();

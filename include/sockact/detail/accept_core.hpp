@@ -119,6 +119,25 @@ class accept_core {
   bool warned_fd_limit_ = false, warned_error_ = false;
 };
 
+/// Accept=yes: hands each connection the manager passed (a connected socket
+/// among `sockets`, an activation's server_sockets) to
+/// `deliver(unique_fd, const server_socket&)`, which returns whether to go
+/// on. Each fd moves out, made non-blocking as an event loop needs, so a
+/// second call hands over nothing. Returns how many were handed over.
+template <class Sockets, class Deliver>
+int hand_over_passed(Sockets& sockets, Deliver&& deliver) {
+  int handed = 0;
+  for (auto& l : sockets) {
+    if (!l.info.connected || !l.fd) continue;
+    std::error_code ignored;  // a blocking fd still works; the reads just block
+    set_nonblocking(l.fd.get(), true, ignored);
+    ++handed;
+    unique_fd fd(l.fd.release());
+    if (!deliver(std::move(fd), std::as_const(l))) break;
+  }
+  return handed;
+}
+
 }  // namespace sockact::detail
 
 #endif  // SOCKACT_DETAIL_ACCEPT_CORE_HPP
