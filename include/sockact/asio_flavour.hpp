@@ -31,6 +31,10 @@
 #endif
 #endif
 
+// Before Asio: Boost 1.74's awaitable.hpp (pulled in by <boost/asio.hpp> at
+// C++20) uses std::exchange without including <utility>.
+#include <utility>
+
 #if defined(SOCKACT_ASIO_BOOST)
 #include <boost/asio.hpp>
 #define SOCKACT_ASIO_NAMESPACE asio_boost
