@@ -72,15 +72,12 @@ class poll_driver {
   void on_ready() {
     OnConnection& on_connection = on_connection_;
     if (finished_) return;
-    for (server_socket& l : act_->sockets()) {
-      if (l.info.connected && l.fd) {  // Accept=yes: a connection, served once
-        std::error_code ignored;
-        set_nonblocking(l.fd.get(), true, ignored);
-        unique_fd c(l.fd.release());
-        on_connection(std::move(c), static_cast<const server_socket&>(l));
-        single_ = true;
-      }
-    }
+    // Accept=yes: the connections passed, each served once (the first call).
+    detail::hand_over_passed(act_->sockets(), [&](unique_fd c, const server_socket& l) {
+      on_connection(std::move(c), l);
+      single_ = true;
+      return true;
+    });
     epoll_event events[16];
     const int n = ::epoll_wait(epoll_.get(), events, 16, 0);
     for (int i = 0; i < n; ++i) {
