@@ -9,10 +9,12 @@
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <future>
@@ -227,6 +230,50 @@ TEST(Activation, AllowParentPidFromTheEnvironment) {
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
         << "SOCKACT_ALLOW_PARENT_PID=\"" << value << "\": child status " << status;
   }
+}
+
+// The quick start with an fd store: a memfd the program stored comes back
+// after its socket. activate() refuses it, leaves both fds as they were, and
+// says how to take only the socket (sd-listen:NAME).
+TEST(Activation, StoredFdAfterTheSocketSaysHowToSelectTheSocket) {
+  Env env;
+  const sockact::unique_fd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(l.get(), 8), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const int stored = ::memfd_create("state", MFD_CLOEXEC);
+    if (::dup2(l.get(), 3) != 3 || stored < 0 || ::dup2(stored, 4) != 4) ::_exit(10);
+    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    ::setenv("LISTEN_FDS", "2", 1);
+    ::setenv("LISTEN_FDNAMES", "web:state", 1);
+    auto cfg = sockact::activation_config::http();
+    cfg.log = [](const std::string&) {};
+    sockact::activation act;
+    std::error_code ec;
+    std::string why;
+    if (sockact::activate(act, cfg, ec, &why)) ::_exit(11);
+    const bool says = why.find("fd 4 (\"state\")") != std::string::npos &&
+                      why.find("fd store") != std::string::npos &&
+                      why.find("sd-listen:NAME") != std::string::npos;
+    const bool left = ::fcntl(3, F_GETFD) >= 0 && ::fcntl(4, F_GETFD) >= 0;
+    if (!says) std::fprintf(stderr, "why: %s\n", why.c_str());
+    // And with the address sd-listen:web, only the socket is taken.
+    auto only_web = sockact::activation_config::http("sd-listen:web");
+    only_web.log = cfg.log;
+    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    ::setenv("LISTEN_FDS", "2", 1);
+    ::setenv("LISTEN_FDNAMES", "web:state", 1);
+    const bool taken = sockact::activate(act, only_web, ec, &why) && act.sockets().size() == 1;
+    ::_exit(says && left && taken ? 0 : 12);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
 }
 
 TEST(Activation, DrainClosesIdleKeepsBusyAndUnread) {

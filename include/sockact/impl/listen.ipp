@@ -357,9 +357,16 @@ SOCKACT_DECL std::vector<server_socket> listen_or_bind(const listen_config& conf
       s.info = describe_fd(l.fd, dec);
       if (!s.info.is_socket()) {
         s.fd.release();  // not taken: leave the fd as it was
+        // Taking every passed fd, one that is no socket is most often one the
+        // program stored itself (FDSTORE=1), passed back after the sockets.
         detail::set_error(ec, why, errc::not_a_socket,
                           "fd " + std::to_string(l.fd) + " (" + detail::quote(s.name) + ") is a " +
-                              kind_name(s.info.kind) + ", not a socket");
+                              kind_name(s.info.kind) + ", not a socket" +
+                              (all ? "; if it is an fd of the fd store (FDSTORE=1: FileDescriptorStoreMax=, "
+                                     "sockact-run --fd-store-max), name the listening sockets "
+                                     "(FileDescriptorName=, sockact-run --fdname) and take only those, with "
+                                     "the address sd-listen:NAME"
+                                   : ""));
         for (server_socket& taken : out) taken.fd.release();
         return {};
       }
