@@ -202,12 +202,7 @@ TEST(Activation, AllowParentPidOnlyWidens) {
 // their threads before they end, so none is running here.
 TEST(Activation, AllowParentPidFromTheEnvironment) {
   Env env;
-  const sockact::unique_fd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(l.get(), 8), 0);
+  const sockact_test::owned_fd l = sockact_test::inet_socket(AF_INET, SOCK_STREAM);
   for (const char* value : {"1", "0", ""}) {
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
@@ -237,17 +232,13 @@ TEST(Activation, AllowParentPidFromTheEnvironment) {
 // says how to take only the socket (sd-listen:NAME).
 TEST(Activation, StoredFdAfterTheSocketSaysHowToSelectTheSocket) {
   Env env;
-  const sockact::unique_fd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(l.get(), 8), 0);
+  const sockact_test::owned_fd l = sockact_test::inet_socket(AF_INET, SOCK_STREAM);
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    const int stored = ::memfd_create("state", MFD_CLOEXEC);
-    if (::dup2(l.get(), 3) != 3 || stored < 0 || ::dup2(stored, 4) != 4) ::_exit(10);
+    if (::dup2(l.get(), 3) != 3) ::_exit(10);
+    const int stored = ::memfd_create("state", MFD_CLOEXEC);  // after fd 3 is the socket: 4 or above
+    if (stored < 0 || (stored != 4 && ::dup2(stored, 4) != 4)) ::_exit(10);
     ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
     ::setenv("LISTEN_FDS", "2", 1);
     ::setenv("LISTEN_FDNAMES", "web:state", 1);
