@@ -3,6 +3,7 @@
 // datagram socket as NOTIFY_SOCKET. SPDX-License-Identifier: MIT
 #include <sockact/thread_driver.hpp>
 
+#include "driver_test_support.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -36,27 +37,16 @@ using ms = std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
 using sockact_test::connect_loopback;
 
-std::mutex log_mutex;
-std::vector<std::string> log_lines;
-void capture_log(const std::string& line) {
-  std::lock_guard<std::mutex> lock(log_mutex);
-  log_lines.push_back(line);
-}
-bool logged(const std::string& part) {
-  std::lock_guard<std::mutex> lock(log_mutex);
-  for (const std::string& l : log_lines)
-    if (l.find(part) != std::string::npos) return true;
-  return false;
-}
+using sockact_test::capture_log;
+using sockact_test::logged;
+using sockact_test::read_line;
+using sockact_test::send_all;
 
 sockact::activation make_activation(ms idle, ms shutdown = 5000ms) {
   ::unsetenv("LISTEN_FDS");
   ::unsetenv("LISTEN_PID");
   ::unsetenv("LISTEN_FDNAMES");
-  {
-    std::lock_guard<std::mutex> lock(log_mutex);
-    log_lines.clear();
-  }
+  sockact_test::clear_log();
   sockact::activation_config c;
   c.read_environment = false;
   c.listen.address = "127.0.0.1:0";
@@ -67,23 +57,6 @@ sockact::activation make_activation(ms idle, ms shutdown = 5000ms) {
   c.lifecycle.linger = 500ms;
   c.log = capture_log;
   return sockact::activate(c);
-}
-
-void send_all(int fd, const std::string& s) {
-  (void)!::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
-}
-
-// Reads one line (without '\n'); "" at EOF, "<error: ...>" on an error.
-std::string read_line(int fd) {
-  std::string line;
-  char c = 0;
-  for (;;) {
-    const ssize_t n = ::recv(fd, &c, 1, 0);
-    if (n == 0) return line;
-    if (n < 0) return "<error: " + std::string(std::strerror(errno)) + ">";
-    if (c == '\n') return line;
-    line += c;
-  }
 }
 
 // A blocking thread-per-connection server. Protocol: the client sends
