@@ -331,14 +331,10 @@ TEST(ThreadDriver, TrackedIdleCloseLingers) {
   std::this_thread::sleep_for(100ms);
   send_all(fd, "GET 0\n");  // a request that crossed the FIN
   std::this_thread::sleep_for(100ms);
-  int err = 0;
-  socklen_t len = sizeof err;
-  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-  tcp_info info{};
-  len = sizeof info;
-  ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len);
+  const sockact_test::tcp_condition crossed = sockact_test::tcp_condition_of(fd);
+  const int err = crossed.error;
   EXPECT_EQ(err, 0) << "reset: " << std::strerror(err);
-  EXPECT_EQ(info.tcpi_state, TCP_CLOSE_WAIT) << "read and discarded while the close lingers";
+  EXPECT_EQ(crossed.state, TCP_CLOSE_WAIT) << "read and discarded while the close lingers";
   EXPECT_FALSE(driver.finished()) << "a lingering close keeps the drain open";
   ::close(fd);
   EXPECT_TRUE(driver.wait_for(5s));
