@@ -245,17 +245,6 @@ const char* kind_label(kind k) {
   return "?";
 }
 
-bool have_ipv6() {
-  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in6 a{};
-  a.sin6_family = AF_INET6;
-  a.sin6_addr = in6addr_loopback;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 /// A test fd and whatever must stay alive with it (the peer of a connection).
 struct test_fd {
   owned_fd fd;
@@ -392,7 +381,7 @@ TEST(AsioTcpAcceptor, Ipv4AcceptsAndExchanges) {
 }
 
 TEST(AsioTcpAcceptor, Ipv6KeepsTheSocketsFamily) {
-  if (!have_ipv6()) GTEST_SKIP() << "no IPv6 loopback here";
+  if (!sockact_test::ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback here";
   net::io_context io;
   owned_fd l = sockact_test::inet_socket(AF_INET6, SOCK_STREAM);
   const sock_address addr = local_address(l.get());
@@ -448,7 +437,7 @@ void answer_one_datagram(Socket& s, std::string& seen) {
 
 TEST(AsioUdpSocket, Ipv4AndIpv6ReceiveAndAnswer) {
   for (const int family : {AF_INET, AF_INET6}) {
-    if (family == AF_INET6 && !have_ipv6()) continue;
+    if (family == AF_INET6 && !sockact_test::ipv6_loopback_available()) continue;
     net::io_context io;
     owned_fd u = sockact_test::inet_socket(family, SOCK_DGRAM);
     const sock_address addr = local_address(u.get());
@@ -655,7 +644,7 @@ std::vector<expectation> matrix() {
 }
 
 TEST(AsioWrongKind, EveryMakerAgainstEveryKindOfFd) {
-  const bool ipv6 = have_ipv6();
+  const bool ipv6 = sockact_test::ipv6_loopback_available();
   for (const expectation& e : matrix()) {
     if ((e.k == kind::tcp6_listening || e.k == kind::udp6) && !ipv6) continue;
     for (std::size_t m = 0; m < makers().size(); ++m) {

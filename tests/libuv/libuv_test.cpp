@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
 #include "uv_run_bounded.hpp"
 
 #include <arpa/inet.h>
@@ -71,34 +72,12 @@ address local_address_of(int fd) {
   return a;
 }
 
-bool ipv6_loopback_available() {
-  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in6 a{};
-  a.sin6_family = AF_INET6;
-  a.sin6_addr = in6addr_loopback;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
+using sockact_test::ipv6_loopback_available;
 
-/// A blocking TCP or UDP socket on loopback with a kernel-chosen port;
-/// listening for TCP unless `listen` is false.
+/// A TCP or UDP socket on loopback with a kernel-chosen port (test_support's),
+/// as the library's owning type; listening for TCP unless `listen` is false.
 test_fd inet_socket(int family, int type, bool listen = true) {
-  test_fd fd(check(::socket(family, type | SOCK_CLOEXEC, 0), "socket"));
-  if (family == AF_INET) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    check(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), "bind");
-  } else {
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    check(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), "bind");
-  }
-  if (listen && type == SOCK_STREAM) check(::listen(fd.get(), 16), "listen");
-  return fd;
+  return test_fd(sockact_test::inet_socket(family, type, listen).release());
 }
 
 /// A scratch directory, removed with what is in it.

@@ -115,6 +115,18 @@ inline owned_fd inet_socket(int family, int type, bool listen = true) {
   return fd;
 }
 
+/// True when this host can bind the IPv6 loopback (::1).
+inline bool ipv6_loopback_available() {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
 /// The local port of an inet socket.
 inline int local_port(int fd) {
   sockaddr_storage sa{};
