@@ -12,7 +12,7 @@
 // order and lower bounds; upper bounds are loose. SPDX-License-Identifier: MIT
 #include <sockact/microhttpd.hpp>  // first: the header is self-contained
 
-#include "test_support.hpp"
+#include "driver_test_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -37,78 +38,33 @@ using namespace std::chrono_literals;
 using ms = std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
 
-std::mutex log_mutex;
-std::vector<std::string> log_lines;
-void capture_log(const std::string& line) {
-  std::lock_guard<std::mutex> lock(log_mutex);
-  log_lines.push_back(line);
-}
-bool logged(const std::string& part) {
-  std::lock_guard<std::mutex> lock(log_mutex);
-  for (const std::string& l : log_lines)
-    if (l.find(part) != std::string::npos) return true;
-  return false;
-}
-
 sockact::activation_config config(ms idle, ms shutdown = 5000ms, const char* address = "127.0.0.1:0") {
-  ::unsetenv("LISTEN_FDS");
-  ::unsetenv("LISTEN_PID");
-  ::unsetenv("LISTEN_FDNAMES");
-  {
-    std::lock_guard<std::mutex> lock(log_mutex);
-    log_lines.clear();
-  }
-  sockact::activation_config c = sockact::activation_config::http(address);
-  c.read_environment = false;
-  c.lifecycle.idle_timeout = idle;
-  c.lifecycle.idle_only_when_activated = false;
-  c.lifecycle.shutdown_timeout = shutdown;
-  c.lifecycle.new_connection_grace = 300ms;
-  c.lifecycle.linger = 300ms;
-  c.log = capture_log;
-  return c;
+  return sockact_test::test_config(sockact::activation_config::http(address), idle, shutdown);
 }
 
-sockact_test::owned_fd client(int port) {
-  sockact_test::owned_fd fd(sockact_test::connect_loopback(port));
-  const timeval tv{3, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
-void send_all(int fd, const std::string& s) {
-  (void)!::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
-}
-// Everything until EOF (or the 3 s timeout); `eof` says which.
-std::string read_to_eof(int fd, bool* eof) {
-  std::string in;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) {
-      *eof = n == 0;
-      return in;
-    }
-    in.append(buf, static_cast<std::size_t>(n));
-  }
-}
-// One response with its Content-Length body.
-std::string read_response(int fd) {
-  std::string in;
-  char buf[4096];
-  for (;;) {
-    const std::size_t head = in.find("\r\n\r\n");
-    if (head != std::string::npos) {
-      const std::size_t cl = in.find("Content-Length: ");
-      const std::size_t length = cl < head ? std::strtoul(in.c_str() + cl + 16, nullptr, 10) : 0;
-      if (in.size() >= head + 4 + length) return in;
-    }
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return in;
-    in.append(buf, static_cast<std::size_t>(n));
-  }
+// What a client read until EOF (or the 3 s timeout), whether it was EOF, and
+// how long from its first send.
+struct reply {
+  std::string got;
+  bool eof = false;
+  ms took{};
+};
+
+// A client of `port` on a thread of its own: `talk(fd)` sends, then all that
+// comes until EOF is read into `r`; `then()` after that.
+template <class Talk>
+std::thread client_thread(int port, reply& r, Talk talk, std::function<void()> then = nullptr) {
+  return std::thread([port, &r, talk, then] {
+    sockact_test::owned_fd fd = sockact_test::http_client(port);
+    const auto t0 = steady::now();
+    talk(fd.get());
+    r.got = sockact_test::read_responses(fd.get(), 0, &r.eof);
+    r.took = std::chrono::duration_cast<ms>(steady::now() - t0);
+    if (then) then();
+  });
 }
 std::string get(const std::string& path) {
-  return "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n";
+  return sockact_test::http_get(path);
 }
 int count(const std::string& s, const std::string& part) {
   int n = 0;
@@ -164,127 +120,102 @@ int port_of(sockact::activation& act, std::size_t i = 0) {
   return sockact_test::local_port(act.sockets().at(i).fd.get());
 }
 
+// An activation from `c`, its driver and the routes (with the completion
+// callback), the daemon started with `flags`: null if start() failed.
+struct served {
+  sockact::activation act;
+  sockact::microhttpd_driver driver;  // before any thread: it blocks SIGTERM and SIGINT
+  app routes;
+  MHD_Daemon* daemon = nullptr;
+  explicit served(const sockact::activation_config& c, unsigned flags = per_connection)
+      : act(sockact::activate(c)), driver(act) {
+    routes.driver = &driver;
+    driver.on_completed(&completed, &routes);
+    daemon = driver.start(flags, &answer, &routes);
+  }
+  int port(std::size_t i = 0) { return port_of(act, i); }
+};
+
 TEST(MicrohttpdDriver, IdleExitEndsRunAndClosesTheListenerAndIdleConnections) {
   for (const unsigned flags : {per_connection, unsigned{MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL}}) {
-    sockact::activation act = sockact::activate(config(300ms));
-    sockact::microhttpd_driver driver(act);  // before any thread: it blocks SIGTERM and SIGINT
-    app a;
-    a.driver = &driver;
-    driver.on_completed(&completed, &a);
-    ASSERT_NE(driver.start(flags, &answer, &a), nullptr);
-    const int port = port_of(act);
-    std::string got;
-    bool eof = false;
-    std::thread c([&] {
-      sockact_test::owned_fd fd = client(port);
-      send_all(fd.get(), get("/"));
-      got = read_to_eof(fd.get(), &eof);  // keep-alive: then the drain's FIN
-    });
+    served s(config(300ms), flags);
+    ASSERT_NE(s.daemon, nullptr);
+    reply r;  // keep-alive: then the drain's FIN
+    std::thread c = client_thread(s.port(), r, [](int fd) { sockact_test::send_all(fd, get("/")); });
     const auto t0 = steady::now();
-    EXPECT_TRUE(driver.run());
+    EXPECT_TRUE(s.driver.run());
     c.join();
     EXPECT_GE(steady::now() - t0, 300ms);
-    EXPECT_NE(got.find("hello 127.0.0.1:"), std::string::npos) << got;
-    EXPECT_TRUE(eof) << "the idle keep-alive connection gets a FIN";
-    EXPECT_FALSE(act.sockets().at(0).fd) << "the listener is closed";
-    EXPECT_TRUE(logged("stopping (IDLE)"));
-    EXPECT_EQ(a.completed.load(), 1);
-    EXPECT_EQ(act.connections(), 0u);
+    EXPECT_NE(r.got.find("hello 127.0.0.1:"), std::string::npos) << r.got;
+    EXPECT_TRUE(r.eof) << "the idle keep-alive connection gets a FIN";
+    EXPECT_FALSE(s.act.sockets().at(0).fd) << "the listener is closed";
+    EXPECT_TRUE(sockact_test::logged("stopping (IDLE)"));
+    EXPECT_EQ(s.routes.completed.load(), 1);
+    EXPECT_EQ(s.act.connections(), 0u);
   }
 }
 
 TEST(MicrohttpdDriver, AConnectionAcceptedBeforeTheIdleDeadlineIsServedDuringTheDrain) {
-  sockact::activation act = sockact::activate(config(200ms));
-  sockact::microhttpd_driver driver(act);
-  app a;
-  a.driver = &driver;
-  ASSERT_NE(driver.start(per_connection, &answer, &a), nullptr);
-  const int port = port_of(act);
-  std::string got;
-  bool eof = false;
-  std::thread c([&] {
-    sockact_test::owned_fd fd = client(port);
+  served s(config(200ms));
+  ASSERT_NE(s.daemon, nullptr);
+  reply r;
+  std::thread c = client_thread(s.port(), r, [](int fd) {
     std::this_thread::sleep_for(320ms);  // past the deadline, within the grace for new connections
-    send_all(fd.get(), get("/"));
-    got = read_to_eof(fd.get(), &eof);
+    sockact_test::send_all(fd, get("/"));
   });
-  EXPECT_TRUE(driver.run());
+  EXPECT_TRUE(s.driver.run());
   c.join();
-  EXPECT_NE(got.find("HTTP/1.1 200"), std::string::npos) << got;
-  EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
-  EXPECT_TRUE(logged("stopping (IDLE), 1 connection(s) open"));
+  EXPECT_NE(r.got.find("HTTP/1.1 200"), std::string::npos) << r.got;
+  EXPECT_NE(r.got.find("Connection: close"), std::string::npos) << r.got;
+  EXPECT_TRUE(sockact_test::logged("stopping (IDLE), 1 connection(s) open"));
 }
 
 TEST(MicrohttpdDriver, SigtermLetsASlowRequestAndTheOneReadBehindItFinish) {
-  sockact::activation act = sockact::activate(config(0ms));
-  sockact::microhttpd_driver driver(act);
-  app a;
-  a.driver = &driver;
-  ASSERT_NE(driver.start(per_connection, &answer, &a), nullptr);
-  const int port = port_of(act);
-  std::string got;
-  bool eof = false;
-  std::thread c([&] {
-    sockact_test::owned_fd fd = client(port);
-    send_all(fd.get(), get("/sleep/400") + get("/"));  // one segment: MHD reads both at once
+  served s(config(0ms));
+  ASSERT_NE(s.daemon, nullptr);
+  reply r;
+  std::thread c = client_thread(s.port(), r, [](int fd) {
+    sockact_test::send_all(fd, get("/sleep/400") + get("/"));  // one segment: MHD reads both at once
     std::this_thread::sleep_for(100ms);
     ::kill(::getpid(), SIGTERM);
-    got = read_to_eof(fd.get(), &eof);
   });
   const auto t0 = steady::now();
-  EXPECT_TRUE(driver.run());
+  EXPECT_TRUE(s.driver.run());
   c.join();
   EXPECT_GE(steady::now() - t0, 400ms);
-  EXPECT_EQ(count(got, "HTTP/1.1 200"), 2) << got;
-  EXPECT_EQ(count(got, "Connection: close"), 1) << got;
-  EXPECT_TRUE(eof);
-  EXPECT_TRUE(logged("stopping (SIGTERM)"));
+  EXPECT_EQ(count(r.got, "HTTP/1.1 200"), 2) << r.got;
+  EXPECT_EQ(count(r.got, "Connection: close"), 1) << r.got;
+  EXPECT_TRUE(r.eof);
+  EXPECT_TRUE(sockact_test::logged("stopping (SIGTERM)"));
 }
 
 TEST(MicrohttpdDriver, AHeadWithoutItsBlankLineIsCutAtHeadersTimeout) {
   sockact::activation_config cfg = config(0ms);
   cfg.lifecycle.headers_timeout = 300ms;
-  sockact::activation act = sockact::activate(cfg);
-  sockact::microhttpd_driver driver(act);
-  app a;
-  a.driver = &driver;
-  ASSERT_NE(driver.start(per_connection, &answer, &a), nullptr);
-  const int port = port_of(act);
-  std::string got;
-  bool eof = false;
-  ms took{};
-  std::thread c([&] {
-    sockact_test::owned_fd fd = client(port);
-    const auto t0 = steady::now();
-    send_all(fd.get(), "GET / HTTP/1.1\r\nHost: t\r\n");
-    got = read_to_eof(fd.get(), &eof);
-    took = std::chrono::duration_cast<ms>(steady::now() - t0);
-    ::kill(::getpid(), SIGTERM);
-  });
-  EXPECT_TRUE(driver.run());
+  served s(cfg);
+  ASSERT_NE(s.daemon, nullptr);
+  reply r;
+  std::thread c = client_thread(
+      s.port(), r, [](int fd) { sockact_test::send_all(fd, "GET / HTTP/1.1\r\nHost: t\r\n"); },
+      [] { ::kill(::getpid(), SIGTERM); });
+  EXPECT_TRUE(s.driver.run());
   c.join();
-  EXPECT_NE(got.find("HTTP/1.1 408"), std::string::npos) << got;
-  EXPECT_TRUE(eof);
-  EXPECT_GE(took, 300ms);
+  EXPECT_NE(r.got.find("HTTP/1.1 408"), std::string::npos) << r.got;
+  EXPECT_TRUE(r.eof);
+  EXPECT_GE(r.took, 300ms);
 }
 
 TEST(MicrohttpdDriver, RunReturnsFalseWhenTheShutdownTimeoutCutsTheDrain) {
-  sockact::activation act = sockact::activate(config(0ms, 200ms));
-  sockact::microhttpd_driver driver(act);
-  app a;
-  a.driver = &driver;
-  ASSERT_NE(driver.start(per_connection, &answer, &a), nullptr);
-  const int port = port_of(act);
-  std::thread c([&] {
-    sockact_test::owned_fd fd = client(port);
-    send_all(fd.get(), get("/sleep/700"));
+  served s(config(0ms, 200ms));
+  ASSERT_NE(s.daemon, nullptr);
+  reply r;
+  std::thread c = client_thread(s.port(), r, [](int fd) {
+    sockact_test::send_all(fd, get("/sleep/700"));
     std::this_thread::sleep_for(50ms);
     ::kill(::getpid(), SIGTERM);
-    bool eof = false;
-    (void)read_to_eof(fd.get(), &eof);
   });
   const auto t0 = steady::now();
-  EXPECT_FALSE(driver.run());
+  EXPECT_FALSE(s.driver.run());
   const auto took = steady::now() - t0;
   EXPECT_GE(took, 200ms);
   EXPECT_LT(took, 700ms) << "cut at SHUTDOWN_TIMEOUT, not after the handler";
@@ -292,28 +223,25 @@ TEST(MicrohttpdDriver, RunReturnsFalseWhenTheShutdownTimeoutCutsTheDrain) {
 }  // the driver stops the daemon: MHD waits for the handler's thread
 
 TEST(MicrohttpdDriver, FromNamesTheSocketOfEachConnection) {
-  sockact::activation act = sockact::activate(config(0ms, 5000ms, "127.0.0.1:0,127.0.0.1:0"));
-  ASSERT_EQ(act.sockets().size(), 2u);
-  sockact::microhttpd_driver driver(act);
-  app a;
-  a.driver = &driver;
-  ASSERT_NE(driver.start(per_connection, &answer, &a), nullptr);
-  const int p0 = port_of(act, 0), p1 = port_of(act, 1);
-  const std::string n0 = act.sockets()[0].name, n1 = act.sockets()[1].name;
+  served s(config(0ms, 5000ms, "127.0.0.1:0,127.0.0.1:0"));
+  ASSERT_EQ(s.act.sockets().size(), 2u);
+  ASSERT_NE(s.daemon, nullptr);
+  const int p0 = s.port(0), p1 = s.port(1);
+  const std::string n0 = s.act.sockets()[0].name, n1 = s.act.sockets()[1].name;
   std::string a0, a1;
   std::thread c([&] {
-    sockact_test::owned_fd f0 = client(p0), f1 = client(p1);
-    send_all(f1.get(), get("/"));
-    send_all(f0.get(), get("/"));
-    a1 = read_response(f1.get());
-    a0 = read_response(f0.get());
+    sockact_test::owned_fd f0 = sockact_test::http_client(p0), f1 = sockact_test::http_client(p1);
+    sockact_test::send_all(f1.get(), get("/"));
+    sockact_test::send_all(f0.get(), get("/"));
+    a1 = sockact_test::read_responses(f1.get(), 1);
+    a0 = sockact_test::read_responses(f0.get(), 1);
     ::kill(::getpid(), SIGINT);
   });
-  EXPECT_TRUE(driver.run());
+  EXPECT_TRUE(s.driver.run());
   c.join();
   EXPECT_NE(a0.find("hello " + n0), std::string::npos) << a0;
   EXPECT_NE(a1.find("hello " + n1), std::string::npos) << a1;
-  EXPECT_TRUE(logged("stopping (SIGINT)"));
+  EXPECT_TRUE(sockact_test::logged("stopping (SIGINT)"));
 }
 
 TEST(MicrohttpdDriver, StartRefusesADaemonWithoutThreadsAndASecondOne) {
@@ -324,7 +252,7 @@ TEST(MicrohttpdDriver, StartRefusesADaemonWithoutThreadsAndASecondOne) {
   std::error_code ec;
   EXPECT_EQ(driver.start(ec, MHD_USE_EPOLL, &answer, &a), nullptr);
   EXPECT_EQ(ec, std::errc::invalid_argument);
-  EXPECT_TRUE(logged("MHD_USE_INTERNAL_POLLING_THREAD"));
+  EXPECT_TRUE(sockact_test::logged("MHD_USE_INTERNAL_POLLING_THREAD"));
   EXPECT_NE(driver.start(ec, per_connection, &answer, &a, MHD_OPTION_CONNECTION_TIMEOUT, 10u), nullptr);
   EXPECT_FALSE(ec);
   EXPECT_EQ(driver.start(ec, per_connection, &answer, &a), nullptr);
