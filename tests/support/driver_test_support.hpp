@@ -11,6 +11,8 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <cerrno>
@@ -20,6 +22,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace sockact_test {
@@ -148,6 +151,67 @@ inline tcp_condition tcp_condition_of(int fd) {
   ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len);
   c.state = info.tcpi_state;
   return c;
+}
+
+/// The line protocol of the tests' thread-per-connection servers, served on
+/// `fd` through `conn` (a thread_connection): each "GET <ms>\n" is a request
+/// whose work waits up to <ms> for `fd` to turn readable (cut short once the
+/// library shut the read side or closed the connection under it), answered
+/// through `write(text)` (false: it could not) with "done <ms>\n", or
+/// "done <ms> close\n" while draining, after which the connection is closed.
+/// Returns at EOF, on a read error, or after that close.
+template <class Connection, class Write>
+void serve_lines(int fd, Connection& conn, Write write) {
+  std::string in;
+  char buf[512];
+  bool open = true;
+  while (open) {
+    const ssize_t n = conn.read(buf, sizeof buf);  // reports what it read
+    if (n <= 0) break;
+    in.append(buf, static_cast<std::size_t>(n));
+    std::size_t eol;
+    while (open && (eol = in.find('\n')) != std::string::npos) {
+      const int wait_ms = std::atoi(in.c_str() + 4);
+      in.erase(0, eol + 1);
+      conn->request_received();
+      pollfd p{fd, POLLIN, 0};
+      ::poll(&p, 1, wait_ms);
+      const bool keep = conn->keep_alive(in.size());
+      if (!write("done " + std::to_string(wait_ms) + (keep ? "\n" : " close\n"))) break;
+      conn->response_sent(in.size());
+      if (!keep) {
+        conn.close();
+        open = false;
+      }
+    }
+  }
+}
+
+/// A client of 127.0.0.1:`port` sends `request`; `in_flight` later this
+/// process gets SIGINT, and `settle` later SIGINT again. Says whether the
+/// client connected (its fd, for the caller to close), whether both signals
+/// were sent, whether `driver` was still running (draining, not stopped)
+/// before the second, and when the second was sent.
+struct two_signals {
+  int fd = -1;
+  bool sent = false;
+  bool running_after_first = false;
+  std::chrono::steady_clock::time_point second;
+};
+template <class Driver>
+two_signals sigint_twice_in_flight(Driver& driver, int port, const std::string& request,
+                                   std::chrono::milliseconds in_flight, std::chrono::milliseconds settle) {
+  two_signals r;
+  r.fd = connect_loopback(port);
+  if (r.fd < 0) return r;
+  send_all(r.fd, request);
+  std::this_thread::sleep_for(in_flight);
+  if (::kill(::getpid(), SIGINT) != 0) return r;
+  std::this_thread::sleep_for(settle);
+  r.running_after_first = !driver.finished();
+  r.second = std::chrono::steady_clock::now();
+  r.sent = ::kill(::getpid(), SIGINT) == 0;
+  return r;
 }
 
 /// A GET request for `path`, with `Connection: close` if asked.

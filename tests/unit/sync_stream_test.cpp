@@ -72,30 +72,8 @@ int port_of(sockact::activation& act) {
 std::atomic<int> handlers_running{0};
 void line_session(sockact::thread_socket& s) {
   ++handlers_running;
-  std::string in;
-  char buf[512];
-  bool open = true;
-  while (open) {
-    const ssize_t n = s.read(buf, sizeof buf);
-    if (n <= 0) break;
-    in.append(buf, static_cast<std::size_t>(n));
-    std::size_t eol;
-    while (open && (eol = in.find('\n')) != std::string::npos) {
-      const int wait_ms = std::atoi(in.c_str() + 4);
-      in.erase(0, eol + 1);
-      s.connection()->request_received();
-      pollfd p{s.fd(), POLLIN, 0};  // the work: cut short once the library shut the read side
-      ::poll(&p, 1, wait_ms);
-      const bool keep = s.connection()->keep_alive(in.size());
-      const std::string out = "done " + std::to_string(wait_ms) + (keep ? "\n" : " close\n");
-      if (s.write(out.data(), out.size()) < 0) break;
-      s.connection()->response_sent(in.size());
-      if (!keep) {
-        s.close();
-        open = false;
-      }
-    }
-  }
+  sockact_test::serve_lines(s.fd(), s.connection(),
+                            [&s](const std::string& out) { return s.write(out.data(), out.size()) >= 0; });
   s.reset();
   --handlers_running;
 }
@@ -303,20 +281,17 @@ TEST(ThreadDriverServe, SecondSignalCutsAndServeSaysSo) {
                        ? 1
                        : 0;
   });
-  const int fd = connect_loopback(port_of(act));
+  const sockact_test::two_signals sig =
+      sockact_test::sigint_twice_in_flight(driver, port_of(act), "x", 150ms, 200ms);
+  const int fd = sig.fd;
   ASSERT_GE(fd, 0);
-  send_all(fd, "x");
-  std::this_thread::sleep_for(150ms);
-  ASSERT_EQ(::kill(::getpid(), SIGINT), 0);
-  std::this_thread::sleep_for(200ms);
-  EXPECT_FALSE(driver.finished()) << "the first signal must drain, not stop";
-  const auto t0 = steady::now();
-  ASSERT_EQ(::kill(::getpid(), SIGINT), 0);
+  ASSERT_TRUE(sig.sent);
+  EXPECT_TRUE(sig.running_after_first) << "the first signal must drain, not stop";
   EXPECT_EQ(read_line(fd), "") << "the request in flight is cut, with a FIN";
   const auto end = steady::now() + 5s;
   while (serve_result.load() < 0 && steady::now() < end) std::this_thread::sleep_for(5ms);
   EXPECT_EQ(serve_result.load(), 0) << "cut with a connection's thread still running: false, as wait()";
-  EXPECT_LT(steady::now() - t0, 2s);
+  EXPECT_LT(steady::now() - sig.second, 2s);
   release = true;
   serving.join();
   while (!handler_done.load()) std::this_thread::sleep_for(5ms);

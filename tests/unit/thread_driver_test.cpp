@@ -106,29 +106,10 @@ class blocking_server {
   }
 
   static void serve(int c, sockact::thread_connection& conn) {
-    std::string in;
-    char buf[512];
-    bool open = true;
-    while (open) {
-      const ssize_t n = conn.read(buf, sizeof buf);  // reports what it read
-      if (n <= 0) break;
-      in.append(buf, static_cast<std::size_t>(n));
-      std::size_t eol;
-      while (open && (eol = in.find('\n')) != std::string::npos) {
-        const int wait_ms = std::atoi(in.c_str() + 4);
-        in.erase(0, eol + 1);
-        conn->request_received();
-        pollfd p{c, POLLIN, 0};  // the work: cut short when the connection is closed under it
-        ::poll(&p, 1, wait_ms);
-        const bool keep = conn->keep_alive(in.size());
-        send_all(c, "done " + std::to_string(wait_ms) + (keep ? "\n" : " close\n"));
-        conn->response_sent(in.size());
-        if (!keep) {
-          conn.close();
-          open = false;
-        }
-      }
-    }
+    sockact_test::serve_lines(c, conn, [c](const std::string& out) {
+      send_all(c, out);
+      return true;
+    });
     conn.reset();  // before close(): the driver never touches a reused number
     ::close(c);
   }
@@ -259,18 +240,15 @@ TEST(ThreadDriver, SecondSignalClosesEverything) {
   sockact::activation act = make_activation(0ms, 30000ms);
   sockact::thread_driver driver(act);
   blocking_server server(act, driver);
-  const int fd = connect_loopback(server.port());
+  const sockact_test::two_signals sig =
+      sockact_test::sigint_twice_in_flight(driver, server.port(), "GET 8000\n", 200ms, 300ms);
+  const int fd = sig.fd;
   ASSERT_GE(fd, 0);
-  send_all(fd, "GET 8000\n");
-  std::this_thread::sleep_for(200ms);
-  ASSERT_EQ(::kill(::getpid(), SIGINT), 0);
-  std::this_thread::sleep_for(300ms);
-  EXPECT_FALSE(driver.finished()) << "the first signal must drain, not stop";
-  const auto t0 = steady::now();
-  ASSERT_EQ(::kill(::getpid(), SIGINT), 0);
+  ASSERT_TRUE(sig.sent);
+  EXPECT_TRUE(sig.running_after_first) << "the first signal must drain, not stop";
   EXPECT_TRUE(driver.wait_for(3s));
   EXPECT_EQ(read_line(fd), "") << "the request in flight must be cut, with a FIN";
-  EXPECT_LT(steady::now() - t0, 2s);
+  EXPECT_LT(steady::now() - sig.second, 2s);
   ::close(fd);
   server.join();
 }
