@@ -110,6 +110,21 @@ Pair connect_to(sockact::activation& act) {
   return p;
 }
 
+// Registers the server side of `p`; a close by the library resets it.
+sockact::connection track_server(sockact::activation& act, Pair& p) {
+  return act.track(p.server.get(), [&p] { p.server.reset(); });
+}
+
+// An activation that binds its own socket (the environment not read), with
+// the lifecycle settings that `set` makes.
+template <class Set>
+sockact::activation make_own(Set set) {
+  auto cfg = sockact::activation_config::http();
+  cfg.read_environment = false;
+  set(cfg.lifecycle);
+  return make(cfg);
+}
+
 void send_all(int fd, const std::string& s) {
   ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
 }
@@ -304,7 +319,7 @@ TEST(Activation, ResponseSentWithBufferedBytesStaysBusy) {
   Env env;
   sockact::activation act = make();
   Pair p = connect_to(act);
-  sockact::connection c = act.track(p.server.get(), [&] { p.server.reset(); });
+  sockact::connection c = track_server(act, p);
   c.received(40);
   c.request_received();
   c.response_sent(20);  // a pipelined request follows in the buffer
@@ -320,12 +335,9 @@ TEST(Activation, ResponseSentWithBufferedBytesStaysBusy) {
 
 TEST(Activation, SilentConnectionGetsTheGracePeriod) {
   Env env;
-  auto cfg = sockact::activation_config::http();
-  cfg.read_environment = false;
-  cfg.lifecycle.new_connection_grace = 200ms;
-  sockact::activation act = make(cfg);
+  sockact::activation act = make_own([](auto& l) { l.new_connection_grace = 200ms; });
   Pair p = connect_to(act);
-  sockact::connection c = act.track(p.server.get(), [&] { p.server.reset(); });
+  sockact::connection c = track_server(act, p);
   const auto t0 = clock_type::now();
   act.on_signal(SIGTERM);
   EXPECT_TRUE(p.server) << "it may not have sent its request yet";
@@ -336,15 +348,7 @@ TEST(Activation, SilentConnectionGetsTheGracePeriod) {
 
 // An activation whose request heads time out after 100 ms.
 sockact::activation with_headers_timeout() {
-  auto cfg = sockact::activation_config::http();
-  cfg.read_environment = false;
-  cfg.lifecycle.headers_timeout = 100ms;
-  return make(cfg);
-}
-
-// Registers the server side of `p`; a close by the library resets it.
-sockact::connection track_server(sockact::activation& act, Pair& p) {
-  return act.track(p.server.get(), [&p] { p.server.reset(); });
+  return make_own([](auto& l) { l.headers_timeout = 100ms; });
 }
 
 TEST(Activation, HeadersTimeoutSends408AndCloses) {
@@ -370,11 +374,10 @@ TEST(Activation, HeadersTimeoutSends408AndCloses) {
 // and request_received(). HEADERS_TIMEOUT 100 ms, REQUEST_TIMEOUT 300 ms.
 TEST(Activation, ParsedIsReceivedHeadersReceivedOrRequestReceived) {
   Env env;
-  auto cfg = sockact::activation_config::http();
-  cfg.read_environment = false;
-  cfg.lifecycle.headers_timeout = 100ms;
-  cfg.lifecycle.request_timeout = 300ms;
-  sockact::activation act = make(cfg);
+  sockact::activation act = make_own([](auto& l) {
+    l.headers_timeout = 100ms;
+    l.request_timeout = 300ms;
+  });
   Pair slow = connect_to(act), body = connect_to(act), whole = connect_to(act);
   sockact::connection s = track_server(act, slow), b = track_server(act, body), w = track_server(act, whole);
   for (sockact::connection* c : {&s, &b, &w}) c->parsed(0, false);
@@ -417,7 +420,7 @@ TEST(Activation, GracefulCloseSendsFinNotReset) {
     char head[19];
     ASSERT_EQ(::recv(p.server.get(), head, sizeof head, 0), 19);  // the first request only
     send_all(p.server.get(), "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-    sockact::connection c = act.track(p.server.get(), [&] { p.server.reset(); });
+    sockact::connection c = track_server(act, p);
     if (graceful)
       c.close();
     else
@@ -436,12 +439,9 @@ TEST(Activation, GracefulCloseSendsFinNotReset) {
 
 TEST(Activation, ShutdownTimeoutClosesEverything) {
   Env env;
-  auto cfg = sockact::activation_config::http();
-  cfg.read_environment = false;
-  cfg.lifecycle.shutdown_timeout = 100ms;
-  sockact::activation act = make(cfg);
+  sockact::activation act = make_own([](auto& l) { l.shutdown_timeout = 100ms; });
   Pair p = connect_to(act);
-  sockact::connection c = act.track(p.server.get(), [&] { p.server.reset(); });
+  sockact::connection c = track_server(act, p);
   c.received(5);  // never finishes
   auto r = act.on_signal(SIGTERM);
   EXPECT_TRUE(r.stop_accepting);
@@ -457,12 +457,11 @@ TEST(Activation, ShutdownTimeoutClosesEverything) {
 
 // An activation that goes idle after `idle` even though it bound its socket itself.
 sockact::activation idle_after(std::chrono::milliseconds idle) {
-  auto cfg = sockact::activation_config::http();
-  cfg.read_environment = false;
-  cfg.lifecycle.idle_timeout = idle;
-  cfg.lifecycle.idle_only_when_activated = false;
-  cfg.lifecycle.shutdown_timeout = 5s;
-  return make(cfg);
+  return make_own([idle](auto& l) {
+    l.idle_timeout = idle;
+    l.idle_only_when_activated = false;
+    l.shutdown_timeout = 5s;
+  });
 }
 
 // A connection accepted while an idle drain runs (its listeners still open)
@@ -533,10 +532,7 @@ TEST(Activation, StopSignalDuringTheIdleDrainAnswersWhatWasReceived) {
 // output has not moved for the timeout; one that reads slowly is not.
 TEST(Activation, SendTimeoutResetsAClientThatNeverReads) {
   Env env;
-  auto cfg = sockact::activation_config::http();
-  cfg.read_environment = false;
-  cfg.lifecycle.send_timeout = 300ms;
-  sockact::activation act = make(cfg);
+  sockact::activation act = make_own([](auto& l) { l.send_timeout = 300ms; });
   Pair stuck = connect_to(act), slow = connect_to(act);
   int small = 4096;
   for (Pair* p : {&stuck, &slow}) {
@@ -578,10 +574,7 @@ TEST(Activation, SendTimeoutResetsAClientThatNeverReads) {
 // walk. (Every connection used to be looked at every 250 ms.)
 TEST(Activation, SendQueueIsLookedAtOnlyWhereOutputMayWait) {
   Env env;
-  auto cfg = sockact::activation_config::http();
-  cfg.read_environment = false;
-  cfg.lifecycle.send_timeout = 300ms;
-  sockact::activation act = make(cfg);
+  sockact::activation act = make_own([](auto& l) { l.send_timeout = 300ms; });
   outq_calls = 0;
   std::vector<Pair> pairs;
   std::vector<sockact::connection> conns;
@@ -608,10 +601,7 @@ TEST(Activation, SendQueueIsLookedAtOnlyWhereOutputMayWait) {
 // be held across every TIOCOUTQ.)
 TEST(Activation, SendQueueLookupsHoldNoLock) {
   Env env;
-  auto cfg = sockact::activation_config::http();
-  cfg.read_environment = false;
-  cfg.lifecycle.send_timeout = 100ms;
-  sockact::activation act = make(cfg);
+  sockact::activation act = make_own([](auto& l) { l.send_timeout = 100ms; });
   Pair busy = connect_to(act), stuck = connect_to(act);
   int small = 4096;
   ASSERT_EQ(::setsockopt(stuck.client.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
