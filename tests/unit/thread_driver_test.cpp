@@ -121,6 +121,36 @@ class blocking_server {
   std::vector<std::thread> threads_;
 };
 
+// A client of `port` that has sent `request`; -1 if it could not connect.
+int client_sent(int port, const std::string& request) {
+  const int fd = connect_loopback(port);
+  if (fd >= 0) send_all(fd, request);
+  return fd;
+}
+
+// make_activation(idle, shutdown), its thread_driver and a blocking_server on it.
+struct served {
+  sockact::activation act;
+  sockact::thread_driver driver;
+  blocking_server server;
+  explicit served(ms idle, ms shutdown = 5000ms)
+      : act(make_activation(idle, shutdown)), driver(act), server(act, driver) {}
+  // A keep-alive client whose "GET 0" was answered "done 0"; -1 if it was not.
+  int answered_client() {
+    const int fd = client_sent(server.port(), "GET 0\n");
+    if (fd >= 0 && read_line(fd) == "done 0") return fd;
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  // The client `fd` closes; whether the driver then finished within 5 s. The server's threads are joined.
+  bool close_and_finish(int fd) {
+    ::close(fd);
+    const bool finished = driver.wait_for(5s);
+    server.join();
+    return finished;
+  }
+};
+
 // Closed, not shut down: the socket still listens through the manager's
 // copy, and a client that connects now waits there for the next start.
 void expect_still_listening(int manager_copy) {
@@ -137,12 +167,10 @@ void expect_still_listening(int manager_copy) {
 }
 
 TEST(ThreadDriver, IdleExitWithSeveralBlockingClients) {
-  sockact::activation act = make_activation(400ms);
-  sockact::thread_driver driver(act);
-  blocking_server server(act, driver);
+  served s(400ms);
   // The manager's copy of the listening socket: it must still listen afterwards.
-  const int manager_copy = ::fcntl(server.listening_fd(), F_DUPFD_CLOEXEC, 3);
-  const int port = server.port();
+  const int manager_copy = ::fcntl(s.server.listening_fd(), F_DUPFD_CLOEXEC, 3);
+  const int port = s.server.port();
 
   constexpr std::size_t clients = 4;
   std::vector<std::thread> threads;
@@ -160,17 +188,17 @@ TEST(ThreadDriver, IdleExitWithSeveralBlockingClients) {
       got[i] += "[" + read_line(fd) + "]";  // idle keep-alive: waits for the server to close it
       ::close(fd);
     });
-  EXPECT_TRUE(driver.wait_for(10s)) << "did not exit when idle";
+  EXPECT_TRUE(s.driver.wait_for(10s)) << "did not exit when idle";
   const long long done_ms = std::chrono::duration_cast<ms>(steady::now().time_since_epoch()).count();
   for (std::thread& t : threads) t.join();
-  server.join();
+  s.server.join();
 
   for (std::size_t i = 0; i < clients; ++i) EXPECT_EQ(got[i], "done 50;done 50;done 50;[]") << "client " << i;
   EXPECT_GE(done_ms - last_answer_ms.load(), 400) << "exited before IDLE_TIMEOUT";
   EXPECT_TRUE(logged("stopping (IDLE)"));
-  EXPECT_EQ(act.connections(), 0u);
-  EXPECT_TRUE(server.stopped_by_driver.load());
-  EXPECT_EQ(server.accept_error.load(), 0) << std::strerror(server.accept_error.load());
+  EXPECT_EQ(s.act.connections(), 0u);
+  EXPECT_TRUE(s.server.stopped_by_driver.load());
+  EXPECT_EQ(s.server.accept_error.load(), 0) << std::strerror(s.server.accept_error.load());
 
   expect_still_listening(manager_copy);
   ::close(manager_copy);
@@ -180,16 +208,14 @@ TEST(ThreadDriver, IdleExitWithSeveralBlockingClients) {
 // (held in it by a silent client's grace period) ends the drain: it is served
 // with keep-alive, and the process goes idle again later.
 TEST(ThreadDriver, ConnectionDuringTheIdleDrainResumesServing) {
-  sockact::activation act = make_activation(300ms);
-  sockact::thread_driver driver(act);
-  blocking_server server(act, driver);
-  const int silent = connect_loopback(server.port());  // keeps the drain open for its grace (300 ms)
+  served s(300ms);
+  const int silent = connect_loopback(s.server.port());  // keeps the drain open for its grace (300 ms)
   ASSERT_GE(silent, 0);
   const auto end = steady::now() + 3s;
   while (!logged("stopping (IDLE)") && steady::now() < end) std::this_thread::sleep_for(5ms);
   ASSERT_TRUE(logged("stopping (IDLE)"));
-  EXPECT_FALSE(server.stopped_by_driver.load()) << "an idle drain keeps the listener";
-  const int fresh = connect_loopback(server.port());
+  EXPECT_FALSE(s.server.stopped_by_driver.load()) << "an idle drain keeps the listener";
+  const int fresh = connect_loopback(s.server.port());
   ASSERT_GE(fresh, 0);
   send_all(fresh, "GET 0\n");
   EXPECT_EQ(read_line(fresh), "done 0") << "served with keep-alive, as when serving";
@@ -197,25 +223,23 @@ TEST(ThreadDriver, ConnectionDuringTheIdleDrainResumesServing) {
   const auto said_by = steady::now() + 2s;
   while (!logged("serving again") && steady::now() < said_by) std::this_thread::sleep_for(5ms);
   EXPECT_TRUE(logged("a new connection during the idle drain: serving again"));
-  EXPECT_FALSE(driver.finished());
+  EXPECT_FALSE(s.driver.finished());
   send_all(fresh, "GET 0\n");
   EXPECT_EQ(read_line(fresh), "done 0");
   EXPECT_EQ(read_line(silent), "") << "the silent client is closed after its grace";
   EXPECT_EQ(read_line(fresh), "") << "idle again: the keep-alive connection is closed";
-  EXPECT_TRUE(driver.wait_for(5s)) << "did not exit when idle again";
-  server.join();
-  EXPECT_TRUE(server.stopped_by_driver.load()) << "the listener closes once the drain is final";
+  EXPECT_TRUE(s.driver.wait_for(5s)) << "did not exit when idle again";
+  s.server.join();
+  EXPECT_TRUE(s.server.stopped_by_driver.load()) << "the listener closes once the drain is final";
   ::close(silent);
   ::close(fresh);
 }
 
 TEST(ThreadDriver, SigtermLetsTheRequestInFlightFinish) {
-  sockact::activation act = make_activation(0ms);
-  sockact::thread_driver driver(act);
-  blocking_server server(act, driver);
-  const int fd = connect_loopback(server.port());
+  served s(0ms);
+  const int fd = connect_loopback(s.server.port());
   ASSERT_GE(fd, 0);
-  const int idle = connect_loopback(server.port());  // an idle keep-alive connection: closed at once
+  const int idle = connect_loopback(s.server.port());  // an idle keep-alive connection: closed at once
   ASSERT_GE(idle, 0);
   send_all(idle, "GET 0\n");
   EXPECT_EQ(read_line(idle), "done 0");
@@ -228,29 +252,27 @@ TEST(ThreadDriver, SigtermLetsTheRequestInFlightFinish) {
   EXPECT_EQ(read_line(fd), "done 800 close");
   EXPECT_EQ(read_line(fd), "");
   // The idle connection's thread was woken (its client still holds it open).
-  EXPECT_TRUE(driver.wait_for(2s)) << "the drain waited for a thread blocked in read()";
+  EXPECT_TRUE(s.driver.wait_for(2s)) << "the drain waited for a thread blocked in read()";
   EXPECT_GE(steady::now() - t0, 550ms) << "did not wait for the request";
   EXPECT_TRUE(logged("stopping (SIGTERM)"));
   ::close(fd);
   ::close(idle);
-  server.join();
+  s.server.join();
 }
 
 TEST(ThreadDriver, SecondSignalClosesEverything) {
-  sockact::activation act = make_activation(0ms, 30000ms);
-  sockact::thread_driver driver(act);
-  blocking_server server(act, driver);
+  served s(0ms, 30000ms);
   const sockact_test::two_signals sig =
-      sockact_test::sigint_twice_in_flight(driver, server.port(), "GET 8000\n", 200ms, 300ms);
+      sockact_test::sigint_twice_in_flight(s.driver, s.server.port(), "GET 8000\n", 200ms, 300ms);
   const int fd = sig.fd;
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(sig.sent);
   EXPECT_TRUE(sig.running_after_first) << "the first signal must drain, not stop";
-  EXPECT_TRUE(driver.wait_for(3s));
+  EXPECT_TRUE(s.driver.wait_for(3s));
   EXPECT_EQ(read_line(fd), "") << "the request in flight must be cut, with a FIN";
   EXPECT_LT(steady::now() - sig.second, 2s);
   ::close(fd);
-  server.join();
+  s.server.join();
 }
 
 TEST(ThreadDriver, StopFromAnotherThreadAndOnStop) {
@@ -275,21 +297,16 @@ TEST(ThreadDriver, StopFromAnotherThreadAndOnStop) {
 // The response the server wrote before its own close() reaches the client
 // even though the client keeps sending: the lingering close, no reset.
 TEST(ThreadDriver, AppCloseKeepsTheLingeringClose) {
-  sockact::activation act = make_activation(0ms);
-  sockact::thread_driver driver(act);
-  blocking_server server(act, driver);
-  const int fd = connect_loopback(server.port());
+  served s(0ms);
+  const int fd = client_sent(s.server.port(), "GET 300\n");
   ASSERT_GE(fd, 0);
-  send_all(fd, "GET 300\n");
   std::this_thread::sleep_for(100ms);
-  driver.stop();  // draining: the answer says close, and the server closes
+  s.driver.stop();  // draining: the answer says close, and the server closes
   std::this_thread::sleep_for(400ms);
   send_all(fd, std::string(4096, 'x'));  // after the server's FIN: read and discarded, not reset
   EXPECT_EQ(read_line(fd), "done 300 close");
   EXPECT_EQ(read_line(fd), "");
-  ::close(fd);
-  EXPECT_TRUE(driver.wait_for(5s));
-  server.join();
+  EXPECT_TRUE(s.close_and_finish(fd));
 }
 
 // The idle close at the drain of a connection registered with track() (as
@@ -297,14 +314,10 @@ TEST(ThreadDriver, AppCloseKeepsTheLingeringClose) {
 // is read and discarded, not answered with a reset, and the server's thread
 // returns once the client closes. (It used to shut the read side at once.)
 TEST(ThreadDriver, TrackedIdleCloseLingers) {
-  sockact::activation act = make_activation(0ms);
-  sockact::thread_driver driver(act);
-  blocking_server server(act, driver);
-  const int fd = connect_loopback(server.port());
-  ASSERT_GE(fd, 0);
-  send_all(fd, "GET 0\n");
-  EXPECT_EQ(read_line(fd), "done 0");
-  driver.stop();
+  served s(0ms);
+  const int fd = s.answered_client();
+  ASSERT_GE(fd, 0) << "GET 0 was not answered";
+  s.driver.stop();
   EXPECT_EQ(read_line(fd), "") << "the FIN of the idle close";
   std::this_thread::sleep_for(100ms);
   send_all(fd, "GET 0\n");  // a request that crossed the FIN
@@ -313,27 +326,21 @@ TEST(ThreadDriver, TrackedIdleCloseLingers) {
   const int err = crossed.error;
   EXPECT_EQ(err, 0) << "reset: " << std::strerror(err);
   EXPECT_EQ(crossed.state, TCP_CLOSE_WAIT) << "read and discarded while the close lingers";
-  EXPECT_FALSE(driver.finished()) << "a lingering close keeps the drain open";
-  ::close(fd);
-  EXPECT_TRUE(driver.wait_for(5s));
-  server.join();
+  EXPECT_FALSE(s.driver.finished()) << "a lingering close keeps the drain open";
+  EXPECT_TRUE(s.close_and_finish(fd));
 }
 
 // A client that neither sends nor closes after the idle close: once the
 // linger is over the read side is shut, which wakes the blocked read.
 TEST(ThreadDriver, TrackedIdleCloseEndsAfterTheLinger) {
-  sockact::activation act = make_activation(0ms);
-  sockact::thread_driver driver(act);
-  blocking_server server(act, driver);
-  const int fd = connect_loopback(server.port());
-  ASSERT_GE(fd, 0);
-  send_all(fd, "GET 0\n");
-  EXPECT_EQ(read_line(fd), "done 0");
+  served s(0ms);
+  const int fd = s.answered_client();
+  ASSERT_GE(fd, 0) << "GET 0 was not answered";
   const auto t0 = steady::now();
-  driver.stop();
-  EXPECT_TRUE(driver.wait_for(5s));
+  s.driver.stop();
+  EXPECT_TRUE(s.driver.wait_for(5s));
   EXPECT_GE(steady::now() - t0, 400ms) << "before the linger (500 ms) was over";
-  server.join();
+  s.server.join();
   ::close(fd);
 }
 
