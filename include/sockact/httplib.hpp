@@ -42,8 +42,13 @@
 //  * Set the pre- and post-routing handlers through httplib_server (through
 //    a httplib::Server& they would replace the ones that do the above) and
 //    leave new_task_queue alone.
+//
+// Here: the server glue and each connection's stream. Its thread pool is
+// detail/httplib_pool.hpp, the body's framing check detail/http_body.hpp.
 
 #include <httplib.h>
+#include <sockact/detail/http_body.hpp>
+#include <sockact/detail/httplib_pool.hpp>
 #include <sockact/thread_driver.hpp>
 
 #include <errno.h>
@@ -55,17 +60,10 @@
 #include <unistd.h>
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <deque>
-#include <functional>
-#include <limits>
-#include <mutex>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -98,60 +96,6 @@
 #endif
 
 namespace sockact {
-
-namespace detail {
-
-// A request body checked as it is taken: Content-Length, or chunked (RFC 9112
-// §7.1, strictly: CRLF only, no trailer fields, which cpp-httplib 0.11 refuses
-// too) within a limit on the sum of the chunk sizes.
-class http_body {
- public:
-  enum class state { reading, done, invalid, too_large };
-
-  void none() noexcept { set(false, state::done); }
-  void length(std::uint64_t n) noexcept {
-    set(false, n == 0 ? state::done : state::reading);
-    left_ = n;
-  }
-  void chunked(std::uint64_t max) noexcept {
-    set(true, state::reading);
-    max_ = max;
-  }
-  void refuse(state why) noexcept { set(false, why); }
-
-  /// Takes the body's bytes at the front of [p, p + n): all n, or fewer where
-  /// the body ends or breaks (the offending byte is not taken).
-  std::size_t take(const char* p, std::size_t n) noexcept;
-
-  state current() const noexcept { return state_; }
-  bool done() const noexcept { return state_ == state::done; }
-  bool failed() const noexcept { return state_ == state::invalid || state_ == state::too_large; }
-
- private:
-  enum class step { size_first, size, ext_space, ext, size_lf, data, data_cr, data_lf, end_cr, end_lf };
-  static constexpr std::size_t max_line = 4096;  // a chunk-size line, extensions included
-
-  void set(bool chunked, state s) noexcept {
-    chunked_ = chunked;
-    state_ = s;
-    step_ = step::size_first;
-    left_ = size_ = total_ = 0;
-    line_ = 0;
-  }
-  bool next(unsigned char c) noexcept;
-  bool fail(state why) noexcept {
-    state_ = why;
-    return false;
-  }
-
-  bool chunked_ = false;
-  state state_ = state::done;
-  step step_ = step::size_first;
-  std::uint64_t left_ = 0, size_ = 0, total_ = 0, max_ = 0;
-  std::size_t line_ = 0;
-};
-
-}  // namespace detail
 
 /// An httplib::Server that serves activated sockets under a thread_driver.
 /// Make the driver first; one server per socket, each serve() on its own thread.
@@ -194,7 +138,6 @@ class httplib_server : public httplib::Server {
   void stop() = delete;
 
  private:
-  class connection_pool;
   class connection_stream;
 
   // cpp-httplib calls this on a pool thread for each accepted connection.
@@ -204,57 +147,6 @@ class httplib_server : public httplib::Server {
   std::size_t threads_ = SOCKACT_HTTPLIB_THREADS;
   HandlerWithResponse pre_routing_;
   Handler post_routing_;
-};
-
-// The threads that serve connections: up to `max`, started as needed. A
-// queued connection is registered with the activation as busy (fd -1) until
-// its thread has tracked its fd.
-class httplib_server::connection_pool final : public httplib::TaskQueue {
- public:
-  connection_pool(httplib_server& server, std::size_t max) : server_(server), max_(max) {}
-  ~connection_pool() override { shutdown(); }
-
-  void enqueue(std::function<void()> fn) override;
-  void shutdown() override;
-  // On the accept loop's thread, between two polls: the loop reads svr_sock_
-  // next, so this ends it without closing or shutting anything.
-  void on_idle() override {
-    if (server_.driver_->listeners_closed()) server_.svr_sock_ = INVALID_SOCKET;
-  }
-
-  /// Connections wait for a thread and none is on its way: true when the
-  /// calling thread's connection is to give its thread up (at most once).
-  bool claim_release();
-
-  // What the pool's thread that runs a connection knows about it.
-  struct context {
-    connection_pool* pool = nullptr;
-    thread_connection* queued = nullptr;  // its registration while it waited
-    bool releasing = false;               // claim_release() said yes
-  };
-  static context& current() noexcept {
-    thread_local context c;
-    return c;
-  }
-
- private:
-  struct job {
-    std::function<void()> fn;
-    thread_connection queued;
-  };
-  void work();
-  bool run(job& j);
-
-  httplib_server& server_;
-  const std::size_t max_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<job> jobs_;
-  std::vector<std::thread> threads_;
-  // Under mutex_: threads started, not yet waiting for a job, waiting, and
-  // giving their thread up (claim_release()) until they wait again.
-  std::size_t started_ = 0, starting_ = 0, idle_ = 0, releasing_ = 0;
-  bool stop_ = false;
 };
 
 // One connection: cpp-httplib's Stream over the fd, the keep-alive loop, and
@@ -308,7 +200,7 @@ class httplib_server::connection_stream final : public httplib::Stream {
   httplib_server& server_;
   const int fd_;
   thread_connection conn_;
-  connection_pool* pool_;
+  detail::httplib_pool* pool_;
   std::vector<char> in_;  // what arrived and cpp-httplib has not taken: lives as long as the connection
   std::size_t off_ = 0, end_ = 0;
   std::size_t left_;  // requests this connection may still make
@@ -328,101 +220,6 @@ class httplib_server::connection_stream final : public httplib::Stream {
 // Definitions.
 
 namespace detail {
-
-inline std::size_t http_body::take(const char* p, std::size_t n) noexcept {
-  if (state_ != state::reading) return 0;
-  if (!chunked_) {
-    const std::size_t k = left_ < n ? static_cast<std::size_t>(left_) : n;
-    left_ -= k;
-    if (left_ == 0) state_ = state::done;
-    return k;
-  }
-  std::size_t i = 0;
-  while (i < n && state_ == state::reading) {
-    if (step_ == step::data) {
-      const std::size_t k = left_ < n - i ? static_cast<std::size_t>(left_) : n - i;
-      left_ -= k;
-      i += k;
-      if (left_ == 0) step_ = step::data_cr;
-      continue;
-    }
-    if (!next(static_cast<unsigned char>(p[i]))) break;
-    ++i;
-  }
-  return i;
-}
-
-inline bool http_body::next(unsigned char c) noexcept {
-  if (step_ <= step::size_lf && ++line_ > max_line) return fail(state::invalid);
-  const int hex = c >= '0' && c <= '9'   ? c - '0'
-                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                         : -1;
-  switch (step_) {
-    case step::size_first:
-    case step::size:
-      if (hex >= 0) {
-        if (size_ > (std::numeric_limits<std::uint64_t>::max() >> 4)) return fail(state::too_large);
-        size_ = size_ * 16 + static_cast<std::uint64_t>(hex);
-        if (size_ > max_ - total_) return fail(state::too_large);
-        step_ = step::size;
-        return true;
-      }
-      if (step_ == step::size_first) return fail(state::invalid);
-      if (c == ';')
-        step_ = step::ext;
-      else if (c == ' ' || c == '\t')
-        step_ = step::ext_space;
-      else if (c == '\r')
-        step_ = step::size_lf;
-      else
-        return fail(state::invalid);
-      return true;
-    case step::ext_space:
-      if (c == ';')
-        step_ = step::ext;
-      else if (c != ' ' && c != '\t')
-        return fail(state::invalid);
-      return true;
-    case step::ext:
-      if (c == '\r')
-        step_ = step::size_lf;
-      else if (c != '\t' && (c < 0x20 || c == 0x7f))
-        return fail(state::invalid);
-      return true;
-    case step::size_lf:
-      if (c != '\n') return fail(state::invalid);
-      line_ = 0;
-      if (size_ == 0) {
-        step_ = step::end_cr;
-      } else {
-        total_ += size_;
-        left_ = size_;
-        size_ = 0;
-        step_ = step::data;
-      }
-      return true;
-    case step::data_cr:
-      if (c != '\r') return fail(state::invalid);
-      step_ = step::data_lf;
-      return true;
-    case step::data_lf:
-      if (c != '\n') return fail(state::invalid);
-      step_ = step::size_first;
-      return true;
-    case step::end_cr:
-      if (c != '\r') return fail(state::invalid);  // a trailer field: cpp-httplib 0.11 refuses it as well
-      step_ = step::end_lf;
-      return true;
-    case step::end_lf:
-      if (c != '\n') return fail(state::invalid);
-      state_ = state::done;
-      return true;
-    case step::data:
-      break;
-  }
-  return fail(state::invalid);
-}
 
 // "x" and "X" are the same header value to HTTP; cpp-httplib compares values exactly.
 inline bool equals_nocase(const std::string& a, const char* b) noexcept {
@@ -479,7 +276,13 @@ inline httplib_server::httplib_server(thread_driver& driver, std::chrono::millis
   set_keep_alive_timeout(SOCKACT_HTTPLIB_KEEPALIVE_TIMEOUT_SECOND);
   set_read_timeout(SOCKACT_HTTPLIB_READ_TIMEOUT_SECOND, 0);
   set_write_timeout(SOCKACT_HTTPLIB_WRITE_TIMEOUT_SECOND, 0);
-  new_task_queue = [this] { return new connection_pool(*this, threads_); };
+  new_task_queue = [this] {
+    // Between two polls of the accept loop, which reads svr_sock_ next: this
+    // ends it without closing or shutting anything.
+    return new detail::httplib_pool(*driver_, threads_, [this] {
+      if (driver_->listeners_closed()) svr_sock_ = INVALID_SOCKET;
+    });
+  };
   httplib::Server::set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     const connection_stream* s = connection_stream::current();
     if (s != nullptr && s->refusal() != 0) {
@@ -499,7 +302,7 @@ inline bool httplib_server::serve(server_socket& l) {
   const int fd = l.fd.release();
   svr_sock_ = fd;
   listen_after_bind();
-  if (svr_sock_ == INVALID_SOCKET) {  // ended by the drain (connection_pool::on_idle)
+  if (svr_sock_ == INVALID_SOCKET) {  // ended by the drain (new_task_queue)
     ::close(fd);                      // the driver's placeholder by now
     return true;
   }
@@ -513,98 +316,18 @@ inline bool httplib_server::process_and_close_socket(socket_t sock) {
   return true;
 }
 
-// --- connection_pool
-
-inline void httplib_server::connection_pool::enqueue(std::function<void()> fn) {
-  thread_connection queued = server_.driver_->track(-1);
-  queued->request_received();  // busy while it waits: the server is not idle, the drain waits for it
-  std::unique_lock<std::mutex> lock(mutex_);
-  jobs_.push_back(job{std::move(fn), std::move(queued)});
-  if (jobs_.size() > idle_ && started_ < max_) {
-#if SOCKACT_HAS_EXCEPTIONS
-    try {
-      threads_.emplace_back([this] { work(); });
-      ++started_;
-      ++starting_;
-    } catch (const std::system_error&) {
-      if (started_ == 0) {  // no thread to run it: run it here
-        job j = std::move(jobs_.back());
-        jobs_.pop_back();
-        lock.unlock();
-        (void)run(j);  // never releasing: no thread was started
-      }
-    }
-#else
-    threads_.emplace_back([this] { work(); });
-    ++started_;
-    ++starting_;
-#endif
-    return;
-  }
-  cv_.notify_one();
-}
-
-inline void httplib_server::connection_pool::shutdown() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  for (std::thread& t : threads_)
-    if (t.joinable()) t.join();
-}
-
-inline bool httplib_server::connection_pool::claim_release() {
-  context& c = current();
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (c.releasing || started_ < max_ || jobs_.size() <= starting_ + idle_ + releasing_) return false;
-  ++releasing_;  // until this thread waits again (work()), so one waiting connection frees one thread
-  c.releasing = true;
-  return true;
-}
-
-inline void httplib_server::connection_pool::work() {
-  bool starting = true, releasing = false;
-  for (;;) {
-    job j;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      if (starting) --starting_;
-      if (releasing) --releasing_;
-      starting = false;
-      ++idle_;
-      cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
-      --idle_;
-      if (jobs_.empty()) return;  // stopping, and nothing left to serve
-      j = std::move(jobs_.front());
-      jobs_.pop_front();
-    }
-    releasing = run(j);
-  }
-}
-
-// Runs one connection; true when it gave its thread up (claim_release()).
-inline bool httplib_server::connection_pool::run(job& j) {
-  current() = context{this, &j.queued, false};
-  j.fn();  // process_and_close_socket(fd)
-  const bool releasing = current().releasing;
-  current() = context{};
-  j.queued.reset();
-  return releasing;
-}
-
 // --- connection_stream
 
 inline httplib_server::connection_stream::connection_stream(httplib_server& server, int fd)
     : server_(server),
       fd_(fd),
       conn_(server.driver_->track(fd)),
-      pool_(connection_pool::current().pool),
+      pool_(detail::httplib_pool::current().pool),
       in_(16 * 1024),
       left_(std::max<std::size_t>(server.keep_alive_max_count_, 1)) {
   // Counted from accept until now by the queue's registration: drop it now
   // that the connection's own is in place.
-  if (thread_connection* queued = connection_pool::current().queued) queued->reset();
+  if (thread_connection* queued = detail::httplib_pool::current().queued) queued->reset();
   current() = this;
 }
 
