@@ -263,6 +263,16 @@ struct basic_test_server {
 };
 using test_server = basic_test_server<>;
 
+/// An activation with `t`, an io_context and the test server on both;
+/// `started` is when the server (and with it the driver) was made.
+struct served {
+  explicit served(const timeouts& t) : act(make_activation(t)), started(clock_type::now()), srv(io, act) {}
+  sockact::activation act;
+  net::io_context io;
+  clock_type::time_point started;
+  test_server srv;
+};
+
 // ---------------------------------------------------------------------------
 // Clients (POSIX, blocking, in their own thread)
 // ---------------------------------------------------------------------------
@@ -354,14 +364,11 @@ std::string run_with_client(net::io_context& io, const std::function<void()>& cl
 // ---------------------------------------------------------------------------
 
 TEST_F(AsioDriver, IdleTimeoutStopsAcceptingAndRunReturns) {
-  sockact::activation act = make_activation({250ms});
-  net::io_context io;
-  const auto t0 = clock_type::now();
-  test_server srv(io, act);
+  served sv({250ms});
   std::string answer;
   clock_type::time_point answered{};
-  const std::string error = run_with_client(io, [&] {
-    const owned_fd c = connect_to(srv.port);
+  const std::string error = run_with_client(sv.io, [&] {
+    const owned_fd c = connect_to(sv.srv.port);
     send_text(c.get(), "work 0\n");
     answer = read_line(c.get());
     answered = clock_type::now();
@@ -369,63 +376,56 @@ TEST_F(AsioDriver, IdleTimeoutStopsAcceptingAndRunReturns) {
   const auto returned = clock_type::now();
   EXPECT_EQ(error, "");
   EXPECT_EQ(answer, "done\n");
-  EXPECT_TRUE(io.stopped()) << "run() did not return";
-  EXPECT_TRUE(srv.driver.finished());
-  EXPECT_LT(since(t0, returned), 20s);
-  EXPECT_EQ(act.state().reason(), sockact::stop_reason::idle);
-  EXPECT_EQ(act.state().current(), sockact::lifecycle::phase::done);
+  EXPECT_TRUE(sv.io.stopped()) << "run() did not return";
+  EXPECT_TRUE(sv.srv.driver.finished());
+  EXPECT_LT(since(sv.started, returned), 20s);
+  EXPECT_EQ(sv.act.state().reason(), sockact::stop_reason::idle);
+  EXPECT_EQ(sv.act.state().current(), sockact::lifecycle::phase::done);
   EXPECT_GE(since(answered, returned), 250ms) << "never before the timeout";
-  EXPECT_TRUE(refused(srv.port)) << "the acceptor was not closed";
-  EXPECT_EQ(act.connections(), 0u);
+  EXPECT_TRUE(refused(sv.srv.port)) << "the acceptor was not closed";
+  EXPECT_EQ(sv.act.connections(), 0u);
 }
 
 TEST_F(AsioDriver, SilentConnectionDoesNotKeepItAlive) {
-  sockact::activation act = make_activation({250ms});
-  net::io_context io;
-  const auto t0 = clock_type::now();
-  test_server srv(io, act);
+  served sv({250ms});
   std::string got;
   clock_type::time_point closed{};
-  const std::string error = run_with_client(io, [&] {
-    const owned_fd c = connect_to(srv.port);  // sends nothing
+  const std::string error = run_with_client(sv.io, [&] {
+    const owned_fd c = connect_to(sv.srv.port);  // sends nothing
     got = read_to_eof(c.get());
     closed = clock_type::now();
   });
   EXPECT_EQ(error, "");
   EXPECT_EQ(got, "") << "closed without an answer, with a FIN";
-  EXPECT_TRUE(io.stopped());
-  EXPECT_EQ(srv.connections.load(), 1);
-  EXPECT_EQ(act.state().reason(), sockact::stop_reason::idle);
-  EXPECT_GE(since(t0, closed), 250ms + 300ms) << "closed before its grace was over";
+  EXPECT_TRUE(sv.io.stopped());
+  EXPECT_EQ(sv.srv.connections.load(), 1);
+  EXPECT_EQ(sv.act.state().reason(), sockact::stop_reason::idle);
+  EXPECT_GE(since(sv.started, closed), 250ms + 300ms) << "closed before its grace was over";
 }
 
 TEST_F(AsioDriver, RequestLongerThanTheIdleTimeoutCompletes) {
-  sockact::activation act = make_activation({200ms});
-  net::io_context io;
-  test_server srv(io, act);
+  served sv({200ms});
   std::string answer;
-  const std::string error = run_with_client(io, [&] {
-    const owned_fd c = connect_to(srv.port);
+  const std::string error = run_with_client(sv.io, [&] {
+    const owned_fd c = connect_to(sv.srv.port);
     send_text(c.get(), "work 700\n");
     answer = read_line(c.get());
   });
   EXPECT_EQ(error, "");
   EXPECT_EQ(answer, "done\n");
-  EXPECT_TRUE(io.stopped());
-  EXPECT_EQ(act.state().reason(), sockact::stop_reason::idle);
+  EXPECT_TRUE(sv.io.stopped());
+  EXPECT_EQ(sv.act.state().reason(), sockact::stop_reason::idle);
 }
 
 TEST_F(AsioDriver, KeepAliveConnectionExitsOneTimeoutAfterItsRequest) {
   // The request comes and goes between two idle deadlines, on a connection
   // that stays open. Right: the exit comes 2 s (at most 2.2 s and a little)
   // after the answer; wrong: at the second deadline, 4 s after the start.
-  sockact::activation act = make_activation({2s});
-  net::io_context io;
-  test_server srv(io, act);
+  served sv({2s});
   std::string answer, rest;
   clock_type::time_point answered{}, closed{};
-  const std::string error = run_with_client(io, [&] {
-    const owned_fd c = connect_to(srv.port);
+  const std::string error = run_with_client(sv.io, [&] {
+    const owned_fd c = connect_to(sv.srv.port);
     std::this_thread::sleep_for(100ms);
     send_text(c.get(), "work 0\n");
     answer = read_line(c.get());
@@ -436,8 +436,8 @@ TEST_F(AsioDriver, KeepAliveConnectionExitsOneTimeoutAfterItsRequest) {
   EXPECT_EQ(error, "");
   EXPECT_EQ(answer, "done\n");
   EXPECT_EQ(rest, "");
-  EXPECT_TRUE(io.stopped());
-  EXPECT_EQ(act.state().reason(), sockact::stop_reason::idle);
+  EXPECT_TRUE(sv.io.stopped());
+  EXPECT_EQ(sv.act.state().reason(), sockact::stop_reason::idle);
   EXPECT_GE(since(answered, closed), 2s);
   EXPECT_LT(since(answered, closed), 3500ms) << "activity seen only at the next idle deadline";
 }
@@ -447,17 +447,15 @@ TEST_F(AsioDriver, KeepAliveConnectionExitsOneTimeoutAfterItsRequest) {
 // ---------------------------------------------------------------------------
 
 TEST_F(AsioDriver, SigtermDrainsAndASecondSignalClosesAll) {
-  sockact::activation act = make_activation({0ms, 20s});  // no idle exit; a drain of 20 s
-  net::io_context io;
-  test_server srv(io, act);
+  served sv({0ms, 20s});  // no idle exit; a drain of 20 s
   std::string idle_got, busy_got;
   bool busy_open_while_draining = false;
   const auto t0 = clock_type::now();
-  const std::string error = run_with_client(io, [&] {
-    const owned_fd busy = connect_to(srv.port);
-    const owned_fd idle = connect_to(srv.port);
+  const std::string error = run_with_client(sv.io, [&] {
+    const owned_fd busy = connect_to(sv.srv.port);
+    const owned_fd idle = connect_to(sv.srv.port);
     send_text(busy.get(), "hold\n");
-    if (!wait_for([&] { return srv.requests() == 1 && act.connections() == 2; }))
+    if (!wait_for([&] { return sv.srv.requests() == 1 && sv.act.connections() == 2; }))
       throw std::runtime_error("the server did not see both clients");
     check(::kill(::getpid(), SIGTERM), "kill");
     idle_got = read_to_eof(idle.get());  // closed once its grace is over
@@ -466,68 +464,62 @@ TEST_F(AsioDriver, SigtermDrainsAndASecondSignalClosesAll) {
     busy_got = read_to_eof(busy.get());
   });
   EXPECT_EQ(error, "");
-  EXPECT_TRUE(io.stopped());
+  EXPECT_TRUE(sv.io.stopped());
   EXPECT_LT(since(t0, clock_type::now()), 15s) << "ended by the shutdown timeout, not the second signal";
   EXPECT_EQ(idle_got, "");
   EXPECT_TRUE(busy_open_while_draining);
   EXPECT_EQ(busy_got, "");
-  EXPECT_EQ(act.state().reason(), sockact::stop_reason::sigterm);
-  EXPECT_TRUE(refused(srv.port));
+  EXPECT_EQ(sv.act.state().reason(), sockact::stop_reason::sigterm);
+  EXPECT_TRUE(refused(sv.srv.port));
 }
 
 TEST_F(AsioDriver, DrainEndsWhenTheLastConnectionCloses) {
-  sockact::activation act = make_activation({0ms, 20s});
-  net::io_context io;
-  test_server srv(io, act);
+  served sv({0ms, 20s});
   std::string got;
   const auto t0 = clock_type::now();
-  const std::string error = run_with_client(io, [&] {
-    const owned_fd c = connect_to(srv.port);
+  const std::string error = run_with_client(sv.io, [&] {
+    const owned_fd c = connect_to(sv.srv.port);
     send_text(c.get(), "work 400\n");
-    if (!wait_for([&] { return srv.requests() == 1; })) throw std::runtime_error("request not seen");
+    if (!wait_for([&] { return sv.srv.requests() == 1; })) throw std::runtime_error("request not seen");
     check(::kill(::getpid(), SIGTERM), "kill");
     got = read_to_eof(c.get());  // the answer, then the close
   });
   EXPECT_EQ(error, "");
-  EXPECT_TRUE(io.stopped());
+  EXPECT_TRUE(sv.io.stopped());
   EXPECT_LT(since(t0, clock_type::now()), 10s) << "waited for the shutdown timeout";
   EXPECT_EQ(got, "done\n");
-  EXPECT_EQ(act.state().reason(), sockact::stop_reason::sigterm);
+  EXPECT_EQ(sv.act.state().reason(), sockact::stop_reason::sigterm);
 }
 
 TEST_F(AsioDriver, ShutdownTimeoutClosesTheRest) {
-  sockact::activation act = make_activation({0ms, 300ms});
-  net::io_context io;
-  test_server srv(io, act);
+  served sv({0ms, 300ms});
   std::string got;
   clock_type::time_point signalled{}, closed{};
-  const std::string error = run_with_client(io, [&] {
-    const owned_fd c = connect_to(srv.port);
+  const std::string error = run_with_client(sv.io, [&] {
+    const owned_fd c = connect_to(sv.srv.port);
     send_text(c.get(), "hold\n");
-    if (!wait_for([&] { return srv.requests() == 1; })) throw std::runtime_error("request not seen");
+    if (!wait_for([&] { return sv.srv.requests() == 1; })) throw std::runtime_error("request not seen");
     signalled = clock_type::now();
     check(::kill(::getpid(), SIGTERM), "kill");
     got = read_to_eof(c.get());
     closed = clock_type::now();
   });
   EXPECT_EQ(error, "");
-  EXPECT_TRUE(io.stopped());
+  EXPECT_TRUE(sv.io.stopped());
   EXPECT_EQ(got, "");
   EXPECT_GE(since(signalled, closed), 300ms);
   EXPECT_LT(since(signalled, closed), 5s);
 }
 
 TEST_F(AsioDriver, SigintWithNothingOpenFinishesAtOnce) {
-  sockact::activation act = make_activation({0ms, 20s});
-  net::io_context io;
-  test_server srv(io, act);
+  served sv({0ms, 20s});
   ::raise(SIGINT);  // the driver is installed: queued until run()
   const auto t0 = clock_type::now();
-  io.run_for(run_limit);
-  EXPECT_TRUE(io.stopped());
+  sv.io.run_for(run_limit);
+  EXPECT_TRUE(sv.io.stopped());
   EXPECT_LT(since(t0, clock_type::now()), 5s);
-  EXPECT_EQ(act.state().reason(), sockact::stop_reason::sigint);
-  EXPECT_TRUE(srv.driver.finished());
+  EXPECT_EQ(sv.act.state().reason(), sockact::stop_reason::sigint);
+  EXPECT_TRUE(sv.srv.driver.finished());
 }
 
 // ---------------------------------------------------------------------------
@@ -535,32 +527,28 @@ TEST_F(AsioDriver, SigintWithNothingOpenFinishesAtOnce) {
 // ---------------------------------------------------------------------------
 
 TEST_F(AsioDriver, PipelinedRequestsAreAnsweredDuringTheDrain) {
-  sockact::activation act = make_activation({0ms, 20s, 2s});
-  net::io_context io;
-  test_server srv(io, act);
+  served sv({0ms, 20s, 2s});
   std::string got;
-  const std::string error = run_with_client(io, [&] {
-    const owned_fd c = connect_to(srv.port);
-    if (!wait_for([&] { return act.connections() == 1; })) throw std::runtime_error("not accepted");
+  const std::string error = run_with_client(sv.io, [&] {
+    const owned_fd c = connect_to(sv.srv.port);
+    if (!wait_for([&] { return sv.act.connections() == 1; })) throw std::runtime_error("not accepted");
     check(::kill(::getpid(), SIGTERM), "kill");
-    if (!wait_for([&] { return act.draining(); })) throw std::runtime_error("not draining");
+    if (!wait_for([&] { return sv.act.draining(); })) throw std::runtime_error("not draining");
     send_text(c.get(), "work 0\nwork 50\nwork 0\n");  // three, in one segment
     got = read_to_eof(c.get());
   });
   EXPECT_EQ(error, "");
   EXPECT_EQ(got, "done\ndone\ndone\n") << "every request received is answered, then the connection closes";
-  EXPECT_TRUE(io.stopped());
+  EXPECT_TRUE(sv.io.stopped());
 }
 
 TEST_F(AsioDriver, HalfReceivedRequestIsNotClosedAtTheDrain) {
-  sockact::activation act = make_activation({0ms, 20s, 200ms});
-  net::io_context io;
-  test_server srv(io, act);
+  served sv({0ms, 20s, 200ms});
   std::string got;
-  const std::string error = run_with_client(io, [&] {
-    const owned_fd c = connect_to(srv.port);
+  const std::string error = run_with_client(sv.io, [&] {
+    const owned_fd c = connect_to(sv.srv.port);
     send_text(c.get(), "wor");  // the first bytes of a request
-    if (!wait_for([&] { return act.connections() == 1; })) throw std::runtime_error("not accepted");
+    if (!wait_for([&] { return sv.act.connections() == 1; })) throw std::runtime_error("not accepted");
     std::this_thread::sleep_for(100ms);  // read by the server
     check(::kill(::getpid(), SIGTERM), "kill");
     std::this_thread::sleep_for(600ms);  // well past the grace for silent connections
@@ -569,7 +557,7 @@ TEST_F(AsioDriver, HalfReceivedRequestIsNotClosedAtTheDrain) {
   });
   EXPECT_EQ(error, "");
   EXPECT_EQ(got, "done\n");
-  EXPECT_TRUE(io.stopped());
+  EXPECT_TRUE(sv.io.stopped());
 }
 
 // The drain decides that a connection is unused (or idle) on its strand.
@@ -621,13 +609,11 @@ TEST_F(AsioDriver, SilentConnectionWithAReadInFlightIsClosedAtTheDrain) {
 TEST_F(AsioDriver, PartialRequestIsCutByTheHeadersTimeoutWith408) {
   timeouts t;
   t.headers = 300ms;
-  sockact::activation act = make_activation(t);
-  net::io_context io;
-  test_server srv(io, act);
+  served sv(t);
   std::string got;
   clock_type::time_point sent{}, closed{};
-  const std::string error = run_with_client(io, [&] {
-    const owned_fd c = connect_to(srv.port);
+  const std::string error = run_with_client(sv.io, [&] {
+    const owned_fd c = connect_to(sv.srv.port);
     send_text(c.get(), "wor");
     sent = clock_type::now();
     got = read_to_eof(c.get());
@@ -638,16 +624,14 @@ TEST_F(AsioDriver, PartialRequestIsCutByTheHeadersTimeoutWith408) {
   EXPECT_EQ(got, timeout_reply);
   EXPECT_GE(since(sent, closed), 300ms);
   EXPECT_LT(since(sent, closed), 5s);
-  EXPECT_TRUE(io.stopped());
+  EXPECT_TRUE(sv.io.stopped());
 }
 
 TEST_F(AsioDriver, GracefulCloseSendsAFinEvenWithUnreadPipelinedBytes) {
-  sockact::activation act = make_activation({});
-  net::io_context io;
-  test_server srv(io, act);
+  served sv({});
   std::string got;
-  const std::string error = run_with_client(io, [&] {
-    const owned_fd c = connect_to(srv.port);
+  const std::string error = run_with_client(sv.io, [&] {
+    const owned_fd c = connect_to(sv.srv.port);
     // "close" and, behind it in the same burst, more than the server reads at
     // once: the server closes with bytes still unread in its socket.
     std::string burst = "close\n" + std::string(512 * 1024, 'x');
@@ -658,7 +642,7 @@ TEST_F(AsioDriver, GracefulCloseSendsAFinEvenWithUnreadPipelinedBytes) {
   });
   EXPECT_EQ(error, "");
   EXPECT_EQ(got, "bye\n") << "a reset would be \"(reset)\" and could destroy the answer";
-  EXPECT_TRUE(io.stopped());
+  EXPECT_TRUE(sv.io.stopped());
 }
 
 // ---------------------------------------------------------------------------
@@ -679,11 +663,9 @@ TEST_F(AsioDriver, NotifiesReadyWatchdogAndStopping) {
   ::setenv("NOTIFY_SOCKET", ("@" + name).c_str(), 1);
   ::setenv("WATCHDOG_USEC", "100000", 1);  // a ping every 50 ms
 
-  sockact::activation act = make_activation({400ms});
-  net::io_context io;
-  test_server srv(io, act);
-  io.run_for(run_limit);
-  EXPECT_TRUE(io.stopped());
+  served sv({400ms});
+  sv.io.run_for(run_limit);
+  EXPECT_TRUE(sv.io.stopped());
 
   std::vector<std::string> got;
   char buf[512];
@@ -708,9 +690,7 @@ double cpu_seconds() {
 }
 
 TEST_F(AsioDriver, OutOfFdsBacksOffAndServesTheQueuedClients) {
-  sockact::activation act = make_activation({});
-  net::io_context io;
-  test_server srv(io, act);
+  served sv({});
   constexpr int clients = 24;
   // The clients' sockets exist before the limit comes down; the server then
   // has one fd to spare: one connection at a time.
@@ -733,11 +713,11 @@ TEST_F(AsioDriver, OutOfFdsBacksOffAndServesTheQueuedClients) {
   int answered = 0;
   double cpu = 0;
   ms took{};
-  const std::string error = run_with_client(io, [&] {
+  const std::string error = run_with_client(sv.io, [&] {
     sockaddr_in to{};
     to.sin_family = AF_INET;
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    to.sin_port = htons(static_cast<std::uint16_t>(srv.port));
+    to.sin_port = htons(static_cast<std::uint16_t>(sv.srv.port));
     const auto t0 = clock_type::now();
     for (owned_fd& c : fds) {
       timeval tv{};
@@ -764,7 +744,7 @@ TEST_F(AsioDriver, OutOfFdsBacksOffAndServesTheQueuedClients) {
   EXPECT_GE(took, 600ms);
   // Spinning on EMFILE burns a core; the back-off wakes up 4 times in 400 ms.
   EXPECT_LT(cpu, 0.04) << "CPU seconds in 400 ms while out of fds";
-  EXPECT_TRUE(io.stopped());
+  EXPECT_TRUE(sv.io.stopped());
 }
 
 // ---------------------------------------------------------------------------
