@@ -376,6 +376,17 @@ class line_server {
   char buffer_[4096];
 };
 
+/// The start time, an activation on loopback with `t` (`port` its port) and
+/// a line_server on `loop`.
+struct served_lines {
+  served_lines(uv_loop_t* loop, const timeouts& t)
+      : t0(clock_type::now()), act(activation_on_loopback(t, port)), server(loop, act) {}
+  clock_type::time_point t0;
+  int port = 0;
+  sockact::activation act;
+  line_server server;
+};
+
 // ---------------------------------------------------------------------------
 // The fixture: one loop per test; every handle must be closed by the end
 // ---------------------------------------------------------------------------
@@ -446,22 +457,19 @@ TEST_F(LibuvDriver, IdleExitClosesTheListenerAndIdleConnectionsAndUvRunReturns) 
 // original deadline would find the request there, start again, and exit at
 // about twice the timeout (8 s here).
 TEST_F(LibuvDriver, ARequestMovesTheIdleDeadlineToItsEnd) {
-  const auto t0 = clock_type::now();
-  int port = 0;
-  sockact::activation act = activation_on_loopback({4s}, port);
-  line_server server(&loop_, act);
+  served_lines sv(&loop_, {4s});
   long answered_at = -1;
   long stopped_at = -1;
-  server.on_request = [&](const std::string&) {
-    after(&loop_, 300, [&] { answered_at = ms_since(t0); });  // about when "ok 300" goes out
+  sv.server.on_request = [&](const std::string&) {
+    after(&loop_, 300, [&] { answered_at = ms_since(sv.t0); });  // about when "ok 300" goes out
   };
-  act.state().on_stop([&](sockact::stop_reason) { stopped_at = ms_since(t0); });
-  client c(port, "slow 300\n", t0);
+  sv.act.state().on_stop([&](sockact::stop_reason) { stopped_at = ms_since(sv.t0); });
+  client c(sv.port, "slow 300\n", sv.t0);
 
   ASSERT_TRUE(run_bounded());
   c.join();
   EXPECT_EQ(c.got(), "ok 300\n");
-  EXPECT_EQ(act.state().reason(), sockact::stop_reason::idle);
+  EXPECT_EQ(sv.act.state().reason(), sockact::stop_reason::idle);
   EXPECT_GE(stopped_at, answered_at + 3990) << "the idle timeout counts from the answer";
   EXPECT_LT(stopped_at, 7000) << "the deadline did not move with the request";
 }
@@ -471,24 +479,21 @@ TEST_F(LibuvDriver, ARequestMovesTheIdleDeadlineToItsEnd) {
 // ---------------------------------------------------------------------------
 
 TEST_F(LibuvDriver, SigtermDrainsAndASecondSignalClosesEverything) {
-  const auto t0 = clock_type::now();
-  int port = 0;
-  sockact::activation act = activation_on_loopback({0ms, 30s}, port);
-  line_server server(&loop_, act);
+  served_lines sv(&loop_, {0ms, 30s});
   long drained_at = -1;
-  server.on_request = [](const std::string&) { send_signal(SIGTERM); };
-  act.state().on_stop([&](sockact::stop_reason) {
-    drained_at = ms_since(t0);
+  sv.server.on_request = [](const std::string&) { send_signal(SIGTERM); };
+  sv.act.state().on_stop([&](sockact::stop_reason) {
+    drained_at = ms_since(sv.t0);
     after(&loop_, 100, [] { send_signal(SIGINT); });
   });
-  client idle(port, "", t0);
-  client slow(port, "slow 20000\n", t0);
+  client idle(sv.port, "", sv.t0);
+  client slow(sv.port, "slow 20000\n", sv.t0);
 
   ASSERT_TRUE(run_bounded());
-  const long elapsed = ms_since(t0);
+  const long elapsed = ms_since(sv.t0);
   idle.join();
   slow.join();
-  EXPECT_EQ(act.state().reason(), sockact::stop_reason::sigterm) << "the first signal's reason stays";
+  EXPECT_EQ(sv.act.state().reason(), sockact::stop_reason::sigterm) << "the first signal's reason stays";
   EXPECT_TRUE(logged("stopping (SIGTERM), 2 connection(s) open"));
   EXPECT_GE(drained_at, 0);
   EXPECT_TRUE(idle.eof());
@@ -499,19 +504,16 @@ TEST_F(LibuvDriver, SigtermDrainsAndASecondSignalClosesEverything) {
 }
 
 TEST_F(LibuvDriver, DrainEndsWhenTheLastConnectionCloses) {
-  const auto t0 = clock_type::now();
-  int port = 0;
-  sockact::activation act = activation_on_loopback({0ms, 30s}, port);
-  line_server server(&loop_, act);
-  server.on_request = [](const std::string&) { send_signal(SIGTERM); };
-  client idle(port, "", t0);
-  client slow(port, "slow 500\n", t0);
+  served_lines sv(&loop_, {0ms, 30s});
+  sv.server.on_request = [](const std::string&) { send_signal(SIGTERM); };
+  client idle(sv.port, "", sv.t0);
+  client slow(sv.port, "slow 500\n", sv.t0);
 
   ASSERT_TRUE(run_bounded());
-  const long elapsed = ms_since(t0);
+  const long elapsed = ms_since(sv.t0);
   idle.join();
   slow.join();
-  EXPECT_EQ(act.state().reason(), sockact::stop_reason::sigterm);
+  EXPECT_EQ(sv.act.state().reason(), sockact::stop_reason::sigterm);
   EXPECT_TRUE(idle.eof());
   EXPECT_EQ(idle.got(), "");
   EXPECT_GE(idle.eof_at(), 250) << "the silent connection has its grace";
@@ -522,14 +524,11 @@ TEST_F(LibuvDriver, DrainEndsWhenTheLastConnectionCloses) {
 }
 
 TEST_F(LibuvDriver, TheShutdownTimeoutClosesTheRest) {
-  const auto t0 = clock_type::now();
-  int port = 0;
-  sockact::activation act = activation_on_loopback({0ms, 300ms}, port);
-  line_server server(&loop_, act);
+  served_lines sv(&loop_, {0ms, 300ms});
   long drained_at = -1;
-  server.on_request = [](const std::string&) { send_signal(SIGTERM); };
-  act.state().on_stop([&](sockact::stop_reason) { drained_at = ms_since(t0); });
-  client slow(port, "slow 20000\n", t0);
+  sv.server.on_request = [](const std::string&) { send_signal(SIGTERM); };
+  sv.act.state().on_stop([&](sockact::stop_reason) { drained_at = ms_since(sv.t0); });
+  client slow(sv.port, "slow 20000\n", sv.t0);
 
   ASSERT_TRUE(run_bounded());
   slow.join();
@@ -579,17 +578,14 @@ TEST_F(LibuvDriver, TheDrainClosesTheListenerButTheManagersCopyStillListens) {
 // the first keeping the connection (the second is already here), and then
 // it closes. libuv's server lost the second request this way before.
 TEST_F(LibuvDriver, APipelinedPairWaitingWhenTheDrainBeginsIsAnswered) {
-  const auto t0 = clock_type::now();
-  int port = 0;
-  sockact::activation act = activation_on_loopback({0ms, 10s, 0ms}, port);  // no grace for silent ones
-  line_server server(&loop_, act);
-  server.read_delay_ms = 300;
-  server.on_accept = [] { send_signal(SIGTERM); };
-  client pair(port, "fast\nfast\n", t0);
+  served_lines sv(&loop_, {0ms, 10s, 0ms});  // no grace for silent ones
+  sv.server.read_delay_ms = 300;
+  sv.server.on_accept = [] { send_signal(SIGTERM); };
+  client pair(sv.port, "fast\nfast\n", sv.t0);
 
   ASSERT_TRUE(run_bounded());
   pair.join();
-  EXPECT_EQ(act.state().reason(), sockact::stop_reason::sigterm);
+  EXPECT_EQ(sv.act.state().reason(), sockact::stop_reason::sigterm);
   EXPECT_EQ(pair.got(), "ok\nok\n");
   EXPECT_TRUE(pair.eof());
   EXPECT_GE(pair.eof_at(), 290) << "read after the drain began";
