@@ -77,6 +77,11 @@ void send_text(int fd, const char* s) {
 // is done; `before_loop` runs once the driver is set up.
 // ---------------------------------------------------------------------------
 
+// A binding whose library this build did not find: its cases are skipped.
+struct missing_binding {
+  static int run(sockact::activation&, const std::function<void()>&) { return 5; }
+};
+
 struct poll_binding {
   static constexpr const char* skip = nullptr;
   static int run(sockact::activation& act, const std::function<void()>& before_loop) {
@@ -196,9 +201,8 @@ struct asio_binding {
   }
 };
 #else
-struct asio_binding {
+struct asio_binding : missing_binding {
   static constexpr const char* skip = "standalone asio.hpp not found (apt-get install libasio-dev)";
-  static int run(sockact::activation&, const std::function<void()>&) { return 5; }
 };
 #endif
 
@@ -252,9 +256,8 @@ struct libuv_binding {
   }
 };
 #else
-struct libuv_binding {
+struct libuv_binding : missing_binding {
   static constexpr const char* skip = "libuv not found by pkg-config (apt-get install libuv1-dev)";
-  static int run(sockact::activation&, const std::function<void()>&) { return 5; }
 };
 #endif
 
@@ -306,9 +309,8 @@ struct libevent_binding {
   }
 };
 #else
-struct libevent_binding {
+struct libevent_binding : missing_binding {
   static constexpr const char* skip = "libevent not found by pkg-config (apt-get install libevent-dev)";
-  static int run(sockact::activation&, const std::function<void()>&) { return 5; }
 };
 #endif
 
