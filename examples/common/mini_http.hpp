@@ -71,6 +71,20 @@ struct limits {
 
 inline constexpr unsigned max_delay_ms = 600000;
 
+/// The <ms> of /delay/<ms>: decimal digits only (at most 7), 0 to
+/// max_delay_ms. False (and `ms` unchanged) for anything else.
+inline bool parse_delay_ms(std::string_view digits, unsigned& ms) noexcept {
+  if (digits.empty() || digits.size() > 7) return false;
+  unsigned long n = 0;
+  for (const char c : digits) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<unsigned long>(c - '0');
+  }
+  if (n > max_delay_ms) return false;
+  ms = static_cast<unsigned>(n);
+  return true;
+}
+
 struct request {
   std::string method;
   std::string target;      ///< as sent; origin_form(target) for routing
@@ -613,16 +627,8 @@ inline route route_for(const request& req) {
   }
   const std::string_view prefix = "/delay/";
   if (path.substr(0, prefix.size()) == prefix) {
-    const std::string_view digits = path.substr(prefix.size());
-    unsigned long ms = 0;
-    if (digits.empty() || digits.size() > 7) return route{route::bad_request, 0};
-    for (const char c : digits) {
-      if (c < '0' || c > '9') return route{route::bad_request, 0};
-      ms = ms * 10 + static_cast<unsigned long>(c - '0');
-    }
-    if (ms > max_delay_ms) return route{route::bad_request, 0};
+    if (!parse_delay_ms(path.substr(prefix.size()), r.delay_ms)) return route{route::bad_request, 0};
     r.what = route::delay;
-    r.delay_ms = static_cast<unsigned>(ms);
   }
   return r;
 }

@@ -30,8 +30,10 @@
 #include <cstring>
 #include <list>
 #include <string>
+#include <string_view>
 
 #include "../common/listen_option.hpp"
+#include "../common/mini_http.hpp"
 
 namespace {
 
@@ -73,19 +75,6 @@ void on_delay(evutil_socket_t, short, void* arg) {
   a.delays.erase(d.self);
 }
 
-// /delay/<ms>: 0 to 600000, digits only.
-bool delay_of(const std::string& path, unsigned& ms) {
-  const std::string digits = path.substr(7);
-  if (digits.empty() || digits.size() > 7) return false;
-  unsigned long n = 0;
-  for (const char c : digits) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + static_cast<unsigned long>(c - '0');
-  }
-  ms = static_cast<unsigned>(n);
-  return n <= 600000;
-}
-
 // The routes of every example: / and /delay/<ms>; anything else is 404.
 void handle(evhttp_request* req, void* arg) {
   app& a = *static_cast<app*>(arg);
@@ -103,7 +92,8 @@ void handle(evhttp_request* req, void* arg) {
   }
   if (path.rfind("/delay/", 0) != 0) return reply(a, req, 404, "not found\n");
   unsigned ms = 0;
-  if (!delay_of(path, ms)) return reply(a, req, 400, "bad request\n");
+  if (!mini_http::parse_delay_ms(std::string_view(path).substr(7), ms))
+    return reply(a, req, 400, "bad request\n");
   // A timer, not a wait: other connections go on meanwhile.
   a.delays.emplace_front();
   delayed& d = a.delays.front();

@@ -25,9 +25,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "../common/listen_option.hpp"
+#include "../common/mini_http.hpp"
 
 namespace {
 
@@ -46,19 +48,6 @@ MHD_Result reply(app& a, MHD_Connection* c, unsigned status, const std::string& 
   const MHD_Result ret = MHD_queue_response(c, status, r);
   MHD_destroy_response(r);
   return ret;
-}
-
-// /delay/<ms>: 0 to 600000, digits only.
-bool delay_of(const std::string& path, unsigned& ms) {
-  const std::string digits = path.substr(7);
-  if (digits.empty() || digits.size() > 7) return false;
-  unsigned long n = 0;
-  for (const char c : digits) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + static_cast<unsigned long>(c - '0');
-  }
-  ms = static_cast<unsigned>(n);
-  return n <= 600000;
 }
 
 // The routes of every example: / and /delay/<ms>; anything else is 404.
@@ -85,7 +74,8 @@ MHD_Result answer(void* cls, MHD_Connection* connection, const char* url, const 
   }
   if (path.rfind("/delay/", 0) != 0) return reply(a, connection, 404, "not found\n");
   unsigned ms = 0;
-  if (!delay_of(path, ms)) return reply(a, connection, 400, "bad request\n");
+  if (!mini_http::parse_delay_ms(std::string_view(path).substr(7), ms))
+    return reply(a, connection, 400, "bad request\n");
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // this connection's thread only
   return reply(a, connection, 200, "delayed " + std::to_string(ms) + " ms\n");
 }
