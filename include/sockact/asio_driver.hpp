@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -142,8 +143,8 @@ class driver_state final : public driver_base,
             "application's own signal_set), " +
             std::to_string(self->act_.connections()) +
             " connection(s) open: asio_driver::run() runs it on until the drain is over");
-        if (self->signalled_) return;
-        self->signalled_ = self->absorb_signal_ = true;
+        if (self->stop_signalled()) return;
+        self->absorb_signal_ = true;
         self->apply(self->act_.on_signal(SIGTERM));
       });
     });
@@ -229,7 +230,7 @@ class driver_state final : public driver_base,
   void accept(const std::shared_ptr<acceptor_entry<Protocol>>& e) {
     e->acceptor.async_wait(
         asio_ns::socket_base::wait_read, [self = this->shared_from_this(), e](const asio_error_code& ec) {
-          if (!self->accepting_ || ec == asio_ns::error::operation_aborted) return;
+          if (!self->accepting() || ec == asio_ns::error::operation_aborted) return;
           const std::string& name = self->act_.sockets()[e->index].name;
           const auto log = [&](const std::string& line) { self->act_.log(line); };
           sockact::detail::accept_outcome r;
@@ -240,9 +241,9 @@ class driver_state final : public driver_base,
             r = self->accept_.burst(
                 e->acceptor.native_handle(),
                 [&](unique_fd c) { self->template deliver_fd<Protocol>(std::move(c), e->index); },
-                [&] { return self->accepting_; }, name, log,
+                [&] { return self->accepting(); }, name, log,
                 SOCK_CLOEXEC);  // blocking, as Asio's accept() makes it
-          if (r.next == sockact::detail::accept_next::stop || !self->accepting_) return;
+          if (r.next == sockact::detail::accept_next::stop || !self->accepting()) return;
           if (r.next == sockact::detail::accept_next::back_off) return self->pause(e);
           self->arm();  // the request deadlines of the new connections need the timer
           self->accept(e);
@@ -267,7 +268,7 @@ class driver_state final : public driver_base,
   void pause(const std::shared_ptr<acceptor_entry<Protocol>>& e) {
     e->pause.expires_after(sockact::detail::accept_back_off);
     e->pause.async_wait([self = this->shared_from_this(), e](const asio_error_code& wec) {
-      if (!wec && self->accepting_) self->accept(e);
+      if (!wec && self->accepting()) self->accept(e);
     });
   }
 
@@ -281,14 +282,22 @@ class driver_state final : public driver_base,
     es.clear();
   }
 
+  // Idempotent. The acceptors (none with Accept=yes) are the driver's only
+  // record of accepting; whether the server drains is the lifecycle's.
   void stop_accepting() {
-    accepting_ = false;
     close_all(tcp_);
     close_all(unix_);
     act_.close_listeners();
   }
 
   bool accepting() const noexcept { return !tcp_.empty() || !unix_.empty(); }
+
+  // Whether SIGTERM/SIGINT (or an outside stop, standing for one) has begun
+  // or continued a drain: the lifecycle's reason says so.
+  bool stop_signalled() const noexcept {
+    const std::optional<stop_reason> why = act_.state().reason();
+    return why && *why != stop_reason::idle;
+  }
 
   void wait_for_signal() {
     signals_.async_wait([self = this->shared_from_this()](const asio_error_code& ec, int signo) {
@@ -297,7 +306,6 @@ class driver_state final : public driver_base,
         self->absorb_signal_ = false;  // stopped_from_outside() began this drain, for this signal
       else
         self->apply(self->act_.on_signal(signo));
-      self->signalled_ = true;
       if (!self->finishing_) self->wait_for_signal();
     });
   }
@@ -317,7 +325,7 @@ class driver_state final : public driver_base,
   }
 
   void apply(const activation::step_result& r) {
-    if (r.stop_accepting && accepting_) stop_accepting();
+    if (r.stop_accepting) stop_accepting();
     if (r.finished) begin_finish();
     arm();
   }
@@ -389,9 +397,8 @@ class driver_state final : public driver_base,
   std::vector<pending_connection<local_stream>> unix_connections_;
   clock::time_point armed_for_{}, finish_by_{};
   unsigned long generation_ = 0;
-  bool accepting_ = true, armed_ = false, single_ = false, finishing_ = false, halted_ = false;
+  bool armed_ = false, single_ = false, finishing_ = false, halted_ = false;
   sockact::detail::accept_core accept_;
-  bool signalled_ = false;      // a stop signal (or an outside stop) began a drain
   bool absorb_signal_ = false;  // an outside stop stands for the next signal
 };
 
