@@ -52,6 +52,15 @@ SOCKACT_DECL bool parse_port(std::string_view s, std::uint16_t& port) noexcept;
 
 inline constexpr std::size_t max_unix_path = sizeof(sockaddr_un::sun_path) - 1;
 
+/// One entry of an address list (see parse_endpoints()), the grammar every
+/// address of sockact and its tools is written in.
+/// @param problem on failure, what is wrong with the entry (not quoting it).
+SOCKACT_DECL bool parse_endpoint(std::string_view s, endpoint& e, std::string& problem);
+
+/// The socket address an inet, unix_path or unix_abstract endpoint binds to;
+/// returns its length, 0 for an activated one.
+SOCKACT_DECL socklen_t endpoint_address(const endpoint& e, sockaddr_storage& ss) noexcept;
+
 /// The address list from SOCKET_PATH / HOST / PORT.
 SOCKACT_DECL bool address_from_environment(std::vector<endpoint>& out, std::error_code& ec, std::string* why);
 

@@ -58,9 +58,13 @@ SOCKACT_DECL bool parse_port(std::string_view s, std::uint16_t& port) noexcept {
   return true;
 }
 
-SOCKACT_DECL bool parse_one(std::string_view s, endpoint& e, std::string& problem) {
+SOCKACT_DECL bool parse_endpoint(std::string_view s, endpoint& e, std::string& problem) {
   e = endpoint{};
   e.text = std::string(s);
+  if (s.empty()) {
+    problem = "is empty";
+    return false;
+  }
   // inet_pton() and the kernel stop at a NUL: "[::\0junk]:80" would be "::".
   if (s.find('\0') != std::string_view::npos) {
     problem = "contains a NUL byte";
@@ -143,7 +147,7 @@ SOCKACT_DECL std::vector<endpoint> parse_endpoints(std::string_view list, std::e
     if (j == i) break;
     endpoint e;
     std::string problem;
-    if (!detail::parse_one(list.substr(i, j - i), e, problem)) {
+    if (!detail::parse_endpoint(list.substr(i, j - i), e, problem)) {
       detail::set_error(ec, why, errc::bad_address,
                         "bad address " + detail::quote(list.substr(i, j - i)) + ": " + problem);
       return {};
@@ -181,7 +185,7 @@ SOCKACT_DECL bool address_from_environment(std::vector<endpoint>& out, std::erro
   if (const char* path = std::getenv("SOCKET_PATH"); path != nullptr && *path != '\0') {
     const std::string p = path;
     const std::string spec = p[0] == '/' || p[0] == '@' || p.rfind("./", 0) == 0 ? p : "./" + p;
-    if (!parse_one(spec, e, problem) || e.type == endpoint::kind::activated)
+    if (!parse_endpoint(spec, e, problem) || e.type == endpoint::kind::activated)
       return set_error(ec, why, errc::bad_address,
                        "SOCKET_PATH=" + quote(p) + ": " + (problem.empty() ? "not a socket path" : problem));
     e.origin = "SOCKET_PATH=" + quote(p);
@@ -195,7 +199,7 @@ SOCKACT_DECL bool address_from_environment(std::vector<endpoint>& out, std::erro
     return set_error(ec, why, errc::bad_address, "PORT=" + quote(port) + " is not a number from 0 to 65535");
   const std::string spec = host.find(':') != std::string::npos ? "[" + host + "]:" + port : host + ":" + port;
   // Only an address: HOST="/x" or "@x" or "sd-listen" must not turn into a socket file.
-  if (!parse_one(spec, e, problem) || e.type != endpoint::kind::inet)
+  if (!parse_endpoint(spec, e, problem) || e.type != endpoint::kind::inet)
     return set_error(ec, why, errc::bad_address, "HOST=" + quote(host) + " is not an IP address");
   e.origin = "HOST=" + quote(host) + " PORT=" + quote(port);
   out.push_back(std::move(e));
@@ -211,6 +215,25 @@ SOCKACT_DECL socklen_t unix_address(const endpoint& e, sockaddr_un& sa) noexcept
   }
   std::memcpy(sa.sun_path, e.path.c_str(), e.path.size() + 1);
   return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + e.path.size() + 1);
+}
+
+SOCKACT_DECL socklen_t endpoint_address(const endpoint& e, sockaddr_storage& ss) noexcept {
+  ss = sockaddr_storage{};
+  if (e.type == endpoint::kind::unix_path || e.type == endpoint::kind::unix_abstract)
+    return unix_address(e, reinterpret_cast<sockaddr_un&>(ss));
+  if (e.type != endpoint::kind::inet) return 0;
+  if (e.family == AF_INET6) {
+    auto& in6 = reinterpret_cast<sockaddr_in6&>(ss);
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(e.port);
+    ::inet_pton(AF_INET6, e.host.c_str(), &in6.sin6_addr);
+    return sizeof in6;
+  }
+  auto& in = reinterpret_cast<sockaddr_in&>(ss);
+  in.sin_family = AF_INET;
+  in.sin_port = htons(e.port);
+  ::inet_pton(AF_INET, e.host.c_str(), &in.sin_addr);
+  return sizeof in;
 }
 
 /// Is anybody serving on this unix socket file? Only a refused connection
@@ -236,22 +259,7 @@ SOCKACT_DECL bool bind_one(const endpoint& e, const listen_config& cfg, server_s
   if (!fd) return fail("socket for");
 
   sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (family == AF_INET) {
-    auto& in = reinterpret_cast<sockaddr_in&>(ss);
-    in.sin_family = AF_INET;
-    in.sin_port = htons(e.port);
-    ::inet_pton(AF_INET, e.host.c_str(), &in.sin_addr);
-    len = sizeof in;
-  } else if (family == AF_INET6) {
-    auto& in6 = reinterpret_cast<sockaddr_in6&>(ss);
-    in6.sin6_family = AF_INET6;
-    in6.sin6_port = htons(e.port);
-    ::inet_pton(AF_INET6, e.host.c_str(), &in6.sin6_addr);
-    len = sizeof in6;
-  } else {
-    len = unix_address(e, reinterpret_cast<sockaddr_un&>(ss));
-  }
+  const socklen_t len = endpoint_address(e, ss);
   if (family != AF_UNIX) {
     const int one = 1;
     if (cfg.type == SOCK_STREAM) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
