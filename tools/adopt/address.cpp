@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 // libsockact-adopt.so: addresses as a program binds them, as a passed socket
 // is bound, and as SOCKACT_ADOPT writes them, in one comparable form.
+// SOCKACT_ADOPT is written in the library's address grammar (parse_endpoint).
 
 #include "adopt.hpp"
+
+#include <sockact/detail/text.hpp>
+#include <sockact/listen.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -91,46 +95,34 @@ bool same_address(const address& a, const address& b) {
   return false;
 }
 
-bool parse_address(const std::string& s, address& out) {
+bool parse_address(const std::string& s, address& out, std::string& problem) {
   out = address{};
-  if (s.empty()) return false;
-  if (s[0] == '/' || s[0] == '@') {
-    if (s.size() > sizeof out.path || (s[0] == '/' && s.size() >= sizeof out.path)) return false;
-    if (s[0] == '@' && s.size() < 2) return false;
-    out.family = AF_UNIX;
-    std::memcpy(out.path, s.data(), s.size());
-    if (s[0] == '@') out.path[0] = '\0';
-    out.path_len = s.size();
-    return true;
-  }
-  const std::size_t colon = s.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= s.size() || colon + 6 < s.size()) return false;
-  unsigned long port = 0;
-  for (std::size_t i = colon + 1; i < s.size(); ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    port = port * 10 + static_cast<unsigned long>(s[i] - '0');
-  }
-  if (port == 0 || port > 65535) return false;
-  out.port = static_cast<std::uint16_t>(port);
-  const std::string host = s.substr(0, colon);
-  if (host == "*") {
+  // *:PORT, any host: ours, not the library's, which binds no such address.
+  if (s.rfind("*:", 0) == 0) {
+    if (!sockact::detail::parse_port(std::string_view(s).substr(2), out.port)) {
+      problem = "port " + sockact::detail::quote(s.substr(2)) + " is not a number from 0 to 65535";
+      return false;
+    }
     out.family = AF_INET6;
     out.any_host = true;
-    return true;
+  } else {
+    sockact::endpoint e;
+    if (!sockact::detail::parse_endpoint(s, e, problem)) return false;
+    if (e.type == sockact::endpoint::kind::activated) {
+      problem = "names passed sockets, not an address a program binds";
+      return false;
+    }
+    sockaddr_storage ss{};
+    const socklen_t len = sockact::detail::endpoint_address(e, ss);
+    if (!from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), len, out)) {
+      problem = "is not an address a program binds";
+      return false;
+    }
   }
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    in6_addr v6{};
-    if (::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6) != 1) return false;
-    sockaddr_in6 sa{};
-    sa.sin6_family = AF_INET6;
-    sa.sin6_addr = v6;
-    sa.sin6_port = htons(out.port);
-    return from_sockaddr(reinterpret_cast<const sockaddr*>(&sa), sizeof sa, out);
+  if (out.is_inet() && out.port == 0) {
+    problem = "port 0 asks for any free port, as clients do: give the port the program binds";
+    return false;
   }
-  in_addr v4{};
-  if (::inet_pton(AF_INET, host.c_str(), &v4) != 1) return false;
-  out.family = AF_INET;
-  set_v4(out, v4);
   return true;
 }
 

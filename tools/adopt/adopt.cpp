@@ -364,24 +364,26 @@ void parse_map(const char* value) {
     start = end + 1;
     if (item.empty()) continue;
     const std::size_t eq = item.find('=');
-    const char* why = nullptr;
+    std::string why, problem;
     address a;
-    if (eq == std::string::npos || eq == 0)
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
       why = "is not NAME=ADDRESS";
     else if (eq >= max_name)
       why = "has a name longer than 255 bytes";
-    else if (!parse_address(item.substr(eq + 1), a))
-      why = "has an address that is not IPv4:PORT, [IPv6]:PORT, *:PORT, /path or @abstract";
+    else if (!parse_address(item.substr(eq + 1), a, problem))
+      why = "has a bad address: " + problem +
+            " (ADDRESS is IPv4:PORT, [IPv6]:PORT, *:PORT for any host, PORT for 0.0.0.0:PORT, /path or "
+            "@abstract)";
     else if (count == max_map)
       why = "is one entry too many (at most 32)";
-    if (why != nullptr) {
+    if (!why.empty()) {
       line("error: ")
           .add("SOCKACT_ADOPT=\"")
           .add(value)
           .add("\": entry \"")
           .add(item.c_str())
           .add("\" ")
-          .add(why)
+          .add(why.c_str())
           .add("; SOCKACT_ADOPT is ignored");
       map_count = 0;
       return;

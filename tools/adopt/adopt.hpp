@@ -162,8 +162,10 @@ struct address {
 
 bool from_sockaddr(const sockaddr* sa, socklen_t len, address& out);
 bool same_address(const address& a, const address& b);
-/// SOCKACT_ADOPT's address grammar: 1.2.3.4:80, [::1]:80, *:80, /path, @abstract.
-bool parse_address(const std::string& s, address& out);
+/// An address of SOCKACT_ADOPT: the library's (sockact::parse_endpoints():
+/// 1.2.3.4:80, [::1]:80, 80, /path, @abstract), but not sd-listen or port 0,
+/// plus *:80 (any host). On failure `problem` says why.
+bool parse_address(const std::string& s, address& out, std::string& problem);
 
 // ---------------------------------------------------------------- state
 // Written once by the constructor before main(); afterwards only the atomics
