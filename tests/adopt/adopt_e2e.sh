@@ -68,6 +68,21 @@ run map -l 127.0.0.1:$P1 -l 127.0.0.1:$P2 --fdname=web:admin -E SOCKACT_ADOPT=ad
   -- 127.0.0.1:$Q
 answered "SOCKACT_ADOPT: web=127.0.0.1:$Q adopts \"web\"" 127.0.0.1:$P1 "\"web\" 127.0.0.1:$P1 (rule: SOCKACT_ADOPT)"
 stop
+# map_form NAME ADDRESS PASSED BIND: "web" (PASSED) and "admin" passed, so
+# that no other rule takes the program's bind() to BIND; web=ADDRESS does.
+map_form() {
+  run "map-$1" -l "$3" -l "127.0.0.1:$(free_port)" --fdname=web:admin -E "SOCKACT_ADOPT=web=$2" -- "$4"
+  answered "SOCKACT_ADOPT=web=$2: the program's bind() to $4 adopts \"web\"" "$3" "\"web\" $3 (rule: SOCKACT_ADOPT)"
+  stop
+}
+P=$(free_port) Q=$(free_port)
+map_form any "*:$Q" 127.0.0.1:$P 127.0.0.1:$Q
+P=$(free_port) Q=$(free_port)
+map_form v6 "[::]:$Q" 127.0.0.1:$P "[::]:$Q"
+P=$(free_port) Q=$(free_port)
+map_form port "$Q" 127.0.0.1:$P 0.0.0.0:$Q
+map_form path "$E2E_TMP/program.sock" "$E2E_TMP/passed.sock" "$E2E_TMP/program.sock"
+map_form abstract "@sockact-adopt-program-$$" "@sockact-adopt-passed-$$" "@sockact-adopt-program-$$"
 P1=$(free_port) P2=$(free_port) Q=$(free_port)
 run nomatch -l 127.0.0.1:$P1 -l 127.0.0.1:$P2 -- 127.0.0.1:$Q
 exec {c}<>"/dev/tcp/127.0.0.1/$P1"  # starts it
@@ -132,6 +147,12 @@ P=$(free_port)
 run bad -l 127.0.0.1:$P -E SOCKACT_ADOPT=web -E IDLE_TIMEOUT=-5 -- 127.0.0.1:$P
 answered "malformed SOCKACT_ADOPT and IDLE_TIMEOUT: named, and it still serves" 127.0.0.1:$P \
   'SOCKACT_ADOPT="web": entry "web" is not NAME=ADDRESS' 'IDLE_TIMEOUT="-5" is not a number of seconds'
+stop
+P=$(free_port)
+run bad-address -l 127.0.0.1:$P -E "SOCKACT_ADOPT=web=*:$P,admin=localhost:80" -- 127.0.0.1:$P
+answered "SOCKACT_ADOPT with a bad address: the entry and why, and it still serves" 127.0.0.1:$P \
+  "SOCKACT_ADOPT=\"web=*:$P,admin=localhost:80\": entry \"admin=localhost:80\" has a bad address: \"localhost\" is not an IPv4 address (ADDRESS is" \
+  "; SOCKACT_ADOPT is ignored" "(rule: the same address)"
 stop
 
 # 8. Nothing adopted: a warning once, about 3 s after start.
