@@ -5,7 +5,12 @@
 # cgroup namespaces. The network namespace stays the host's, so a test reaches the
 # manager's sockets on 127.0.0.1. The manager gets a tmpfs /run, read-only /proc/sys
 # and /sys, an overlay over /etc, a private /dev, a cgroup of its own, and only the
-# units of this run (SYSTEMD_UNIT_PATH), so nothing on the host is loaded or written.
+# units of this run (SYSTEMD_UNIT_PATH), so nothing on the host is loaded or written,
+# but for the PrivateTmp= dirs of its services: those are on the host's /tmp and
+# /var/tmp (the manager's must stay the host's: the scratch dir, build trees and
+# whatever a test hands to the services may be there). The manager gets a boot id of
+# its own, which names them (systemd-private-BOOTID-UNIT-XXXXXX), and sd_down (or a
+# later run's sd_up, after a SIGKILL) removes exactly those.
 #
 #   . "$(dirname "$0")/harness.sh"
 #   sd_require                    # exit 77 with "SKIP: why" where this cannot run
@@ -31,7 +36,7 @@ SD_HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../support/ports.sh
 . "$SD_HARNESS_DIR/../support/ports.sh"
 SD_DIR='' SD_PID='' SD_UNITS='' SD_CG='' SD_STATE='' SD_DOWN_KILLED=''
-_SD_SCRIPT_PID='' _SD_UNSHARE_PID='' _SD_PORTS=' ' _SD_LOGS_SHOWN=''
+_SD_BOOT_ID='' _SD_SCRIPT_PID='' _SD_UNSHARE_PID='' _SD_PORTS=' ' _SD_LOGS_SHOWN=''
 SD_PASSES=0 SD_FAILS=0
 
 # ---------------------------------------------------------------- requirements
@@ -95,7 +100,12 @@ sd_up() {
 _sd_prepare() {
   local etc=$SD_DIR/ov/etc-up t
   mkdir -p "$SD_UNITS" "$SD_DIR/empty" "$etc/systemd/system.conf.d" "$SD_DIR/ov/etc-work"
-  printf 'OWNER=%s\nCG=%s\n' "$$" "$SD_CG" >"$SD_DIR/state"
+  # The manager's boot id (ns_init.sh mounts it): random, so no other run, nor the
+  # host's own systemd, names a PrivateTmp= dir with it.
+  t=$(cat /proc/sys/kernel/random/uuid) || return 1
+  echo "$t" >"$SD_DIR/boot_id"
+  _SD_BOOT_ID=${t//-/}
+  printf 'OWNER=%s\nCG=%s\nBOOT_ID=%s\n' "$$" "$SD_CG" "$_SD_BOOT_ID" >"$SD_DIR/state"
   echo sockact-sd >"$etc/hostname" # the manager sets it, in its own uts namespace
   # Only $SD_UNITS is on the unit path: stub the targets that DefaultDependencies=
   # adds to units, and a default target that pulls in nothing.
@@ -388,9 +398,9 @@ _sd_exit() {
 }
 
 # sd_down: `systemctl exit`, then SIGKILL what is left of the processes this run
-# started, then removes its cgroup and scratch dir. Mounts live only in the
-# manager's mount namespace and go with it. Returns 1 if something is left;
-# SD_DOWN_KILLED lists the pids that needed SIGKILL.
+# started, then removes its cgroup, its services' PrivateTmp= dirs and its scratch
+# dir. Mounts live only in the manager's mount namespace and go with it. Returns 1
+# if something is left; SD_DOWN_KILLED lists the pids that needed SIGKILL.
 sd_down() {
   local -
   set +e # tear down as much as possible, whatever fails
@@ -402,13 +412,15 @@ sd_down() {
   _sd_stop "$_SD_SCRIPT_PID" "$$" 30
   [ -z "$_SD_SCRIPT_PID" ] || wait "$_SD_SCRIPT_PID" 2>/dev/null
   _sd_remove_cgroup || left=1
+  _sd_remove_private_tmp "$_SD_BOOT_ID" || left=1
   rm -rf "$SD_DIR" || left=1
-  SD_DIR='' SD_PID='' SD_UNITS='' SD_CG='' _SD_SCRIPT_PID='' _SD_UNSHARE_PID=''
+  SD_DIR='' SD_PID='' SD_UNITS='' SD_CG='' _SD_BOOT_ID='' _SD_SCRIPT_PID='' _SD_UNSHARE_PID=''
   return $left
 }
 
-# Graceful first (exit.target, units stopped); SIGKILL of PID 1 of the namespace
-# ends every process in it.
+# Graceful first (exit.target: systemd-shutdown sends SIGTERM, then SIGKILL, to
+# what runs; units are not stopped); SIGKILL of PID 1 of the namespace ends every
+# process in it.
 _sd_stop_manager() {
   [ -n "$SD_PID" ] && kill -0 "$SD_PID" 2>/dev/null || return 0
   local wait=0
@@ -457,10 +469,27 @@ _sd_remove_cgroup() {
   return 1
 }
 
+# _sd_remove_private_tmp BOOT_ID: removes the PrivateTmp= dirs of the manager that
+# had BOOT_ID (32 hex digits) on the host's /tmp and /var/tmp. systemd removes a
+# unit's when the unit stops, but not those of units still active when the manager
+# ends: exit.target here stops nothing, and systemd-shutdown or a SIGKILL just ends
+# the processes. Call it once none of that manager's processes is left.
+_sd_remove_private_tmp() {
+  [[ $1 =~ ^[0-9a-f]{32}$ ]] || return 0
+  local d left=0
+  for d in /tmp/systemd-private-"$1"-* /var/tmp/systemd-private-"$1"-*; do
+    [ -e "$d" ] || continue
+    rm -rf "$d" || left=1
+  done
+  [ "$left" = 0 ] || echo "sd_down: cannot remove all of /tmp and /var/tmp/systemd-private-$1-*" >&2
+  return $left
+}
+
 # Removes what earlier runs killed with SIGKILL (a ctest timeout) left behind: empty
-# cgroups and scratch dirs whose owner shell is gone. Live runs are not touched.
+# cgroups, and scratch dirs and PrivateTmp= dirs of runs whose owner shell is gone
+# and whose cgroup is (so no process of theirs is left). Live runs are not touched.
 _sd_reap_stale() {
-  local cg dir owner
+  local cg dir owner boot
   for cg in "$(_sd_cgroup_root)"/sockact-sd.*; do
     owner=${cg##*/sockact-sd.}
     owner=${owner%%.*}
@@ -472,6 +501,10 @@ _sd_reap_stale() {
     [ -f "$dir/state" ] || continue
     owner=$(sed -n 's/^OWNER=//p' "$dir/state")
     cg=$(sed -n 's/^CG=//p' "$dir/state")
-    if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null && [ ! -d "$cg" ]; then rm -rf "$dir"; fi
+    if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null && [ ! -d "$cg" ]; then
+      boot=$(sed -n 's/^BOOT_ID=//p' "$dir/state")
+      _sd_remove_private_tmp "$boot" || true
+      rm -rf "$dir" || true
+    fi
   done
 }

@@ -18,6 +18,11 @@ if [ "${SOCKACT_SD_STAGE:-1}" = 1 ]; then
   # PID 1 raises sysctls (fs.nr_open, ...): read-only makes that fail here, not on the host.
   mount -n --bind /proc/sys /proc/sys
   mount -n -o remount,bind,ro /proc/sys
+  # A boot id of this run's own (sd_up wrote it): PrivateTmp= dirs are named
+  # /tmp/systemd-private-BOOTID-UNIT-XXXXXX on the host's /tmp and /var/tmp, so the
+  # harness can find and remove exactly this manager's, whichever way it ended.
+  mount -n --bind "$DIR/boot_id" /proc/sys/kernel/random/boot_id
+  mount -n -o remount,bind,ro /proc/sys/kernel/random/boot_id
   # /etc writable for the manager (machine-id, ...) without writing the host's; the
   # upper dir already holds the manager drop-in that sd_up wrote.
   mount -n -t overlay overlay -o "lowerdir=/etc,upperdir=$DIR/ov/etc-up,workdir=$DIR/ov/etc-work" /etc
