@@ -47,7 +47,7 @@ struct listen_options {
   /// environment afterwards (on errors too), so children do not see them.
   /// On by default, as in listen_config: a server that starts a child (a CGI
   /// script, a shell-out, a worker) must not hand it variables that name fds
-  /// the child does not own. sd_listen_fds(0) is listen_fds(false, ec).
+  /// the child does not own. sd_listen_fds(0) is listen_fds({false}, ec).
   bool unset_environment = true;
   /// What to do with fds meant for another process. Off (strict) by default.
   listen_pid_check pid_check = listen_pid_check::strict;
@@ -96,39 +96,24 @@ enum class activation_status {
 ///
 /// @code
 /// std::error_code ec;
-/// for (const sockact::passed_fd& l : sockact::listen_fds(true, ec))
+/// for (const sockact::passed_fd& l : sockact::listen_fds({}, ec))
 ///   serve(l.fd, l.name);
 /// if (ec) std::cerr << sockact::diagnose().to_string();
 /// @endcode
 SOCKACT_DECL std::vector<passed_fd> listen_fds(const listen_options& options, std::error_code& ec);
-
-/// @copydoc listen_fds(const listen_options&, std::error_code&)
-SOCKACT_DECL std::vector<passed_fd> listen_fds(bool unset_environment, std::error_code& ec);
 
 /// sd_listen_fds(): how many fds were passed (0 when not activated), setting
 /// FD_CLOEXEC on them; ignores LISTEN_FDNAMES. -1 with ec set on error.
 SOCKACT_DECL int listen_fds_count(const listen_options& options,
                                   std::error_code& ec) noexcept(!SOCKACT_USE_LIBSYSTEMD);
 
-/// @copydoc listen_fds_count(const listen_options&, std::error_code&)
-SOCKACT_DECL int listen_fds_count(bool unset_environment,
-                                  std::error_code& ec) noexcept(!SOCKACT_USE_LIBSYSTEMD);
-
 #if SOCKACT_HAS_EXCEPTIONS
 /// Throwing form of listen_fds(options, ec).
 /// @throws std::system_error whose what() names the variable and value at fault.
-SOCKACT_DECL std::vector<passed_fd> listen_fds(const listen_options& options);
-
-/// Throwing form of listen_fds(unset_environment, ec). Unsets the variables
-/// by default, as listen_options does.
-/// @throws std::system_error whose what() names the variable and value at fault.
-SOCKACT_DECL std::vector<passed_fd> listen_fds(bool unset_environment = true);
+SOCKACT_DECL std::vector<passed_fd> listen_fds(const listen_options& options = {});
 
 /// Throwing form of listen_fds_count().
-SOCKACT_DECL int listen_fds_count(const listen_options& options);
-
-/// Throwing form of listen_fds_count(). Unsets the variables by default, as listen_options does.
-SOCKACT_DECL int listen_fds_count(bool unset_environment = true);
+SOCKACT_DECL int listen_fds_count(const listen_options& options = {});
 #endif
 
 /// The first fd with this name, or nullptr.

@@ -297,7 +297,7 @@ std::string describe(const outcome& o, bool with_names) {
 outcome sockact_with_names(bool unset) {
   outcome o;
   std::error_code ec = sentinel_error();
-  const std::vector<sockact::passed_fd> got = sockact::listen_fds(unset, ec);
+  const std::vector<sockact::passed_fd> got = sockact::listen_fds({unset}, ec);
   snapshot(o);
   o.anomaly = ec_anomaly(ec);
   if (ec && !got.empty()) o.anomaly += " error with a non-empty vector";
@@ -328,7 +328,7 @@ outcome libsystemd_with_names(bool unset) {
 outcome sockact_count(bool unset) {
   outcome o;
   std::error_code ec = sentinel_error();
-  const int r = sockact::listen_fds_count(unset, ec);
+  const int r = sockact::listen_fds_count({unset}, ec);
   snapshot(o);
   o.anomaly = ec_anomaly(ec);
   if (ec && r != -1) o.anomaly += " returned " + std::to_string(r) + " with ec set";

@@ -60,9 +60,9 @@ int server_main(const std::string& mode, const std::string& watched) {
   std::vector<sockact::passed_fd> fds;
   std::vector<sockact::server_socket> listeners;
   if (mode == "unset") {
-    fds = sockact::listen_fds(true, ec);
+    fds = sockact::listen_fds({true}, ec);
   } else if (mode == "keep") {
-    fds = sockact::listen_fds(false, ec);
+    fds = sockact::listen_fds({false}, ec);
   } else if (mode == "listen_or_bind") {
     sockact::listen_config config;  // the defaults: what the examples use
     std::string why;

@@ -39,7 +39,7 @@ int child_main() {
     if ((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0) ++cloexec_before;
   const auto t0 = std::chrono::steady_clock::now();
   std::error_code ec;
-  const std::vector<sockact::passed_fd> fds = sockact::listen_fds(true, ec);
+  const std::vector<sockact::passed_fd> fds = sockact::listen_fds({true}, ec);
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<sockact::fd_info> infos;
   for (const sockact::passed_fd& l : fds) infos.push_back(sockact::describe_fd(l.fd));
@@ -230,7 +230,7 @@ TEST_F(ManyFds, FiveHundredMixedFdsReceivedNamedAndClassified) {
   EXPECT_EQ(got, static_cast<std::size_t>(count));
   EXPECT_EQ(ec, 0);
   EXPECT_EQ(cloexec_before, 0) << "dup2 clears FD_CLOEXEC: the child must start without it";
-  EXPECT_EQ(env, 0) << "listen_fds(true) unsets the variables";
+  EXPECT_EQ(env, 0) << "listen_fds({true}) unsets the variables";
 
   std::string line;
   int i = 0;

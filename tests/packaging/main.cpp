@@ -39,7 +39,7 @@ int main() {
   }
 
   std::error_code ec;
-  auto fds = sockact::listen_fds(false, ec);
+  auto fds = sockact::listen_fds({false}, ec);
   if (ec) {
     std::fprintf(stderr, "consumer: listen_fds failed: %s\n", ec.message().c_str());
     ++failures;

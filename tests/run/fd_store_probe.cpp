@@ -50,7 +50,7 @@ int main() {
   std::error_code ec;
   const char* count = std::getenv("LISTEN_FDS");
   const std::string fds_text = count != nullptr ? count : "-";
-  const std::vector<sockact::passed_fd> fds = sockact::listen_fds(true, ec);
+  const std::vector<sockact::passed_fd> fds = sockact::listen_fds({true}, ec);
   if (ec) return fail("listen_fds");
   int listener = -1, state = -1;
   std::string names;

@@ -122,7 +122,7 @@ TEST_F(Diagnose, EachMalformedVariable) {
     EXPECT_TRUE(contains(d.summary, e.text)) << d.summary;
     // What diagnose() predicts is what listen_fds() then does.
     std::error_code ec;
-    (void)sockact::listen_fds(false, ec);
+    (void)sockact::listen_fds({false}, ec);
     EXPECT_EQ(ec.value(), e.err) << d.summary;
   }
 }

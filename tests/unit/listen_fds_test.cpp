@@ -21,7 +21,7 @@ using namespace sockact_test;
 using sockact::passed_fd;
 
 std::vector<passed_fd> receive(bool unset, std::error_code& ec) {
-  return sockact::listen_fds(unset, ec);
+  return sockact::listen_fds({unset}, ec);
 }
 
 class ListenFds : public listen_fixture {};
@@ -179,10 +179,10 @@ TEST_F(ListenFds, CountIgnoresNames) {
   const passed_fds passed({a.get(), a.get()});
   const listen_env env(listen_env::self(), "2", "bad\\");
   std::error_code ec;
-  EXPECT_EQ(sockact::listen_fds_count(false, ec), 2);
+  EXPECT_EQ(sockact::listen_fds_count({false}, ec), 2);
   EXPECT_FALSE(ec);
   ::setenv("LISTEN_FDS", "zero", 1);
-  EXPECT_EQ(sockact::listen_fds_count(true, ec), -1);
+  EXPECT_EQ(sockact::listen_fds_count({true}, ec), -1);
   EXPECT_EQ(ec, std::errc::invalid_argument);
   EXPECT_FALSE(listen_env::any_set());
 }
@@ -283,7 +283,7 @@ TEST_F(ListenFds, ThrowingOverloadNamesTheVariable) {
     const listen_env env(std::string(e.pid) == "self" ? self : e.pid, std::string(e.fds),
                          e.names != nullptr ? std::optional<std::string>(e.names) : std::nullopt);
     try {
-      (void)sockact::listen_fds(true);
+      (void)sockact::listen_fds({true});
       ADD_FAILURE() << "no exception for " << e.text;
     } catch (const std::system_error& err) {
       EXPECT_NE(std::string(err.what()).find(e.text), std::string::npos) << err.what();

@@ -15,12 +15,12 @@ int main() {
   ::setenv("LISTEN_PID", "not-a-pid", 1);
   ::setenv("LISTEN_FDS", "1", 1);
   std::error_code ec;
-  const auto fds = sockact::listen_fds(true, ec);
+  const auto fds = sockact::listen_fds({true}, ec);
   if (!fds.empty() || ec != std::errc::invalid_argument || std::getenv("LISTEN_PID") != nullptr) {
     std::puts("FAIL: listen_fds");
     return 1;
   }
-  if (sockact::listen_fds_count(false, ec) != 0 || ec) {
+  if (sockact::listen_fds_count({false}, ec) != 0 || ec) {
     std::puts("FAIL: listen_fds_count");
     return 1;
   }

@@ -148,7 +148,8 @@ SOCKACT_DECL std::string advise(const examination& x) {
                "server's own command from the unit (ExecStart=/usr/bin/node server.js, not npm start): "
                "Node, for one, also marks the fds it inherits close-on-exec, so they never get here";
       return "the variables were probably inherited from an ancestor that did not unset them "
-             "(use listen_fds(true) there); opt in with listen_pid_check::allow_any only if this "
+             "(use listen_fds() there: it unsets them by default); opt in with listen_pid_check::allow_any "
+             "only if this "
              "program really is the one meant";
     case activation_status::listen_fds_missing:
       return "the service manager sets both; something removed LISTEN_FDS";

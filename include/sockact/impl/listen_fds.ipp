@@ -358,12 +358,6 @@ SOCKACT_DECL std::vector<passed_fd> listen_fds(const listen_options& options, st
   return out;
 }
 
-SOCKACT_DECL std::vector<passed_fd> listen_fds(bool unset_environment, std::error_code& ec) {
-  listen_options options;
-  options.unset_environment = unset_environment;
-  return listen_fds(options, ec);
-}
-
 SOCKACT_DECL int listen_fds_count(const listen_options& options,
                                   std::error_code& ec) noexcept(!SOCKACT_USE_LIBSYSTEMD) {
   const int r = detail::receive_count(options);
@@ -373,13 +367,6 @@ SOCKACT_DECL int listen_fds_count(const listen_options& options,
   }
   ec.clear();
   return r;
-}
-
-SOCKACT_DECL int listen_fds_count(bool unset_environment,
-                                  std::error_code& ec) noexcept(!SOCKACT_USE_LIBSYSTEMD) {
-  listen_options options;
-  options.unset_environment = unset_environment;
-  return listen_fds_count(options, ec);
 }
 
 #if SOCKACT_HAS_EXCEPTIONS
@@ -395,12 +382,6 @@ SOCKACT_DECL std::vector<passed_fd> listen_fds(const listen_options& options) {
   return fds;
 }
 
-SOCKACT_DECL std::vector<passed_fd> listen_fds(bool unset_environment) {
-  listen_options options;
-  options.unset_environment = unset_environment;
-  return listen_fds(options);
-}
-
 SOCKACT_DECL int listen_fds_count(const listen_options& options) {
   const activation_environment before = activation_environment::current();
   std::error_code ec;
@@ -412,11 +393,6 @@ SOCKACT_DECL int listen_fds_count(const listen_options& options) {
   return n;
 }
 
-SOCKACT_DECL int listen_fds_count(bool unset_environment) {
-  listen_options options;
-  options.unset_environment = unset_environment;
-  return listen_fds_count(options);
-}
 #endif
 
 SOCKACT_DECL const passed_fd* find_fd(const std::vector<passed_fd>& fds, std::string_view name) noexcept {
