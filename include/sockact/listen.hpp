@@ -101,15 +101,6 @@ struct server_socket {
   fd_info info;            ///< family, type, listening, local address, ...
 };
 
-/// True when any of `sockets` came from the service manager: what
-/// lifecycle's `activated` argument wants (the idle timeout applies then).
-SOCKACT_DECL bool any_activated(const std::vector<server_socket>& sockets) noexcept;
-
-/// The fds of the listening sockets among `sockets` (not Accept=yes
-/// connections, not datagram sockets): what lifecycle's backlog check at the
-/// idle deadline looks at.
-SOCKACT_DECL std::vector<int> listening_socket_fds(const std::vector<server_socket>& sockets);
-
 /// Returns the sockets to serve on: the ones the service manager passed when
 /// this process was socket-activated, otherwise sockets bound from `config`.
 ///

@@ -158,19 +158,6 @@ SOCKACT_DECL std::vector<endpoint> parse_endpoints(std::string_view list, std::e
   return out;
 }
 
-SOCKACT_DECL bool any_activated(const std::vector<server_socket>& sockets) noexcept {
-  for (const server_socket& s : sockets)
-    if (s.activated) return true;
-  return false;
-}
-
-SOCKACT_DECL std::vector<int> listening_socket_fds(const std::vector<server_socket>& sockets) {
-  std::vector<int> fds;
-  for (const server_socket& s : sockets)
-    if (s.info.listening) fds.push_back(s.fd.get());
-  return fds;
-}
-
 namespace detail {
 
 SOCKACT_DECL std::string env_or(const char* name, const char* fallback) {
