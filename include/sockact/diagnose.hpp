@@ -17,8 +17,8 @@ namespace sockact {
 /// A short stable name for a status ("activated", "foreign_pid", ...).
 SOCKACT_DECL const char* status_name(activation_status s) noexcept;
 
-/// One passed fd as found: the passed_fd that listen_fds() would return (its
-/// name "unknown" when LISTEN_FDNAMES could not be split), and what it is.
+/// One passed fd as found: its number and name as a passed_fd ("unknown"
+/// when LISTEN_FDNAMES is unset or cannot be split), and what it is.
 struct fd_report : passed_fd {
   fd_info info;                       ///< valid when !error
   std::error_code error;              ///< EBADF when the fd is not open

@@ -68,6 +68,15 @@ run map -l 127.0.0.1:$P1 -l 127.0.0.1:$P2 --fdname=web:admin -E SOCKACT_ADOPT=ad
   -- 127.0.0.1:$Q
 answered "SOCKACT_ADOPT: web=127.0.0.1:$Q adopts \"web\"" 127.0.0.1:$P1 "\"web\" 127.0.0.1:$P1 (rule: SOCKACT_ADOPT)"
 stop
+# Entries separated as the library's address lists (commas or white space); a
+# NAME that no passed socket has is named at start.
+P1=$(free_port) P2=$(free_port) Q=$(free_port)
+run map-space -l 127.0.0.1:$P1 -l 127.0.0.1:$P2 --fdname=web:admin \
+  -E "SOCKACT_ADOPT=admin=127.0.0.1:$((Q + 1)), web=127.0.0.1:$Q nosuch=127.0.0.1:$((Q + 2))" -- 127.0.0.1:$Q
+answered "SOCKACT_ADOPT with ', ' and ' ' between entries: web still adopts; the unknown name is warned about" \
+  127.0.0.1:$P1 "\"web\" 127.0.0.1:$P1 (rule: SOCKACT_ADOPT)" \
+  'SOCKACT_ADOPT names "nosuch", which no passed socket is called (FileDescriptorName=; passed: "web" "admin")'
+stop
 # map_form NAME ADDRESS PASSED BIND: "web" (PASSED) and "admin" passed, so
 # that no other rule takes the program's bind() to BIND; web=ADDRESS does.
 map_form() {
@@ -153,6 +162,13 @@ run bad-address -l 127.0.0.1:$P -E "SOCKACT_ADOPT=web=*:$P,admin=localhost:80" -
 answered "SOCKACT_ADOPT with a bad address: the entry and why, and it still serves" 127.0.0.1:$P \
   "SOCKACT_ADOPT=\"web=*:$P,admin=localhost:80\": entry \"admin=localhost:80\" has a bad address: \"localhost\" is not an IPv4 address (ADDRESS is" \
   "; SOCKACT_ADOPT is ignored" "(rule: the same address)"
+stop
+# A long value is cut in the message, so that the entry and the reason still fit the line.
+P=$(free_port)
+long=$(printf 'n%.0s' $(seq 250))
+run bad-long -l 127.0.0.1:$P -E "SOCKACT_ADOPT=$long=*:1,$long=*:2,$long=*:3,$long=*:4,web=localhost:80" -- 127.0.0.1:$P
+answered "SOCKACT_ADOPT, 1 KB with a bad last entry: the message still says which and why" 127.0.0.1:$P \
+  '...": entry "web=localhost:80" has a bad address: "localhost" is not an IPv4 address' "; SOCKACT_ADOPT is ignored"
 stop
 
 # 8. Nothing adopted: a warning once, about 3 s after start.

@@ -11,6 +11,7 @@
 
 #include "adopt.hpp"
 
+#include <sockact/detail/text.hpp>
 #include <sockact/diagnose.hpp>
 #include <sockact/idle.hpp>
 #include <sockact/listen_fds.hpp>
@@ -352,17 +353,25 @@ const char* env_value(const char* name) {
   return nullptr;
 }
 
+bool list_separator(char c) {
+  return c == ',' || c == ' ' || c == '\t' || c == '\n';
+}
+
 void parse_map(const char* value) {
-  // name=address[,name=address...]; a malformed list is ignored whole.
+  // name=address[,name=address...], separated as the library's address lists
+  // (commas or white space); a malformed list is ignored whole.
   const std::string all = value;
   int count = 0;
   std::size_t start = 0;
-  while (start <= all.size()) {
-    std::size_t end = all.find(',', start);
-    if (end == std::string::npos) end = all.size();
+  while (start < all.size()) {
+    if (list_separator(all[start])) {
+      ++start;
+      continue;
+    }
+    std::size_t end = start;
+    while (end < all.size() && !list_separator(all[end])) ++end;
     const std::string item = all.substr(start, end - start);
-    start = end + 1;
-    if (item.empty()) continue;
+    start = end;
     const std::size_t eq = item.find('=');
     std::string why, problem;
     address a;
@@ -372,17 +381,18 @@ void parse_map(const char* value) {
       why = "has a name longer than 255 bytes";
     else if (!parse_address(item.substr(eq + 1), a, problem))
       why = "has a bad address: " + problem +
-            " (ADDRESS is IPv4:PORT, [IPv6]:PORT, *:PORT for any host, PORT for 0.0.0.0:PORT, /path or "
-            "@abstract)";
+            " (ADDRESS is IPv4:PORT, [IPv6]:PORT, *:PORT for any host, PORT for 0.0.0.0:PORT, /path, "
+            "./path or @abstract)";
     else if (count == max_map)
       why = "is one entry too many (at most 32)";
     if (!why.empty()) {
+      // Quoted: escaped and cut short, so that the reason always fits the line.
       line("error: ")
-          .add("SOCKACT_ADOPT=\"")
-          .add(value)
-          .add("\": entry \"")
-          .add(item.c_str())
-          .add("\" ")
+          .add("SOCKACT_ADOPT=")
+          .add(sockact::detail::quote(all, 160).c_str())
+          .add(": entry ")
+          .add(sockact::detail::quote(item, 120).c_str())
+          .add(" ")
           .add(why.c_str())
           .add("; SOCKACT_ADOPT is ignored");
       map_count = 0;
@@ -394,6 +404,24 @@ void parse_map(const char* value) {
     ++count;
   }
   map_count = count;
+}
+
+/// An entry whose NAME no passed socket has can never match: say so at start,
+/// rather than let the program bind an address no client reaches.
+void check_map_names() {
+  for (int i = 0; i < map_count; ++i) {
+    bool found = false;
+    for (int j = 0; j < passed_count && !found; ++j)
+      found = std::strcmp(adopt_map[i].name, passed[j].name) == 0;
+    if (found || passed_count == 0) continue;
+    line l("warning: ");
+    l.add("SOCKACT_ADOPT names ")
+        .add(sockact::detail::quote(adopt_map[i].name, 100).c_str())
+        .add(", which no passed socket is called (FileDescriptorName=; passed:");
+    for (int j = 0; j < passed_count && j < 8; ++j)
+      l.add(" ").add(sockact::detail::quote(passed[j].name, 40).c_str());
+    l.add(passed_count > 8 ? " ...)" : ")").add("; that entry is never used");
+  }
 }
 
 /// Removes this library from LD_PRELOAD (by file name), so that the programs
@@ -515,7 +543,10 @@ __attribute__((constructor)) void init() {
                             .add(p.raw_len == 0 ? " (not a bound socket: never adopted)" : ""));
   }
 
-  if (const char* m = env_value("SOCKACT_ADOPT")) parse_map(m);
+  if (const char* m = env_value("SOCKACT_ADOPT")) {
+    parse_map(m);
+    check_map_names();
+  }
 
   sockact::lifecycle_config config;
   if (!sockact::lifecycle_from_environment(config, ec, &why))
