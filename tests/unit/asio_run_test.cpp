@@ -199,6 +199,49 @@ TEST(AsioDriverRun, OutsideStopWithoutASignalDrains) {
   EXPECT_TRUE(logged("stopping (SIGTERM)"));
 }
 
+// An outside stop while an idle drain waits for a silent client: the same
+// stop as a first SIGTERM, so the listener closes (an idle drain keeps it
+// open, and a new connection would resume serving) while the client's
+// request, sent afterwards, is still answered.
+TEST(AsioDriverRun, OutsideStopDuringAnIdleDrainClosesTheListener) {
+  sockact::activation_config c;
+  c.listen.address = "127.0.0.1:0";
+  c = sockact_test::test_config(c, 300ms, 10s);
+  c.lifecycle.new_connection_grace = 5s;  // the silent client may send late
+  sockact::activation act = sockact::activate(c);
+  const int port = port_of(act);
+  std::string got;
+  int late = -2;
+  std::thread silent, stopper;
+  {
+    net::io_context io;
+    sockact::asio_driver driver(io, act, start_session(io));
+    silent = std::thread([port, &got] {
+      const int fd = connect_loopback(port);
+      for (int i = 0; i < 300 && !logged("stopped from outside"); ++i) std::this_thread::sleep_for(10ms);
+      std::this_thread::sleep_for(300ms);
+      send_all(fd, "wait\n");
+      got = read_all(fd);
+      ::close(fd);
+    });
+    stopper = std::thread([port, &io, &late] {
+      for (int i = 0; i < 300 && !logged("stopping (IDLE)"); ++i) std::this_thread::sleep_for(10ms);
+      io.stop();
+      for (int i = 0; i < 300 && !logged("stopped from outside"); ++i) std::this_thread::sleep_for(10ms);
+      std::this_thread::sleep_for(100ms);
+      late = connect_loopback(port);
+      if (late >= 0) ::close(late);
+    });
+    EXPECT_TRUE(driver.run());
+  }
+  silent.join();
+  stopper.join();
+  EXPECT_TRUE(logged("stopping (IDLE)"));
+  EXPECT_TRUE(logged("the io_context was stopped from outside the driver"));
+  EXPECT_LT(late, 0) << "the listener was still open after the outside stop";
+  EXPECT_EQ(got, "done close\n");
+}
+
 TEST(AsioDriverRun, SeveralThreads) {
   sockact::activation act = make_activation();
   const int port = port_of(act);
