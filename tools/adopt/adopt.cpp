@@ -45,6 +45,8 @@ std::int64_t idle_ms = 0;
 std::int64_t start_ms = 0;
 std::atomic<long> open_conns{0};
 std::atomic<unsigned long> accepted{0};
+std::atomic<bool> accept_gate_closed{false};
+std::atomic<int> accepts_in_flight{0};
 std::atomic<std::int64_t> last_activity_ms{0};
 
 namespace {
@@ -706,16 +708,39 @@ SOCKACT_ADOPT_EXPORT int getsockname(int fd, sockaddr* addr, socklen_t* len) noe
   return real_getsockname()(fd, addr, len);
 }
 
-SOCKACT_ADOPT_EXPORT int accept(int fd, sockaddr* addr, socklen_t* len) {
-  const int c = real_accept()(fd, addr, len);
-  if (c >= 0 && passed_count > 0 && adopted(fd) != nullptr) track(c);
+namespace {
+/// accept() or accept4() on `fd`: on an adopted socket, through the idle
+/// exit's gate (see accept_gate_closed) and counted. The watcher closes the
+/// gate, then waits for the calls already past it: both sides announce
+/// themselves before they look at the other (sequentially consistent), so a
+/// call is either seen in flight or sees the gate closed.
+template <class Accept>
+int gated_accept(int fd, Accept&& call) {
+  if (passed_count == 0 || adopted(fd) == nullptr) return call();
+  accepts_in_flight.fetch_add(1);
+  while (accept_gate_closed.load()) {
+    accepts_in_flight.fetch_sub(1);
+    const int saved = errno;
+    timespec ts{0, 200000};
+    ::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+    errno = saved;
+    accepts_in_flight.fetch_add(1);
+  }
+  const int c = call();
+  const int saved = errno;
+  if (c >= 0) track(c);
+  accepts_in_flight.fetch_sub(1);
+  errno = saved;
   return c;
+}
+}  // namespace
+
+SOCKACT_ADOPT_EXPORT int accept(int fd, sockaddr* addr, socklen_t* len) {
+  return gated_accept(fd, [&] { return real_accept()(fd, addr, len); });
 }
 
 SOCKACT_ADOPT_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
-  const int c = real_accept4()(fd, addr, len, flags);
-  if (c >= 0 && passed_count > 0 && adopted(fd) != nullptr) track(c);
-  return c;
+  return gated_accept(fd, [&] { return real_accept4()(fd, addr, len, flags); });
 }
 
 SOCKACT_ADOPT_EXPORT int close(int fd) {

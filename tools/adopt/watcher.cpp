@@ -180,11 +180,28 @@ void* watch(void*) {
       note_activity(now_ms());
       continue;
     }
+    // The last look, with the gate closed: a connection that arrives from
+    // here on waits in the backlog instead of being accepted and then cut.
+    // Calls already past the gate return at once on a non-blocking socket; one
+    // parked in a blocking accept() is not waited for (as without the gate).
+    accept_gate_closed.store(true);
+    for (int i = 0; i < 50 && accepts_in_flight.load() > 0; ++i) {
+      timespec ts{0, 100000};
+      ::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+    }
+    if (accepted.load() != accepted_before || backlog_waiting()) {
+      accept_gate_closed.store(false);
+      note_activity(now_ms());
+      continue;
+    }
     SOCKACT_ADOPT_DEBUG(.add("idle for IDLE_TIMEOUT=")
                             .num(idle_ms)
                             .add(" ms: no open connection, none "
                                  "waiting; sending SIGTERM"));
     ::kill(::getpid(), SIGTERM);
+    // Still here: the program handles SIGTERM (a graceful drain), and what it
+    // accepts now it serves. Without a handler the process is gone already.
+    accept_gate_closed.store(false);
     return nullptr;
   }
 }
