@@ -45,7 +45,7 @@ std::int64_t idle_ms = 0;
 std::int64_t start_ms = 0;
 std::atomic<long> open_conns{0};
 std::atomic<unsigned long> accepted{0};
-std::atomic<bool> accept_gate_closed{false};
+std::atomic<pid_t> accept_gate_closed{0};
 std::atomic<int> accepts_in_flight{0};
 std::atomic<std::int64_t> last_activity_ms{0};
 
@@ -718,7 +718,7 @@ template <class Accept>
 int gated_accept(int fd, Accept&& call) {
   if (passed_count == 0 || adopted(fd) == nullptr) return call();
   accepts_in_flight.fetch_add(1);
-  while (accept_gate_closed.load()) {
+  for (pid_t by = accept_gate_closed.load(); by != 0 && by == ::getpid(); by = accept_gate_closed.load()) {
     accepts_in_flight.fetch_sub(1);
     const int saved = errno;
     timespec ts{0, 200000};

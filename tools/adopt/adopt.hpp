@@ -199,10 +199,12 @@ extern std::int64_t idle_ms;              // 0 = no idle exit
 extern std::int64_t start_ms;
 extern std::atomic<long> open_conns;         // accepted from adopted sockets here, not yet closed
 extern std::atomic<unsigned long> accepted;  // accepted from adopted sockets here, ever
-/// The idle exit's last look: while closed, accept() on an adopted socket
+/// The idle exit's last look: while closed (the pid of the process whose
+/// watcher closed it; 0 = open), accept() on an adopted socket in that process
 /// waits instead of taking a connection that the SIGTERM would cut; the
-/// connection stays in the manager's backlog for the next start.
-extern std::atomic<bool> accept_gate_closed;
+/// connection stays in the manager's backlog for the next start. A child forked
+/// meanwhile has another pid and is not held.
+extern std::atomic<pid_t> accept_gate_closed;
 extern std::atomic<int> accepts_in_flight;  // accept() calls past the gate, not yet counted
 extern std::atomic<std::int64_t> last_activity_ms;
 

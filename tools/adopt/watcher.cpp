@@ -184,13 +184,13 @@ void* watch(void*) {
     // here on waits in the backlog instead of being accepted and then cut.
     // Calls already past the gate return at once on a non-blocking socket; one
     // parked in a blocking accept() is not waited for (as without the gate).
-    accept_gate_closed.store(true);
+    accept_gate_closed.store(::getpid());
     for (int i = 0; i < 50 && accepts_in_flight.load() > 0; ++i) {
       timespec ts{0, 100000};
       ::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
     }
     if (accepted.load() != accepted_before || backlog_waiting()) {
-      accept_gate_closed.store(false);
+      accept_gate_closed.store(0);
       note_activity(now_ms());
       continue;
     }
@@ -201,7 +201,7 @@ void* watch(void*) {
     ::kill(::getpid(), SIGTERM);
     // Still here: the program handles SIGTERM (a graceful drain), and what it
     // accepts now it serves. Without a handler the process is gone already.
-    accept_gate_closed.store(false);
+    accept_gate_closed.store(0);
     return nullptr;
   }
 }
