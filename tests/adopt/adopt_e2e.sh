@@ -228,4 +228,25 @@ exec {c}>&-
 expect_contains "SOCKACT_ALLOW_PARENT_PID=yes: named, ignored" "$(cat "$ACT_LOG")" \
   'SOCKACT_ALLOW_PARENT_PID="yes" is neither 1 (also take the fds when LISTEN_PID is our parent'"'"'s, as under podman run --init with tini) nor 0; ignored'
 
+# 12. PID 1 of a PID namespace (a container's entry point, as Podman runs it,
+#     with LISTEN_PID=1), SIGTERM at its default action: the kernel drops a
+#     namespace init's own SIGTERM, so the idle exit must end it otherwise.
+if [ "$(id -u)" = 0 ] && unshare --pid --fork true 2>/dev/null; then
+  P=$(free_port)
+  activate pid1 -l 127.0.0.1:$P unshare --pid --fork --kill-child sh -c \
+    "export LISTEN_PID=1; exec env LD_PRELOAD='$LIB' IDLE_TIMEOUT=0.5 SOCKACT_ADOPT_DEBUG=1 '$PROBE' serve 127.0.0.1:$P"
+  out=$(talk 127.0.0.1:$P)
+  expect_contains "PID 1 of a PID namespace: adopted and answered" "$out" "hello pid=1 fd="
+  if wait_exit "$ACT_PID" 10; then
+    pass "PID 1 of a PID namespace: ended when idle"
+  else
+    fail "PID 1 of a PID namespace: still running 10 s after the last connection (IDLE_TIMEOUT=0.5)"
+    stop
+  fi
+  expect_contains "PID 1: the log says why it exits rather than signals" "$(cat "$ACT_LOG")" \
+    "PID 1 with SIGTERM at its default action would ignore it: exiting"
+else
+  echo "note: cannot create a PID namespace here (needs root); the PID 1 case is not run"
+fi
+
 finish

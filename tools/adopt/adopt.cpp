@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -476,8 +477,16 @@ void describe(passed_socket& p) {
   }
 }
 
+/// A forked child has none of the parent's accept() calls in flight, and its
+/// own watcher (if it starts one) owns the gate there.
+void reset_gate_in_child() {
+  accepts_in_flight.store(0);
+  accept_gate_closed.store(0);
+}
+
 __attribute__((constructor)) void init() {
   const std::int64_t t0 = now_us(CLOCK_MONOTONIC), cpu0 = now_us(CLOCK_THREAD_CPUTIME_ID);
+  ::pthread_atfork(nullptr, nullptr, reset_gate_in_child);
   start_ms = t0 / 1000;
   const char* dbg = env_value("SOCKACT_ADOPT_DEBUG");
   debug_on = dbg != nullptr && *dbg != '\0' && std::strcmp(dbg, "0") != 0;
@@ -713,17 +722,31 @@ namespace {
 /// exit's gate (see accept_gate_closed) and counted. The watcher closes the
 /// gate, then waits for the calls already past it: both sides announce
 /// themselves before they look at the other (sequentially consistent), so a
-/// call is either seen in flight or sees the gate closed.
+/// call is either seen in flight or sees the gate closed. While it is closed a
+/// non-blocking socket says EAGAIN, so that an event loop goes on to its other
+/// events (the SIGTERM among them); a blocking one waits, and returns EINTR
+/// when a signal handler interrupts the wait, as the real accept() would.
 template <class Accept>
 int gated_accept(int fd, Accept&& call) {
   if (passed_count == 0 || adopted(fd) == nullptr) return call();
+  if (idle_ms <= 0) {  // no watcher, no gate
+    const int c = call();
+    if (c >= 0) track(c);
+    return c;
+  }
   accepts_in_flight.fetch_add(1);
   for (pid_t by = accept_gate_closed.load(); by != 0 && by == ::getpid(); by = accept_gate_closed.load()) {
     accepts_in_flight.fetch_sub(1);
-    const int saved = errno;
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK) != 0) {
+      errno = EAGAIN;
+      return -1;
+    }
     timespec ts{0, 200000};
-    ::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
-    errno = saved;
+    if (::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr) == EINTR) {
+      errno = EINTR;
+      return -1;
+    }
     accepts_in_flight.fetch_add(1);
   }
   const int c = call();

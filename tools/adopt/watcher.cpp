@@ -135,6 +135,27 @@ bool busy(bool& kernel_known) {
   return open_conns.load(std::memory_order_acquire) > 0 || backlog_waiting();
 }
 
+/// Whether the program still holds a passed socket it adopted.
+bool any_adopted_open() {
+  for (int i = 0; i < passed_count; ++i)
+    if (passed[i].owner.load(std::memory_order_acquire) >= 0) return true;
+  return false;
+}
+
+/// SIGTERM to this process, as a service manager would send it. PID 1 of a
+/// PID namespace (a container's entry point, as Podman runs it) with SIGTERM
+/// at its default action never gets it: the kernel protects a namespace's
+/// init from its own signals. Such a process is ended with _exit(0), what the
+/// signal would have done for it, and a clean exit.
+void terminate_self() {
+  struct sigaction current {};
+  if (::getpid() == 1 && ::sigaction(SIGTERM, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    SOCKACT_ADOPT_DEBUG(.add("PID 1 with SIGTERM at its default action would ignore it: exiting"));
+    ::_exit(0);
+  }
+  ::kill(::getpid(), SIGTERM);
+}
+
 void* watch(void*) {
   if (adoptions.load() == 0) {
     for (std::int64_t left; adoptions.load() == 0 && (left = start_ms + warn_after_ms - now_ms()) > 0;)
@@ -184,6 +205,9 @@ void* watch(void*) {
     // here on waits in the backlog instead of being accepted and then cut.
     // Calls already past the gate return at once on a non-blocking socket; one
     // parked in a blocking accept() is not waited for (as without the gate).
+    SOCKACT_ADOPT_DEBUG(.add("idle for IDLE_TIMEOUT=")
+                            .num(idle_ms)
+                            .add(" ms: no open connection, none waiting; sending SIGTERM"));
     accept_gate_closed.store(::getpid());
     for (int i = 0; i < 50 && accepts_in_flight.load() > 0; ++i) {
       timespec ts{0, 100000};
@@ -191,16 +215,16 @@ void* watch(void*) {
     }
     if (accepted.load() != accepted_before || backlog_waiting()) {
       accept_gate_closed.store(0);
+      SOCKACT_ADOPT_DEBUG(.add("idle: a connection came at the last look; serving on"));
       note_activity(now_ms());
       continue;
     }
-    SOCKACT_ADOPT_DEBUG(.add("idle for IDLE_TIMEOUT=")
-                            .num(idle_ms)
-                            .add(" ms: no open connection, none "
-                                 "waiting; sending SIGTERM"));
-    ::kill(::getpid(), SIGTERM);
-    // Still here: the program handles SIGTERM (a graceful drain), and what it
-    // accepts now it serves. Without a handler the process is gone already.
+    terminate_self();
+    // Still here: the program handles SIGTERM. The gate stays closed while it
+    // shuts down (a handler that exits at once must not take a client with
+    // it), until it has closed the adopted sockets or for at most a second;
+    // then what it accepts it serves.
+    for (int i = 0; i < 100 && any_adopted_open(); ++i) sleep_ms(10);
     accept_gate_closed.store(0);
     return nullptr;
   }
