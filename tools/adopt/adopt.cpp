@@ -48,6 +48,7 @@ std::atomic<long> open_conns{0};
 std::atomic<unsigned long> accepted{0};
 std::atomic<pid_t> accept_gate_closed{0};
 std::atomic<int> accepts_in_flight{0};
+std::atomic<bool> gate_after_sigterm{false};
 std::atomic<std::int64_t> last_activity_ms{0};
 
 namespace {
@@ -482,6 +483,7 @@ void describe(passed_socket& p) {
 void reset_gate_in_child() {
   accepts_in_flight.store(0);
   accept_gate_closed.store(0);
+  gate_after_sigterm.store(false);
 }
 
 __attribute__((constructor)) void init() {
@@ -737,8 +739,11 @@ int gated_accept(int fd, Accept&& call) {
   accepts_in_flight.fetch_add(1);
   for (pid_t by = accept_gate_closed.load(); by != 0 && by == ::getpid(); by = accept_gate_closed.load()) {
     accepts_in_flight.fetch_sub(1);
+    // After the SIGTERM, a non-blocking socket says EAGAIN, so that an event
+    // loop goes on to the signal; at the last look before it, every caller
+    // waits (a few ms), so that an edge-triggered loop loses no edge.
     const int fl = ::fcntl(fd, F_GETFL);
-    if (fl >= 0 && (fl & O_NONBLOCK) != 0) {
+    if (gate_after_sigterm.load() && fl >= 0 && (fl & O_NONBLOCK) != 0) {
       errno = EAGAIN;
       return -1;
     }

@@ -205,7 +205,8 @@ extern std::atomic<unsigned long> accepted;  // accepted from adopted sockets he
 /// connection stays in the manager's backlog for the next start. A child forked
 /// meanwhile has another pid and is not held.
 extern std::atomic<pid_t> accept_gate_closed;
-extern std::atomic<int> accepts_in_flight;  // accept() calls past the gate, not yet counted
+extern std::atomic<int> accepts_in_flight;    // accept() calls past the gate, not yet counted
+extern std::atomic<bool> gate_after_sigterm;  // the gate is closed after the SIGTERM was sent
 extern std::atomic<std::int64_t> last_activity_ms;
 
 std::int64_t now_us(clockid_t clock);

@@ -219,6 +219,7 @@ void* watch(void*) {
       note_activity(now_ms());
       continue;
     }
+    gate_after_sigterm.store(true);
     terminate_self();
     // Still here: the program handles SIGTERM. The gate stays closed while it
     // shuts down (a handler that exits at once must not take a client with
@@ -226,6 +227,7 @@ void* watch(void*) {
     // then what it accepts it serves.
     for (int i = 0; i < 100 && any_adopted_open(); ++i) sleep_ms(10);
     accept_gate_closed.store(0);
+    gate_after_sigterm.store(false);
     return nullptr;
   }
 }
