@@ -11,6 +11,7 @@
 
 #include "adopt.hpp"
 
+#include <sockact/detail/parse.hpp>
 #include <sockact/detail/text.hpp>
 #include <sockact/diagnose.hpp>
 #include <sockact/idle.hpp>
@@ -357,10 +358,6 @@ const char* env_value(const char* name) {
   return nullptr;
 }
 
-bool list_separator(char c) {
-  return c == ',' || c == ' ' || c == '\t' || c == '\n';
-}
-
 void parse_map(const char* value) {
   // name=address[,name=address...], separated as the library's address lists
   // (commas or white space); a malformed list is ignored whole.
@@ -368,12 +365,12 @@ void parse_map(const char* value) {
   int count = 0;
   std::size_t start = 0;
   while (start < all.size()) {
-    if (list_separator(all[start])) {
+    if (sockact::detail::is_list_separator(all[start])) {
       ++start;
       continue;
     }
     std::size_t end = start;
-    while (end < all.size() && !list_separator(all[end])) ++end;
+    while (end < all.size() && !sockact::detail::is_list_separator(all[end])) ++end;
     const std::string item = all.substr(start, end - start);
     start = end;
     const std::size_t eq = item.find('=');

@@ -19,6 +19,12 @@ namespace sockact::detail {
 
 // systemd skips only these before a number; strtol() itself may skip more
 // (\v, \f), which systemd then also accepts.
+/// What separates the entries of an address list (parse_endpoints(), and
+/// SOCKACT_ADOPT's NAME=ADDRESS entries): commas or white space.
+inline bool is_list_separator(char c) noexcept {
+  return c == ',' || c == ' ' || c == '\t' || c == '\n';
+}
+
 inline const char* skip_systemd_whitespace(const char* s) noexcept {
   return s + std::strspn(s, " \t\n\r");
 }

@@ -7,6 +7,7 @@
 
 #include <sockact/listen.hpp>
 
+#include <sockact/detail/parse.hpp>
 #include <sockact/detail/posix.hpp>
 #include <sockact/detail/text.hpp>
 #include <sockact/error.hpp>
@@ -141,9 +142,9 @@ SOCKACT_DECL std::vector<endpoint> parse_endpoints(std::string_view list, std::e
   ec.clear();
   std::size_t i = 0;
   while (i < list.size()) {
-    while (i < list.size() && (list[i] == ',' || list[i] == ' ' || list[i] == '\t' || list[i] == '\n')) ++i;
+    while (i < list.size() && detail::is_list_separator(list[i])) ++i;
     std::size_t j = i;
-    while (j < list.size() && list[j] != ',' && list[j] != ' ' && list[j] != '\t' && list[j] != '\n') ++j;
+    while (j < list.size() && !detail::is_list_separator(list[j])) ++j;
     if (j == i) break;
     endpoint e;
     std::string problem;
