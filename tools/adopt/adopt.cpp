@@ -721,28 +721,23 @@ namespace {
 /// exit's gate (see accept_gate_closed) and counted. The watcher closes the
 /// gate, then waits for the calls already past it: both sides announce
 /// themselves before they look at the other (sequentially consistent), so a
-/// call is either seen in flight or sees the gate closed. While it is closed a
-/// non-blocking socket says EAGAIN, so that an event loop goes on to its other
-/// events (the SIGTERM among them); a blocking one waits, and returns EINTR
-/// when a signal handler interrupts the wait, as the real accept() would.
+/// call is either seen in flight or sees the gate closed. At the last look a
+/// caller waits (a few ms), so that an edge-triggered loop loses no wake-up;
+/// after the SIGTERM a non-blocking socket says EAGAIN, so that an event loop
+/// goes on to the signal. A wait that a signal handler interrupts returns
+/// EINTR, as the real accept() would.
 template <class Accept>
 int gated_accept(int fd, Accept&& call) {
   if (passed_count == 0 || adopted(fd) == nullptr) return call();
-  if (idle_ms <= 0) {  // no watcher, no gate
-    const int c = call();
-    if (c >= 0) track(c);
-    return c;
-  }
   accepts_in_flight.fetch_add(1);
   for (pid_t by = accept_gate_closed.load(); by != 0 && by == ::getpid(); by = accept_gate_closed.load()) {
     accepts_in_flight.fetch_sub(1);
-    // After the SIGTERM, a non-blocking socket says EAGAIN, so that an event
-    // loop goes on to the signal; at the last look before it, every caller
-    // waits (a few ms), so that an edge-triggered loop loses no edge.
-    const int fl = ::fcntl(fd, F_GETFL);
-    if (gate_after_sigterm.load() && fl >= 0 && (fl & O_NONBLOCK) != 0) {
-      errno = EAGAIN;
-      return -1;
+    if (gate_after_sigterm.load()) {
+      const int fl = ::fcntl(fd, F_GETFL);
+      if (fl >= 0 && (fl & O_NONBLOCK) != 0) {
+        errno = EAGAIN;
+        return -1;
+      }
     }
     timespec ts{0, 200000};
     if (::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr) == EINTR) {
